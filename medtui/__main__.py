@@ -1,0 +1,3 @@
+from medtui.cli import main
+
+main()

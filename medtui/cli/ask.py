@@ -1,0 +1,65 @@
+"""`medtui ask`: one answer on stdout, then its numbered sources; for scripts."""
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from medtui.chat.reasoning import split_reasoning
+from medtui.chat.service import ChatService, Done, Sources, Token, clean_question, source_records
+from medtui.cli.options import Index, MaxTokens, Model, NCtx, Offline, Rag, Temperature, TopK, settings_from
+from medtui.cli.progress import progress_bar
+from medtui.errors import MedtuiError
+from medtui.history import History
+from medtui.services import open_engine, open_retriever
+
+
+def _read_stdin() -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MedtuiError(f"stdin is not valid UTF-8 (byte {e.start}): re-encode the question as UTF-8") from None
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, or - to read it from stdin.")],
+    model: Model = None, index: Index = None, rag: Rag = None, top_k: TopK = None,
+    max_tokens: MaxTokens = None, n_ctx: NCtx = None, temperature: Temperature = None, offline: Offline = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    settings = settings_from(
+        model=model, index=index, rag=rag, top_k=top_k, max_tokens=max_tokens, n_ctx=n_ctx,
+        temperature=temperature, offline=offline,
+    )
+    question = clean_question(_read_stdin() if question == "-" else question)
+    with progress_bar("building the default index") as progress:
+        retriever = open_retriever(settings, progress)
+    engine = open_engine(settings)
+    history = History()
+    conversation = history.new_conversation(question[:80], engine.spec.name)
+    service = ChatService(settings, engine, history, retriever)
+    sources: Sources | None = None
+    text = ""
+    for event in service.answer(conversation, question):
+        if isinstance(event, Sources):
+            sources = event
+            for notice in event.notices:
+                print(f"medtui: note: {notice}", file=sys.stderr)
+        elif isinstance(event, Token) and not as_json:
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, Done):
+            text = event.text
+    hits = sources.hits if sources else []
+    if as_json:
+        split = split_reasoning(text)
+        print(json.dumps({"question": question, "model": engine.spec.name, "answer": split.answer,
+                          "reasoning": split.reasoning, "sources": source_records(hits)}, ensure_ascii=False))
+        return
+    print()
+    if hits:
+        print("\nSources:")
+        for i, hit in enumerate(hits, 1):
+            print(f"[{i}] {hit.snippet.title} ({hit.snippet.source}, score {hit.score:.3f})")

@@ -1,0 +1,66 @@
+"""`medtui doctor`: what is installed, which models and indexes are found, whether a GPU is there."""
+
+from importlib import metadata
+from pathlib import Path
+
+from medtui import paths
+from medtui.assets import asset_status
+from medtui.config import load_settings
+from medtui.errors import MedtuiError
+from medtui.rag.index import SnippetIndex
+from medtui.registry import Registry
+
+PACKAGES = ["torch", "transformers", "peft", "llama-cpp-python", "sentence-transformers", "chromadb", "bm25s", "textual"]
+OPTIONAL = ["trl", "bitsandbytes", "unsloth"]
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _gpu() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"CUDA: {torch.cuda.get_device_name(0)} ({torch.cuda.device_count()} device(s))"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "Apple MPS"
+    return "none (CPU only)"
+
+
+def _llama_gpu() -> str:
+    import llama_cpp
+
+    return "yes" if llama_cpp.llama_supports_gpu_offload() else "no (CPU build)"
+
+
+def doctor() -> None:
+    settings = load_settings()
+    print(f"config   {paths.config_file()}{'' if paths.config_file().exists() else ' (defaults)'}")
+    print(f"data     {paths.data_dir()}")
+    print(f"model    {settings.model}   index {settings.index}   rag {'on' if settings.rag else 'off'}   top_k {settings.top_k}")
+    print("\npackages")
+    for name in PACKAGES + OPTIONAL:
+        print(f"  {name:<22} {_version(name)}")
+    print("\nbundled assets")
+    for key, status in asset_status().items():
+        print(f"  {key:<22} {status}")
+    print(f"\nGPU      {_gpu()}\nllama.cpp GPU offload  {_llama_gpu()}")
+    print("\nmodels")
+    for spec in Registry().all():
+        found = Path(spec.source).exists() or spec.kind == "hf"
+        print(f"  {spec.name:<22} {spec.describe()}{'' if found else '  [file missing]'}")
+    print("\nindexes")
+    root = paths.indexes_dir()
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
+    for name in names:
+        try:
+            manifest = SnippetIndex(name).manifest()
+            print(f"  {name:<22} {manifest.state}, {manifest.count} snippets, {manifest.embedder}")
+        except MedtuiError as e:
+            print(f"  {name:<22} {e}")
+    if not names:
+        print("  none yet (the default index builds on first chat)")

@@ -1,0 +1,106 @@
+"""Hugging Face models (local folder or Hub id), optionally with a PEFT LoRA adapter.
+
+Weights load from safetensors only and never with trust_remote_code: a model folder is data,
+not code. Generation runs in a background thread feeding a TextIteratorStreamer.
+"""
+
+import threading
+from collections.abc import Iterator
+
+from medtui.engines.base import GenerationParams
+from medtui.engines.chat_template import render_chat
+from medtui.errors import MedtuiError
+from medtui.registry import ModelSpec, is_hub_id
+
+
+def _load_error(source: str, error: Exception) -> MedtuiError:
+    if is_hub_id(source):
+        return MedtuiError(
+            f"cannot load {source} from the Hugging Face Hub (offline, or no such model): "
+            f"download it on a connected machine (`hf download {source}`) or add a local folder with `medtui models add`"
+        )
+    return MedtuiError(f"{source}: missing or corrupt model files ({type(error).__name__}: {error})")
+
+
+class TransformersEngine:
+    def __init__(self, spec: ModelSpec, n_ctx: int) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.spec = spec
+        self._torch = torch
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(spec.source, trust_remote_code=False)
+            model = AutoModelForCausalLM.from_pretrained(
+                spec.source, dtype="auto", use_safetensors=True, trust_remote_code=False
+            )
+        except (OSError, ValueError) as e:
+            raise _load_error(spec.source, e) from None
+        if spec.adapter:
+            from peft import PeftModel
+
+            try:
+                model = PeftModel.from_pretrained(model, spec.adapter)
+            except (OSError, ValueError) as e:
+                raise MedtuiError(f"LoRA adapter {spec.adapter} does not fit {spec.source}: {e}") from None
+        self.model = model.eval()
+        limit = getattr(model.config, "max_position_embeddings", None) or n_ctx
+        self.n_ctx = min(n_ctx, limit)
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        tok = self.tokenizer
+        return render_chat(tok.chat_template, messages, tok.bos_token or "", tok.eos_token or "")
+
+    def _encode(self, prompt: str):
+        # The template already wrote any special tokens it wants.
+        return self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+
+    def count_tokens(self, prompt: str) -> int:
+        return int(self._encode(prompt)["input_ids"].shape[1])
+
+    def stream(self, prompt: str, params: GenerationParams, cancel: threading.Event) -> Iterator[str]:
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs) -> bool:
+                return cancel.is_set()
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._torch.manual_seed(params.seed)
+        sampling = params.temperature > 0
+        kwargs = dict(
+            **self._encode(prompt),
+            max_new_tokens=params.max_tokens,
+            do_sample=sampling,
+            temperature=params.temperature if sampling else None,
+            top_p=None,
+            top_k=None,
+            streamer=streamer,
+            stopping_criteria=StoppingCriteriaList([_Cancelled()]),
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        )
+        errors: list[Exception] = []
+        worker = threading.Thread(target=self._generate, args=(kwargs, errors), daemon=True)
+        worker.start()
+        try:
+            for text in streamer:
+                if cancel.is_set():
+                    break
+                if text:
+                    yield text
+        finally:
+            cancel.set()
+            worker.join()
+        if errors:
+            raise MedtuiError(f"generation failed in {self.spec.name}: {errors[0]}")
+
+    def _generate(self, kwargs: dict, errors: list[Exception]) -> None:
+        try:
+            with self._torch.inference_mode():
+                self.model.generate(**kwargs)
+        except Exception as e:  # surfaced to the caller of stream(), not lost in the thread
+            errors.append(e)
+            kwargs["streamer"].end()
+
+    def close(self) -> None:
+        self.model = None

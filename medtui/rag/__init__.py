@@ -1,0 +1,1 @@
+"""Retrieval: snippets, embeddings, the persistent index, search and grounded prompts."""

@@ -1,0 +1,1 @@
+"""Snippet sources that can fill an index."""
