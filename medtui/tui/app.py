@@ -1,0 +1,308 @@
+"""The chat app: composes the widgets, reacts to their messages, runs slow work in workers.
+
+Everything medical happens in the services (medtui.chat, medtui.rag, medtui.engines); this
+layer only moves their events onto the screen.
+"""
+
+import threading
+from collections.abc import Iterable
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from medtui.chat.export import export_conversation
+from medtui.chat.service import ChatService, Done, Sources, Token, clean_question, source_records
+from medtui.config import Settings
+from medtui.engines import Engine
+from medtui.errors import MedtuiError
+from medtui.history import History
+from medtui.rag.index import Cancelled
+from medtui.rag.retriever import Retriever
+from medtui.registry import Registry
+from medtui.services import open_engine, open_retriever
+from medtui.tui.screens.passage import PassageScreen
+from medtui.tui.screens.rename import RenameScreen
+from medtui.tui.screens.retrieval_settings import RetrievalChoice, RetrievalSettings
+from medtui.tui.screens.switcher import ModelSwitcher
+from medtui.tui.widgets.chat.message_log import MessageLog
+from medtui.tui.widgets.chat.prompt_input import PromptInput
+from medtui.tui.widgets.history.history_sidebar import HistorySidebar
+from medtui.tui.widgets.sources.sources_panel import SourcesPanel
+from medtui.tui.widgets.status_bar import StatusBar
+
+
+class MedtuiApp(App):
+    TITLE = "medtui"
+    SUB_TITLE = "local medical Q&A"
+    CSS = """
+    #main { height: 1fr; }
+    #conversation { width: 1fr; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Stop", id="cancel"),
+        Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
+        Binding("ctrl+o", "switch_model", "Model", id="switch_model"),
+        Binding("ctrl+r", "toggle_rag", "RAG on/off", id="toggle_rag"),
+        Binding("ctrl+k", "retrieval_settings", "Top-k", id="retrieval_settings"),
+        Binding("ctrl+t", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
+    ]
+
+    def __init__(self, settings: Settings, history: History | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.history = history or History()
+        self.rag, self.top_k = settings.rag, settings.top_k
+        self.model_name = settings.model
+        self.engine: Engine | None = None
+        self.retriever: Retriever | None = None
+        self.conversation_id: int | None = None
+        self._stop_answer = threading.Event()
+        self._stop_indexing = threading.Event()
+        self.generating = False
+
+    # -- layout ----------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield HistorySidebar()
+            with Vertical(id="conversation"):
+                yield MessageLog(id="log")
+                yield PromptInput()
+            yield SourcesPanel()
+        yield StatusBar()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.settings.keys:
+            self.set_keymap(self.settings.keys)
+        self._refresh_history()
+        self.query_one(PromptInput).focus()
+        self._update_status()
+        self.load_model(self.model_name)
+        if self.rag:
+            self.load_index()
+
+    def on_unmount(self) -> None:
+        self._stop_answer.set()
+        self._stop_indexing.set()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Switch model", "Pick a base model, LoRA adapter or GGUF file", self.action_switch_model)
+        yield SystemCommand("Toggle RAG", "Ground answers in retrieved sources, or not", self.action_toggle_rag)
+        yield SystemCommand("Retrieval settings", "RAG on/off and top-k", self.action_retrieval_settings)
+        yield SystemCommand("New chat", "Start a new conversation", self.action_new_chat)
+
+    # -- status ----------------------------------------------------------------
+    def _update_status(self, busy_text: str | None = None) -> None:
+        model = self.engine.spec.name if self.engine else "no model"
+        rag = f"RAG on · top-k {self.top_k} · index {self.settings.index}" if self.rag else "RAG off"
+        text = f"{model} · {rag}" + (f" · {busy_text}" if busy_text else "")
+        self.query_one(StatusBar).set_status(text, busy=busy_text is not None)
+
+    def _error(self, error: Exception) -> None:
+        self.notify(str(error), severity="error", timeout=10)
+
+    # -- workers ---------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="model")
+    def load_model(self, name: str) -> None:
+        self.call_from_thread(self._update_status, f"loading {name}…")
+        try:
+            engine = open_engine(self.settings, name)
+        except MedtuiError as e:
+            self.call_from_thread(self._error, e)
+            self.call_from_thread(self._update_status)
+            return
+        self.call_from_thread(self._model_ready, engine)
+
+    def _model_ready(self, engine: Engine) -> None:
+        old, self.engine = self.engine, engine
+        self.model_name = engine.spec.name
+        if old is not None and not self.generating:
+            old.close()
+        self._update_status()
+        self.notify(f"model ready: {engine.spec.name}")
+
+    @work(thread=True, exclusive=True, group="index")
+    def load_index(self) -> None:
+        status = self.query_one(StatusBar)
+        self._stop_indexing.clear()
+
+        def progress(done: int, total: int | None) -> None:
+            self.call_from_thread(status.set_progress, done, total)
+            self.call_from_thread(self._update_status, f"indexing {done}/{total or '?'} snippets (Esc stops)")
+
+        try:
+            retriever = open_retriever(self.settings.replace(rag=True), progress, self._stop_indexing)
+        except (MedtuiError, Cancelled) as e:
+            self.call_from_thread(self._error, e)
+            retriever = None
+        self.call_from_thread(self._index_ready, retriever)
+
+    def _index_ready(self, retriever: Retriever | None) -> None:
+        self.retriever = retriever
+        self.query_one(StatusBar).set_progress(None, None)
+        self._update_status()
+
+    @work(thread=True, exclusive=True, group="answer")
+    def answer(self, question: str) -> None:
+        service = ChatService(self.settings, self.engine, self.history, self.retriever)
+        log = self.query_one(MessageLog)
+        view = None
+        try:
+            if self.conversation_id is None:
+                self.conversation_id = self.history.new_conversation(question[:60], self.engine.spec.name)
+                self.call_from_thread(self._refresh_history)
+            for event in service.answer(self.conversation_id, question, self._stop_answer, rag=self.rag, top_k=self.top_k):
+                if isinstance(event, Sources):
+                    self.call_from_thread(self.query_one(SourcesPanel).show, source_records(event.hits), event.notices, self.rag)
+                    for notice in event.notices:
+                        self.call_from_thread(self.notify, notice, severity="warning")
+                    self.call_from_thread(log.add_question, question)
+                    view = self.call_from_thread(log.add_answer, self.engine.spec.name)
+                elif isinstance(event, Token):
+                    view.append(event.text)  # plain string append; the view repaints on its own timer
+                elif isinstance(event, Done):
+                    self.call_from_thread(view.finish, "stopped" if event.cancelled else "")
+        except MedtuiError as e:
+            self.call_from_thread(self._error, e)
+            if view is not None:
+                self.call_from_thread(view.finish, "error")
+        finally:
+            self.generating = False
+            self.call_from_thread(self._update_status)
+
+    # -- messages from widgets ---------------------------------------------------
+    @on(PromptInput.QuestionSubmitted)
+    def _on_question(self, event: PromptInput.QuestionSubmitted) -> None:
+        try:
+            question = clean_question(event.question)
+        except MedtuiError as e:
+            self._error(e)
+            return
+        if self.generating:
+            self.notify("an answer is still streaming: press Esc to stop it first", severity="warning")
+        elif self.engine is None:
+            self.notify("the model is still loading: try again in a moment", severity="warning")
+        elif self.rag and self.retriever is None:
+            self.notify("the index is not ready: wait for it, or turn retrieval off with ctrl+r", severity="warning")
+        else:
+            self.generating = True
+            self._stop_answer.clear()
+            self._update_status("answering… (Esc stops)")
+            self.answer(question)
+
+    @on(SourcesPanel.SourceSelected)
+    def _on_source(self, event: SourcesPanel.SourceSelected) -> None:
+        self.push_screen(PassageScreen(event.record))
+
+    @on(HistorySidebar.Opened)
+    def _on_open(self, event: HistorySidebar.Opened) -> None:
+        if self.generating:
+            self.notify("wait for the answer to finish (or press Esc) before switching", severity="warning")
+            return
+        self.open_conversation(event.conversation_id)
+
+    @on(HistorySidebar.RenameRequested)
+    def _on_rename(self, event: HistorySidebar.RenameRequested) -> None:
+        def done(title: str | None) -> None:
+            if title:
+                self.history.rename(event.conversation_id, title)
+                self._refresh_history()
+
+        self.push_screen(RenameScreen(event.title), done)
+
+    @on(HistorySidebar.DeleteRequested)
+    def _on_delete(self, event: HistorySidebar.DeleteRequested) -> None:
+        if self.generating and event.conversation_id == self.conversation_id:
+            self.notify("this conversation is answering: press Esc first", severity="warning")
+            return
+        self.history.delete(event.conversation_id)
+        if event.conversation_id == self.conversation_id:
+            self.action_new_chat()
+        self._refresh_history()
+        self.notify("conversation deleted")
+
+    @on(HistorySidebar.ExportRequested)
+    def _on_export(self, event: HistorySidebar.ExportRequested) -> None:
+        path = export_conversation(self.history, event.conversation_id)
+        self.notify(f"exported to {path}")
+
+    # -- conversations -----------------------------------------------------------
+    def _refresh_history(self) -> None:
+        self.query_one(HistorySidebar).show(self.history.conversations(), self.conversation_id)
+
+    def open_conversation(self, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+        log = self.query_one(MessageLog)
+        log.clear()
+        last_sources: list[dict] = []
+        for m in self.history.messages(conversation_id):
+            if m.role == "user":
+                log.add_question(m.content)
+            else:
+                log.add_answer(m.model, m.content, "" if m.status == "complete" else m.status)
+                last_sources = m.sources
+        self.query_one(SourcesPanel).show(last_sources)
+
+    # -- actions -----------------------------------------------------------------
+    def action_cancel(self) -> None:
+        if self.generating:
+            self._stop_answer.set()
+        elif self.query_one(StatusBar).has_class("progress"):
+            self._stop_indexing.set()
+
+    def action_new_chat(self) -> None:
+        if self.generating:
+            self.notify("an answer is still streaming: press Esc to stop it first", severity="warning")
+            return
+        self.conversation_id = None
+        self.query_one(MessageLog).clear()
+        self.query_one(SourcesPanel).show([])
+        self._refresh_history()
+        self.query_one(PromptInput).focus()
+
+    def action_switch_model(self) -> None:
+        try:
+            specs = Registry().all()
+        except MedtuiError as e:
+            self._error(e)
+            return
+
+        def chosen(name: str | None) -> None:
+            if name and name != (self.engine.spec.name if self.engine else None):
+                self.load_model(name)
+
+        self.push_screen(ModelSwitcher(specs, self.model_name), chosen)
+
+    def _set_rag(self, rag: bool) -> None:
+        self.rag = rag
+        if rag and self.retriever is None:
+            self.load_index()
+        self._update_status()
+
+    def action_toggle_rag(self) -> None:
+        self._set_rag(not self.rag)
+        self.notify(f"retrieval {'on' if self.rag else 'off'}")
+
+    def action_retrieval_settings(self) -> None:
+        def done(choice: RetrievalChoice | None) -> None:
+            if choice:
+                self.top_k = choice.top_k
+                self._set_rag(choice.rag)
+
+        self.push_screen(RetrievalSettings(self.rag, self.top_k), done)
+
+    def action_toggle_reasoning(self) -> None:
+        from medtui.tui.widgets.chat.answer_view import AnswerView
+
+        views = [v for v in self.query(AnswerView) if v.has_class("has-reasoning")]
+        if not views:
+            self.notify("no reasoning to show in this conversation")
+            return
+        for view in views:
+            view.toggle_reasoning()

@@ -1,0 +1,30 @@
+"""A cited passage in full."""
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+
+class PassageScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    PassageScreen { align: center middle; }
+    PassageScreen VerticalScroll { width: 80%; height: 80%; border: thick $primary; background: $surface; padding: 1 2; }
+    PassageScreen #passage-title { text-style: bold; margin-bottom: 1; }
+    PassageScreen #passage-meta { color: $text-muted; margin-bottom: 1; }
+    """
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, record: dict) -> None:
+        super().__init__()
+        self.record = record
+
+    def compose(self) -> ComposeResult:
+        r = self.record
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in r.get("scores", {}).items())
+        with VerticalScroll():
+            yield Static(f"[{r['n']}] {r['title']}", id="passage-title", markup=False)
+            yield Static(f"{r['source']} · {r['id']} · {scores}", id="passage-meta", markup=False)
+            yield Static(r["text"], id="passage-text", markup=False)
+        yield Footer()

@@ -1,0 +1,73 @@
+"""One assistant answer: reasoning collapsed above, markdown answer below, redrawn at most 20×/s.
+
+Tokens arrive faster than markdown can be re-rendered; the view keeps the raw text and
+repaints on a timer, so streaming stays smooth however fast the model is.
+"""
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Collapsible, Markdown, Static
+
+from medtui.chat.reasoning import split_reasoning
+
+REFRESH_S = 0.05
+
+
+class AnswerView(Vertical):
+    DEFAULT_CSS = """
+    AnswerView { height: auto; margin: 0 0 1 0; padding: 0 1; border-left: thick $success; }
+    AnswerView .who { color: $success; text-style: bold; }
+    AnswerView Collapsible { display: none; }
+    AnswerView.has-reasoning Collapsible { display: block; }
+    AnswerView .state { color: $text-muted; }
+    """
+
+    def __init__(self, model: str, text: str = "", state: str = "") -> None:
+        super().__init__()
+        self.model = model
+        self.text = text
+        self._dirty = bool(text)
+        self._state = state
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.model}", classes="who")
+        with Collapsible(title="Reasoning", collapsed=True):
+            yield Markdown(classes="reasoning")
+        yield Markdown(classes="answer")
+        yield Static(self._state, classes="state")
+
+    def on_mount(self) -> None:
+        self._flush()
+        self.set_interval(REFRESH_S, self._flush)
+
+    def append(self, piece: str) -> None:
+        self.text += piece
+        self._dirty = True
+
+    def finish(self, state: str = "") -> None:
+        self._state = state
+        self._dirty = True
+        self._flush()
+
+    def toggle_reasoning(self) -> None:
+        collapsible = self.query_one(Collapsible)
+        collapsible.collapsed = not collapsible.collapsed
+
+    @property
+    def answer_text(self) -> str:
+        return split_reasoning(self.text).answer
+
+    @property
+    def reasoning_text(self) -> str:
+        return split_reasoning(self.text).reasoning
+
+    def _flush(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        split = split_reasoning(self.text)
+        self.set_class(bool(split.reasoning) or split.thinking, "has-reasoning")
+        self.query_one(Collapsible).title = "Reasoning (thinking…)" if split.thinking else "Reasoning"
+        self.query_one(".reasoning", Markdown).update(split.reasoning)
+        self.query_one(".answer", Markdown).update(split.answer)
+        self.query_one(".state", Static).update(self._state)
