@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import tomllib
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,8 @@ def _coerce(name: str, kind: type, value: Any, origin: str) -> Any:
         raise MedtuiError(f"{origin}: {name} = {value!r} is not a valid {kind.__name__}") from None
 
 
-_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
-
-
 def _field_type(f: dataclasses.Field) -> type:
-    return dict if str(f.type).startswith("dict") else _TYPES[str(f.type)]
+    return typing.get_origin(f.type) or f.type  # dict[str, str] -> dict
 
 
 def load_settings(path: Path | None = None) -> Settings:

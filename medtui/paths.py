@@ -27,7 +27,8 @@ def models_file() -> Path:
 
 
 def indexes_dir() -> Path:
-    return data_dir() / "indexes"
+    """Retrieval indexes; $MEDTUI_INDEXES_DIR puts big ones on another disk."""
+    return Path(os.environ.get("MEDTUI_INDEXES_DIR") or data_dir() / "indexes")
 
 
 def history_db() -> Path:

@@ -28,6 +28,7 @@ from medtui.tui.screens.passage import PassageScreen
 from medtui.tui.screens.rename import RenameScreen
 from medtui.tui.screens.retrieval_settings import RetrievalChoice, RetrievalSettings
 from medtui.tui.screens.switcher import ModelSwitcher
+from medtui.tui.widgets.chat.answer_view import AnswerView
 from medtui.tui.widgets.chat.message_log import MessageLog
 from medtui.tui.widgets.chat.prompt_input import PromptInput
 from medtui.tui.widgets.history.history_sidebar import HistorySidebar
@@ -298,8 +299,6 @@ class MedtuiApp(App):
         self.push_screen(RetrievalSettings(self.rag, self.top_k), done)
 
     def action_toggle_reasoning(self) -> None:
-        from medtui.tui.widgets.chat.answer_view import AnswerView
-
         views = [v for v in self.query(AnswerView) if v.has_class("has-reasoning")]
         if not views:
             self.notify("no reasoning to show in this conversation")

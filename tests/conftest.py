@@ -1,0 +1,71 @@
+"""Shared fixtures: every test gets its own config and data folders; the default index is
+built once per session from the packaged corpus (real chromadb, real MiniLM)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def indexes_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("indexes")
+
+
+@pytest.fixture(autouse=True)
+def medtui_home(tmp_path, monkeypatch, indexes_dir) -> Path:
+    monkeypatch.setenv("MEDTUI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MEDTUI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MEDTUI_INDEXES_DIR", str(indexes_dir))
+    for name in list(os.environ):
+        if name.startswith("MEDTUI_") and name not in ("MEDTUI_CONFIG_DIR", "MEDTUI_DATA_DIR", "MEDTUI_INDEXES_DIR"):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def default_index(indexes_dir):
+    """The real first-run index (about a minute on 2 cores), built once."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MEDTUI_INDEXES_DIR", str(indexes_dir))
+    from medtui.rag.default_index import ensure_default_index
+
+    index = ensure_default_index()
+    mp.undo()
+    return index
+
+
+@pytest.fixture
+def fast_settings():
+    """Short answers keep generation tests quick on 2 cores."""
+    from medtui.config import Settings
+
+    return Settings(max_tokens=24, temperature=0.0, n_ctx=2048)
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    from medtui.assets import asset_path
+
+    return asset_path("smollm2_gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_model(tmp_path_factory, smollm2_gguf) -> Path:
+    """A tiny random Llama with SmolLM2's real tokenizer and chat template, as an HF folder."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = AutoTokenizer.from_pretrained(str(smollm2_gguf.parent), gguf_file=smollm2_gguf.name)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,71 @@
+"""Both engines on real weights: the SmolLM2 GGUF via llama.cpp, a tiny Llama via transformers."""
+
+import threading
+
+import pytest
+
+from medtui.config import Settings
+from medtui.engines import GenerationParams, load_engine
+from medtui.engines.chat_template import render_chat
+from medtui.errors import MedtuiError
+from medtui.registry import Registry, spec_from_source
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is anaemia?"}]
+
+
+def test_gguf_engine_streams_with_its_own_template():
+    engine = load_engine(Registry().get("smollm2"), Settings(n_ctx=1024))
+    prompt = engine.render_chat(MESSAGES)
+    assert prompt.startswith("<|im_start|>system\nBe brief.<|im_end|>") and prompt.endswith("<|im_start|>assistant\n")
+    pieces = list(engine.stream(prompt, GenerationParams(max_tokens=16, temperature=0.0), threading.Event()))
+    assert len(pieces) > 1 and "".join(pieces).strip()
+    # greedy decoding is reproducible
+    again = list(engine.stream(prompt, GenerationParams(max_tokens=16, temperature=0.0), threading.Event()))
+    assert again == pieces
+
+
+def test_gguf_engine_stops_when_cancelled():
+    engine = load_engine(Registry().get("smollm2"), Settings(n_ctx=1024))
+    cancel = threading.Event()
+    received = []
+    for piece in engine.stream(engine.render_chat(MESSAGES), GenerationParams(max_tokens=200, temperature=0.0), cancel):
+        received.append(piece)
+        if len(received) == 3:
+            cancel.set()
+    assert len(received) == 3
+
+
+def test_transformers_engine_on_tiny_llama(tiny_hf_model):
+    engine = load_engine(spec_from_source("tiny", str(tiny_hf_model)), Settings(n_ctx=4096))
+    assert engine.n_ctx == 1024  # capped by the model's own max_position_embeddings
+    prompt = engine.render_chat(MESSAGES)
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert engine.count_tokens(prompt) == len(engine.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    text = "".join(engine.stream(prompt, GenerationParams(max_tokens=8, temperature=0.0), threading.Event()))
+    assert isinstance(text, str)
+
+
+def test_missing_and_corrupt_gguf(tmp_path):
+    with pytest.raises(MedtuiError, match="not found"):
+        load_engine(spec_from_source.__globals__["ModelSpec"]("x", "gguf", str(tmp_path / "gone.gguf")), Settings())
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"this is not a model")
+    with pytest.raises(MedtuiError, match=f"{bad} is not a GGUF file"):
+        load_engine(spec_from_source("bad", str(bad)), Settings())
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(b"GGUF" + b"\x00" * 64)
+    with pytest.raises(MedtuiError, match="could not load"):
+        load_engine(spec_from_source("truncated", str(truncated)), Settings())
+
+
+def test_hub_id_offline_gives_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = spec_from_source("hub", "HuggingFaceTB/SmolLM2-135M-Instruct-not-cached")
+    with pytest.raises(MedtuiError, match="cannot load .* from the Hugging Face Hub"):
+        load_engine(spec, Settings())
+
+
+def test_template_is_sandboxed():
+    evil = "{{ messages.__class__.__mro__[1].__subclasses__() }}"
+    with pytest.raises(MedtuiError, match="failed to render"):
+        render_chat(evil, MESSAGES)
