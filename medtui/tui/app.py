@@ -48,7 +48,7 @@ class MedtuiApp(App):
         Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
         Binding("ctrl+o", "switch_model", "Model", id="switch_model"),
         Binding("ctrl+r", "toggle_rag", "RAG on/off", id="toggle_rag"),
-        Binding("ctrl+k", "retrieval_settings", "Top-k", id="retrieval_settings"),
+        Binding("f2", "retrieval_settings", "Retrieval", id="retrieval_settings"),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
     ]
 

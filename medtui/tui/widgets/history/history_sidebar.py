@@ -57,8 +57,8 @@ class HistorySidebar(Vertical):
             ids = [c.id for c in conversations]
             if current in ids:
                 options.highlighted = ids.index(current)
-        elif highlighted is not None and conversations:
-            options.highlighted = min(highlighted, len(conversations) - 1)
+        elif conversations:
+            options.highlighted = min(highlighted or 0, len(conversations) - 1)
 
     def _selected(self) -> Option | None:
         options = self.query_one(OptionList)

@@ -1,0 +1,108 @@
+"""The installed `medtui` command, run as a user would, in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medtui.history import History
+
+MEDTUI = [str(Path(sys.executable).with_name("medtui"))]
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(MEDTUI + list(args), input=stdin, capture_output=True, env=os.environ.copy(), timeout=300)
+
+
+def one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "Traceback" not in err
+    assert fragment in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_ask_answers_with_sources_and_records_it(default_index):
+    result = run("ask", "What causes nephritis?", "--max-tokens", "24", "--temperature", "0")
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    answer, sources = out.split("\nSources:\n")
+    assert answer.strip()
+    lines = sources.strip().splitlines()
+    assert [line[:3] for line in lines] == ["[1]", "[2]", "[3]", "[4]"]
+    conversations = History().conversations()
+    assert len(conversations) == 1 and conversations[0].title == "What causes nephritis?"
+
+
+def test_ask_json_and_stdin(default_index):
+    result = run("ask", "-", "--json", "--max-tokens", "16", "--top-k", "2", stdin="Is fever a symptom?".encode())
+    assert result.returncode == 0, result.stderr.decode()
+    payload = json.loads(result.stdout)
+    assert payload["question"] == "Is fever a symptom?"
+    assert [s["n"] for s in payload["sources"]] == [1, 2]
+    assert all(s["text"] and s["title"] for s in payload["sources"])
+
+
+def test_ask_without_rag_needs_no_index():
+    result = run("ask", "Define tachycardia.", "--no-rag", "--max-tokens", "8", "--index", "does-not-exist")
+    assert result.returncode == 0, result.stderr.decode()
+    assert "Sources:" not in result.stdout.decode()
+
+
+def test_prompt_longer_than_context_trims_sources_then_errors(default_index):
+    result = run("ask", "What is known about wound healing in rats?", "--n-ctx", "512", "--max-tokens", "16", "--top-k", "6")
+    assert result.returncode == 0, result.stderr.decode()
+    assert "left out to fit the 512-token context" in result.stderr.decode()
+    long_question = "Explain the kidney. " * 400
+    one_line_error(run("ask", long_question, "--n-ctx", "512", "--no-rag"), "shorten it, lower max_tokens, or raise n_ctx")
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "fragment"),
+    [
+        (["ask", "   "], None, "the question is empty"),
+        (["ask", "-"], b"caf\xe9 fever?", "stdin is not valid UTF-8"),
+        (["ask", "What is gout?", "--model", "nope"], None, "unknown model 'nope'"),
+        (["ask", "What is gout?", "--index", "missing-index"], None, "index 'missing-index' not found"),
+        (["models", "add", "bad", "/no/such/model.gguf"], None, "GGUF file not found"),
+        (["models", "remove", "smollm2"], None, "cannot be removed"),
+    ],
+)
+def test_bad_input_is_one_line_exit_1(args, stdin, fragment):
+    one_line_error(run(*args, stdin=stdin), fragment)
+
+
+def test_non_utf8_argument_is_rejected():
+    result = subprocess.run(
+        [os.fsencode(MEDTUI[0]), b"ask", b"caf\xe9 fever?"], capture_output=True, env=os.environ.copy(), timeout=120
+    )
+    one_line_error(result, "not valid UTF-8")
+
+
+def test_corrupt_model_file_is_reported_with_its_path(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + os.urandom(256))
+    assert run("models", "add", "broken", str(bad)).returncode == 0
+    one_line_error(run("ask", "What is gout?", "--model", "broken", "--no-rag"), str(bad))
+
+
+def test_models_list_add_remove(smollm2_gguf, tiny_hf_model):
+    assert run("models", "add", "tiny", str(tiny_hf_model)).returncode == 0
+    assert run("models", "add", "hub", "HuggingFaceTB/SmolLM2-135M-Instruct").returncode == 0
+    listing = run("models", "list").stdout.decode().splitlines()
+    assert [line.split("\t")[0] for line in listing] == ["smollm2", "hub", "tiny"]
+    assert "(built-in)" in listing[0]
+    assert run("models", "remove", "hub").returncode == 0
+    assert "hub" not in run("models", "list").stdout.decode()
+
+
+def test_doctor_reports_packages_assets_models_indexes(default_index):
+    result = run("doctor")
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    for fragment in ("llama-cpp-python", "chromadb", "smollm2_gguf", "GPU", "smollm2", "default"):
+        assert fragment in out
+    assert "complete" in out
