@@ -106,3 +106,23 @@ def test_doctor_reports_packages_assets_models_indexes(default_index):
     for fragment in ("llama-cpp-python", "chromadb", "smollm2_gguf", "GPU", "smollm2", "default"):
         assert fragment in out
     assert "complete" in out
+
+
+def test_killed_mid_answer_keeps_everything_already_printed():
+    import signal
+
+    process = subprocess.Popen(
+        MEDTUI + ["ask", "Write a long essay on the history of anatomy.", "--no-rag", "--max-tokens", "2000", "--temperature", "0.7"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+    )
+    printed = b""
+    while len(printed) < 200:
+        chunk = process.stdout.read1(4096)
+        assert chunk, process.stderr.read().decode()
+        printed += chunk
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    conversation = History().conversations()[0]
+    answer = History().messages(conversation.id)[-1]
+    assert answer.status == "streaming"  # it never finished...
+    assert answer.content.startswith(printed.decode("utf-8", errors="ignore")[:150])  # ...but nothing shown is lost

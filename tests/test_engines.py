@@ -69,3 +69,23 @@ def test_template_is_sandboxed():
     evil = "{{ messages.__class__.__mro__[1].__subclasses__() }}"
     with pytest.raises(MedtuiError, match="failed to render"):
         render_chat(evil, MESSAGES)
+
+
+def test_lora_adapter_on_hf_model_changes_its_output(tiny_hf_model, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_hf_model)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    torch.manual_seed(1)
+    for name, param in peft_model.named_parameters():
+        if "lora_" in name:
+            param.data.normal_(0, 0.5)
+    peft_model.save_pretrained(tmp_path / "adapter")
+    base = load_engine(spec_from_source("base", str(tiny_hf_model)), Settings())
+    adapted = load_engine(spec_from_source("lora", str(tiny_hf_model), str(tmp_path / "adapter")), Settings())
+    assert adapted.spec.describe().endswith(str(tmp_path / "adapter"))
+    prompt = base.render_chat(MESSAGES)
+    params = GenerationParams(max_tokens=12, temperature=0.0)
+    assert "".join(base.stream(prompt, params, threading.Event())) != "".join(adapted.stream(prompt, params, threading.Event()))

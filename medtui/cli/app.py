@@ -3,6 +3,7 @@
 import typer
 
 from medtui.cli import ask, chat, doctor, models
+from medtui.cli.options import Index, MaxTokens, Model, NCtx, Offline, Rag, Temperature, TopK
 
 app = typer.Typer(
     add_completion=False,
@@ -13,9 +14,13 @@ app = typer.Typer(
 
 
 @app.callback(invoke_without_command=True)
-def _default(ctx: typer.Context) -> None:
+def _default(
+    ctx: typer.Context, model: Model = None, index: Index = None, rag: Rag = None, top_k: TopK = None,
+    max_tokens: MaxTokens = None, n_ctx: NCtx = None, temperature: Temperature = None, offline: Offline = None,
+) -> None:
+    """`medtui [flags]` is `medtui chat [flags]`."""
     if ctx.invoked_subcommand is None:
-        chat.chat()
+        chat.chat(model, index, rag, top_k, max_tokens, n_ctx, temperature, offline)
 
 
 app.command("chat", help="Open the chat (the default).")(chat.chat)

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from medtui.rag.embedder import embed
+from medtui.rag.embedder import embed, load_embedder
 from medtui.rag.index import SnippetIndex
 from medtui.rag.snippet import Hit
 
@@ -11,6 +11,7 @@ class Retriever:
     def __init__(self, index: SnippetIndex) -> None:
         self.index = index.open()
         self.embedder = self.index.manifest().embedder
+        load_embedder(self.embedder)  # load now (in the caller's worker), not on the first question
 
     def search(self, question: str, k: int) -> list[Hit]:
         vector = embed([question], self.embedder)[0]

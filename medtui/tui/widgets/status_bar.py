@@ -9,7 +9,7 @@ NOTICE = "Not medical advice: answers can be wrong. Check the sources and ask a 
 
 class StatusBar(Horizontal):
     DEFAULT_CSS = """
-    StatusBar { height: 1; dock: bottom; padding: 0 1; background: $panel; }
+    StatusBar { height: 1; padding: 0 1; background: $panel; }
     StatusBar #status { width: auto; margin-right: 2; }
     StatusBar #busy { width: 6; height: 1; display: none; }
     StatusBar.busy #busy { display: block; }

@@ -1,4 +1,4 @@
-"""One assistant answer: reasoning collapsed above, markdown answer below, redrawn at most 20×/s.
+"""One assistant answer: reasoning collapsed above, markdown answer below, redrawn at most 10×/s.
 
 Tokens arrive faster than markdown can be re-rendered; the view keeps the raw text and
 repaints on a timer, so streaming stays smooth however fast the model is.
@@ -10,7 +10,7 @@ from textual.widgets import Collapsible, Markdown, Static
 
 from medtui.chat.reasoning import split_reasoning
 
-REFRESH_S = 0.05
+REFRESH_S = 0.1
 
 
 class AnswerView(Vertical):
@@ -28,6 +28,7 @@ class AnswerView(Vertical):
         self.text = text
         self._dirty = bool(text)
         self._state = state
+        self._shown = split_reasoning("")
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.model}", classes="who")
@@ -68,6 +69,10 @@ class AnswerView(Vertical):
         split = split_reasoning(self.text)
         self.set_class(bool(split.reasoning) or split.thinking, "has-reasoning")
         self.query_one(Collapsible).title = "Reasoning (thinking…)" if split.thinking else "Reasoning"
-        self.query_one(".reasoning", Markdown).update(split.reasoning)
-        self.query_one(".answer", Markdown).update(split.answer)
+        if split != self._shown:  # re-parsing markdown is the costly part: only when it changed
+            if split.reasoning != self._shown.reasoning:
+                self.query_one(".reasoning", Markdown).update(split.reasoning)
+            if split.answer != self._shown.answer:
+                self.query_one(".answer", Markdown).update(split.answer)
+            self._shown = split
         self.query_one(".state", Static).update(self._state)
