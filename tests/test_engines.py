@@ -8,7 +8,7 @@ from medtui.config import Settings
 from medtui.engines import GenerationParams, load_engine
 from medtui.engines.chat_template import render_chat
 from medtui.errors import MedtuiError
-from medtui.registry import Registry, spec_from_source
+from medtui.registry import ModelSpec, Registry, spec_from_source
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is anaemia?"}]
 
@@ -47,7 +47,7 @@ def test_transformers_engine_on_tiny_llama(tiny_hf_model):
 
 def test_missing_and_corrupt_gguf(tmp_path):
     with pytest.raises(MedtuiError, match="not found"):
-        load_engine(spec_from_source.__globals__["ModelSpec"]("x", "gguf", str(tmp_path / "gone.gguf")), Settings())
+        load_engine(ModelSpec("x", "gguf", str(tmp_path / "gone.gguf")), Settings())
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"this is not a model")
     with pytest.raises(MedtuiError, match=f"{bad} is not a GGUF file"):

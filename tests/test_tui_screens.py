@@ -154,3 +154,20 @@ async def test_keybindings_are_remappable_from_config(tiny_hf_model):
         assert not isinstance(app.screen, ModelSwitcher)
         await pilot.press("f5")
         assert isinstance(app.screen, ModelSwitcher)
+
+
+async def test_missing_index_and_broken_model_are_notifications_not_crashes(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + bytes(128))
+    Registry().add(spec_from_source("broken", str(bad)))
+    app = MedtuiApp(Settings(index="nowhere", max_tokens=8))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None and not any(w.group == "index" and w.is_running for w in app.workers))
+        assert any("index 'nowhere' not found" in n.message for n in app._notifications)
+        await pilot.press(*"What is gout?", "enter")
+        await pilot.pause(0.1)
+        assert any("no index is loaded" in n.message for n in app._notifications)
+        await pilot.press("ctrl+o")
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: any(str(bad) in n.message for n in app._notifications))
+        assert app.engine.spec.name == "smollm2"  # the working model stays loaded

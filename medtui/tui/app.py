@@ -190,7 +190,10 @@ class MedtuiApp(App):
         elif self.engine is None:
             self.notify("the model is still loading: try again in a moment", severity="warning")
         elif self.rag and self.retriever is None:
-            self.notify("the index is not ready: wait for it, or turn retrieval off with ctrl+r", severity="warning")
+            if any(w.group == "index" and w.is_running for w in self.workers):
+                self.notify("the index is still building: wait for it, or turn retrieval off with ctrl+r", severity="warning")
+            else:
+                self.notify("no index is loaded (see the error): turn retrieval off with ctrl+r, or retry with F2", severity="error")
         else:
             self.generating = True
             self._stop_answer.clear()
