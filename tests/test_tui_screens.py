@@ -171,3 +171,14 @@ async def test_missing_index_and_broken_model_are_notifications_not_crashes(tmp_
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: any(str(bad) in n.message for n in app._notifications))
         assert app.engine.spec.name == "smollm2"  # the working model stays loaded
+
+
+async def test_question_too_long_for_the_context_is_refused_and_leaves_no_empty_chat():
+    app = MedtuiApp(Settings(rag=False, n_ctx=256, max_tokens=8))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        app.query_one("#prompt", Input).value = "Explain the kidney. " * 100
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("shorten it" in n.message for n in app._notifications))
+        await wait_for(pilot, lambda: not app.generating)
+        assert History().conversations() == [] and app.conversation_id is None

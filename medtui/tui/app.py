@@ -173,6 +173,10 @@ class MedtuiApp(App):
             self.call_from_thread(self._error, e)
             if view is not None:
                 self.call_from_thread(view.finish, "error")
+            elif not self.history.messages(self.conversation_id):  # refused before anything was saved
+                self.history.delete(self.conversation_id)
+                self.conversation_id = None
+                self.call_from_thread(self._refresh_history)
         finally:
             self.generating = False
             self.call_from_thread(self._update_status)
