@@ -25,6 +25,9 @@ class Settings:
     index: str = "default"  # retrieval index name
     rag: bool = True
     top_k: int = 4
+    dense: bool = True  # embedding search half of hybrid retrieval
+    bm25: bool = True  # lexical half; both on = hybrid (fused with reciprocal rank fusion)
+    reranker: str = ""  # optional cross-encoder (folder or Hub id) that reorders the fused sources
     n_ctx: int = 4096
     n_threads: int = 0  # 0: one per physical core
     max_tokens: int = 512
@@ -82,6 +85,8 @@ def load_settings(path: Path | None = None) -> Settings:
     settings = Settings(**values)
     if settings.top_k < 1 or settings.n_ctx < 256 or settings.max_tokens < 1:
         raise MedtuiError("settings: top_k and max_tokens must be >= 1 and n_ctx >= 256")
+    if not (settings.dense or settings.bm25):
+        raise MedtuiError("settings: dense and bm25 are both off: turn one on (or set rag = false)")
     return settings
 
 

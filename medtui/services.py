@@ -7,7 +7,7 @@ from medtui.engines import Engine, load_engine
 from medtui.rag.corpora.default import DEFAULT_INDEX
 from medtui.rag.default_index import ensure_default_index
 from medtui.rag.index import Progress, SnippetIndex
-from medtui.rag.retriever import Retriever
+from medtui.rag.retriever import Retriever, SearchOptions
 from medtui.registry import Registry
 
 
@@ -15,9 +15,9 @@ def open_retriever(settings: Settings, progress: Progress | None = None, cancel:
     """The configured index, building the default one on first use; None with RAG off."""
     if not settings.rag:
         return None
-    if settings.index == DEFAULT_INDEX:
-        return Retriever(ensure_default_index(progress, cancel))
-    return Retriever(SnippetIndex(settings.index))
+    options = SearchOptions(dense=settings.dense, bm25=settings.bm25, reranker=settings.reranker)
+    index = ensure_default_index(progress, cancel) if settings.index == DEFAULT_INDEX else SnippetIndex(settings.index)
+    return Retriever(index, options)
 
 
 def open_engine(settings: Settings, model: str | None = None) -> Engine:

@@ -69,3 +69,29 @@ def tiny_hf_model(tmp_path_factory, smollm2_gguf) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Real public data beside the checkout (../shared/data); tests that need it skip without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def bioasq_jsonl(shared_data, tmp_path_factory) -> Path:
+    """The first 600 distinct BioASQ 7B gold snippets as a local JSONL file (id, title, text)."""
+    import gzip
+    import json
+
+    rows: dict[str, dict] = {}
+    for path in sorted((shared_data / "bioasq_taskb_golden" / "Task7BGoldenEnriched").glob("*.json.gz")):
+        for q in json.load(gzip.open(path, "rt", encoding="utf-8"))["questions"]:
+            for s in q["snippets"]:
+                pmid = s["document"].rsplit("/", 1)[-1]
+                key = f"{pmid}-{s['offsetInBeginSection']}-{s['offsetInEndSection']}"
+                rows.setdefault(key, {"id": key, "title": f"PubMed {pmid}", "text": s["text"]})
+    out = tmp_path_factory.mktemp("bioasq") / "bioasq_snippets.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in list(rows.values())[:600]), encoding="utf-8")
+    return out

@@ -2,13 +2,20 @@
 
 import threading
 
-from medtui.rag.corpora.default import DEFAULT_INDEX, default_snippets
+from medtui.rag.corpora.default import DEFAULT_INDEX
 from medtui.rag.index import Progress, SnippetIndex
+from medtui.rag.manifest import FORMAT
+from medtui.rag.sources import PACKAGED, SourceSpec
 
 
 def ensure_default_index(progress: Progress | None = None, cancel: threading.Event | None = None) -> SnippetIndex:
+    """The default index, built on first run and resumed if a build was interrupted.
+
+    It is made from packaged files only, so an index of an older format is simply rebuilt.
+    """
     index = SnippetIndex(DEFAULT_INDEX)
+    if index.exists() and index.manifest().format != FORMAT:
+        index.remove()
     if not index.is_complete():
-        total = sum(1 for _ in default_snippets())
-        index.build(default_snippets(), source="packaged: pubmedqa (PQA-A) + hpo", total=total, progress=progress, cancel=cancel)
+        index.add([SourceSpec("packaged", PACKAGED)], progress=progress, cancel=cancel)
     return index

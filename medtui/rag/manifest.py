@@ -1,7 +1,9 @@
 """The manifest that says whether an index is complete, and so whether it may be served.
 
 It is written before the first snippet goes in (state "building") and flipped to
-"complete" only after the last one; an index whose manifest says anything else is refused.
+"complete" only after the last one and the BM25 index are in; an index whose manifest
+says anything else is refused. It also records each source and the chunking used, so
+`medtui index rebuild` can replay them.
 """
 
 import json
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from medtui.errors import MedtuiError
 
-FORMAT = 1
+FORMAT = 2  # 2: chunked documents, BM25 beside the vectors, sources as specs
 BUILDING, COMPLETE = "building", "complete"
 
 
@@ -19,20 +21,27 @@ BUILDING, COMPLETE = "building", "complete"
 class Manifest:
     name: str
     embedder: str
+    query_embedder: str = ""  # a separate query encoder (MedCPT-style); "" means the embedder
     state: str = BUILDING
     count: int = 0
-    sources: list[str] = field(default_factory=list)
+    bm25_count: int = 0
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    sources: list[dict] = field(default_factory=list)  # SourceSpec.to_dict() + "state", "snippets"
     format: int = FORMAT
+    created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
 
     @classmethod
     def read(cls, path: Path) -> "Manifest":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            manifest = cls(**data)
-        except (OSError, ValueError, TypeError) as e:
-            raise MedtuiError(f"{path}: corrupt index manifest ({e}): rebuild the index") from None
-        return manifest
+            if data.get("format") != FORMAT:  # read what identifies it; open() refuses it
+                return cls(name=str(data.get("name", path.parent.name)), embedder=str(data.get("embedder", "")),
+                           state=str(data.get("state", BUILDING)), format=int(data.get("format", 0)))
+            return cls(**data)
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise MedtuiError(f"{path}: corrupt index manifest ({e}): run `medtui index remove {path.parent.name}` and add its sources again") from None
 
     def write(self, path: Path) -> None:
         self.updated = time.time()

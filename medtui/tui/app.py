@@ -20,10 +20,13 @@ from medtui.config import Settings
 from medtui.engines import Engine
 from medtui.errors import MedtuiError
 from medtui.history import History
-from medtui.rag.index import Cancelled
+from medtui.rate import RateMeter
+from medtui.rag.index import Cancelled, Progress, SnippetIndex, list_indexes
 from medtui.rag.retriever import Retriever
+from medtui.rag.sources import resolve_source
 from medtui.registry import Registry
 from medtui.services import open_engine, open_retriever
+from medtui.tui.screens.indexes import IndexAction, IndexesScreen, IndexRow
 from medtui.tui.screens.passage import PassageScreen
 from medtui.tui.screens.rename import RenameScreen
 from medtui.tui.screens.retrieval_settings import RetrievalChoice, RetrievalSettings
@@ -49,6 +52,7 @@ class MedtuiApp(App):
         Binding("ctrl+o", "switch_model", "Model", id="switch_model"),
         Binding("ctrl+r", "toggle_rag", "RAG on/off", id="toggle_rag"),
         Binding("f2", "retrieval_settings", "Retrieval", id="retrieval_settings"),
+        Binding("f3", "indexes", "Indexes", id="indexes"),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
     ]
 
@@ -96,12 +100,15 @@ class MedtuiApp(App):
         yield SystemCommand("Switch model", "Pick a base model, LoRA adapter or GGUF file", self.action_switch_model)
         yield SystemCommand("Toggle RAG", "Ground answers in retrieved sources, or not", self.action_toggle_rag)
         yield SystemCommand("Retrieval settings", "RAG on/off and top-k", self.action_retrieval_settings)
+        yield SystemCommand("Indexes", "Use, resume, rebuild or add to a retrieval index", self.action_indexes)
         yield SystemCommand("New chat", "Start a new conversation", self.action_new_chat)
 
     # -- status ----------------------------------------------------------------
     def _update_status(self, busy_text: str | None = None) -> None:
         model = self.engine.spec.name if self.engine else "no model"
-        rag = f"RAG on · top-k {self.top_k} · index {self.settings.index}" if self.rag else "RAG off"
+        s = self.settings
+        mode = "hybrid" if s.dense and s.bm25 else "dense" if s.dense else "BM25"
+        rag = f"RAG {mode} · top-k {self.top_k} · index {s.index}" if self.rag else "RAG off"
         text = f"{model} · {rag}" + (f" · {busy_text}" if busy_text else "")
         self.query_one(StatusBar).set_status(text, busy=busy_text is not None)
 
@@ -128,21 +135,48 @@ class MedtuiApp(App):
         self._update_status()
         self.notify(f"model ready: {engine.spec.name}")
 
-    @work(thread=True, exclusive=True, group="index")
-    def load_index(self) -> None:
-        status = self.query_one(StatusBar)
+    def _index_progress(self, name: str) -> Progress:
+        """A progress callback for worker threads: bar, snippets/s and ETA in the status bar."""
+        status, meter = self.query_one(StatusBar), RateMeter()
         self._stop_indexing.clear()
 
         def progress(done: int, total: int | None) -> None:
             self.call_from_thread(status.set_progress, done, total)
-            self.call_from_thread(self._update_status, f"indexing {done}/{total or '?'} snippets (Esc stops)")
+            self.call_from_thread(self._update_status, f"indexing {name}: {meter.describe(done, total)} (Esc stops)")
 
+        return progress
+
+    @work(thread=True, exclusive=True, group="index")
+    def load_index(self) -> None:
+        progress = self._index_progress(self.settings.index)
         try:
             retriever = open_retriever(self.settings.replace(rag=True), progress, self._stop_indexing)
         except (MedtuiError, Cancelled) as e:
             self.call_from_thread(self._error, e)
             retriever = None
         self.call_from_thread(self._index_ready, retriever)
+
+    @work(thread=True, exclusive=True, group="build")
+    def build_index(self, action: IndexAction) -> None:
+        progress = self._index_progress(action.name)
+        try:
+            index = SnippetIndex(action.name)
+            if action.kind == "add":
+                manifest = index.add([resolve_source(action.source)], progress=progress, cancel=self._stop_indexing)
+            else:
+                manifest = index.rebuild(progress, self._stop_indexing)
+            self.call_from_thread(self._index_built, action.name, manifest.count)
+        except (MedtuiError, Cancelled) as e:
+            self.call_from_thread(self._error, e)
+        finally:
+            self.call_from_thread(self.query_one(StatusBar).set_progress, None, None)
+            self.call_from_thread(self._update_status)
+
+    def _index_built(self, name: str, count: int) -> None:
+        self.notify(f"index {name} ready: {count} snippets")
+        if name == self.settings.index and self.rag:
+            self.retriever = None
+            self.load_index()  # serve the new contents
 
     def _index_ready(self, retriever: Retriever | None) -> None:
         self.retriever = retriever
@@ -298,12 +332,44 @@ class MedtuiApp(App):
         self.notify(f"retrieval {'on' if self.rag else 'off'}")
 
     def action_retrieval_settings(self) -> None:
-        def done(choice: RetrievalChoice | None) -> None:
-            if choice:
-                self.top_k = choice.top_k
-                self._set_rag(choice.rag)
+        s = self.settings
+        current = RetrievalChoice(self.rag, self.top_k, s.index, s.dense, s.bm25)
 
-        self.push_screen(RetrievalSettings(self.rag, self.top_k), done)
+        def done(choice: RetrievalChoice | None) -> None:
+            if not choice:
+                return
+            self.top_k = choice.top_k
+            if (choice.index, choice.dense, choice.bm25) != (s.index, s.dense, s.bm25):
+                self.settings = s.replace(index=choice.index, dense=choice.dense, bm25=choice.bm25)
+                self.retriever = None  # reloaded below for the new index or retrievers
+            self._set_rag(choice.rag)
+
+        self.push_screen(RetrievalSettings(current, list_indexes()), done)
+
+    def action_indexes(self) -> None:
+        rows = []
+        for name in list_indexes():
+            try:
+                m = SnippetIndex(name).manifest()
+                rows.append(IndexRow(name, m.count, m.state, ", ".join(str(e.get("location", "?")) for e in m.sources)))
+            except MedtuiError as e:
+                rows.append(IndexRow(name, 0, "unreadable", str(e)))
+
+        def done(action: IndexAction | None) -> None:
+            if action is None:
+                return
+            if action.kind == "use":
+                self.settings = self.settings.replace(index=action.name)
+                self.retriever = None
+                self._set_rag(True)
+            elif any(w.group == "build" and w.is_running for w in self.workers):
+                self.notify("an index is already building: wait for it or press Esc", severity="warning")
+            else:
+                if action.name == self.settings.index:
+                    self.retriever = None  # not served while it is rebuilt or extended
+                self.build_index(action)
+
+        self.push_screen(IndexesScreen(rows, self.settings.index), done)
 
     def action_toggle_reasoning(self) -> None:
         views = [v for v in self.query(AnswerView) if v.has_class("has-reasoning")]

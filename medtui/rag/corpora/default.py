@@ -3,14 +3,14 @@
 from collections.abc import Iterator
 
 from medtui.assets import asset_path
+from medtui.rag.chunker import Document
 from medtui.rag.corpora.hpo import iter_hpo
 from medtui.rag.corpora.pubmedqa import iter_pubmedqa
-from medtui.rag.snippet import Snippet
 
 DEFAULT_INDEX = "default"
 
 
-def default_snippets() -> Iterator[Snippet]:
+def default_documents() -> Iterator[Document]:
     """500 PubMed abstracts and the ~800 core HPO phenotype definitions: about a minute to embed on 2 cores."""
     yield from iter_pubmedqa(asset_path("pubmedqa_pqaa"))
     yield from iter_hpo(asset_path("hpo_obo"), subset="hposlim_core")

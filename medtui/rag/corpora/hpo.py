@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from pathlib import Path
 
-from medtui.rag.snippet import Snippet
+from medtui.rag.chunker import Document
 
 
 def _unquote(value: str) -> str:
@@ -14,7 +14,7 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _term_snippet(term: dict[str, list[str]], subset: str | None) -> Snippet | None:
+def _term_document(term: dict[str, list[str]], subset: str | None) -> Document | None:
     if "def" not in term or term.get("is_obsolete") == ["true"]:
         return None
     if subset and subset not in term.get("subset", []):
@@ -26,21 +26,21 @@ def _term_snippet(term: dict[str, list[str]], subset: str | None) -> Snippet | N
     synonyms = [_unquote(s) for s in term.get("synonym", [])]
     if synonyms:
         parts.append("Also called: " + "; ".join(dict.fromkeys(synonyms)) + ".")
-    return Snippet(id=f"hpo:{term_id}", title=f"{name} ({term_id})", source="hpo", text="\n".join(parts))
+    return Document(id=f"hpo:{term_id}", title=f"{name} ({term_id})", source="hpo", text="\n".join(parts), whole=True)
 
 
-def iter_hpo(obo_path: Path, subset: str | None = None) -> Iterator[Snippet]:
-    """One snippet per non-obsolete term that has a definition (and is in `subset`, if given)."""
+def iter_hpo(obo_path: Path, subset: str | None = None) -> Iterator[Document]:
+    """One whole document per non-obsolete term that has a definition (and is in `subset`, if given)."""
     term: dict[str, list[str]] | None = None
     with open(obo_path, encoding="utf-8") as f:
         for line in f:
             line = line.rstrip("\n")
             if line.startswith("["):
-                if term and (snippet := _term_snippet(term, subset)):
-                    yield snippet
+                if term and (doc := _term_document(term, subset)):
+                    yield doc
                 term = {} if line == "[Term]" else None
             elif term is not None and ": " in line:
                 key, value = line.split(": ", 1)
                 term.setdefault(key, []).append(value)
-    if term and (snippet := _term_snippet(term, subset)):
-        yield snippet
+    if term and (doc := _term_document(term, subset)):
+        yield doc

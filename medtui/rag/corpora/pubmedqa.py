@@ -10,12 +10,12 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from medtui.rag.snippet import Snippet
+from medtui.rag.chunker import Document
 
 _CONTEXT_LABEL = re.compile(r"^Context \(\d+\):\s*")
 
 
-def iter_pubmedqa(jsonl_path: Path) -> Iterator[Snippet]:
+def iter_pubmedqa(jsonl_path: Path) -> Iterator[Document]:
     with open(jsonl_path, encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
@@ -23,4 +23,4 @@ def iter_pubmedqa(jsonl_path: Path) -> Iterator[Snippet]:
             text = "\n".join(_CONTEXT_LABEL.sub("", p) for p in row["passage"].split("\n") if p.strip())
             digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
             title = question[:1].upper() + question[1:]
-            yield Snippet(id=f"pubmedqa:{digest}", title=title, source="pubmedqa", text=text)
+            yield Document(id=f"pubmedqa:{digest}", title=title, source="pubmedqa", text=text)

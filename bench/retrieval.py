@@ -1,0 +1,72 @@
+"""Retrieval quality on BioASQ: dense vs BM25 vs hybrid (RRF) on the same index.
+
+Each question's gold PubMed snippets are the relevant passages; the corpus is every gold
+snippet of the chosen task batches (so each question must find its few snippets among
+thousands written on neighbouring topics). Metrics: capped recall@5 (gold found in the top 5
+over min(5, gold count)) and nDCG@10 with binary relevance, averaged over questions.
+The index is cached in bench/.cache, so only the first run pays for the embeddings.
+
+    .venv/bin/python bench/retrieval.py [--tasks 7B 8B] [--questions 500]
+"""
+
+import argparse
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from shared_data import bioasq, write_jsonl  # noqa: E402
+
+CACHE = Path(__file__).parent / ".cache"
+
+
+def ndcg(ranked: list[str], gold: set[str], k: int) -> float:
+    dcg = sum(1 / math.log2(i + 2) for i, sid in enumerate(ranked[:k]) if sid in gold)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(len(gold), k)))
+    return dcg / ideal
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["7B", "8B"])
+    parser.add_argument("--questions", type=int, default=500, help="questions sampled (seed 0); 0 for all")
+    args = parser.parse_args()
+    os.environ["MEDTUI_INDEXES_DIR"] = str(CACHE / "indexes")
+
+    from medtui.rag.index import SnippetIndex
+    from medtui.rag.retriever import Retriever, SearchOptions
+    from medtui.rag.sources import resolve_source
+
+    questions, pool = bioasq(args.tasks)
+    corpus = write_jsonl(pool.values(), CACHE / f"bioasq-{'-'.join(args.tasks)}.jsonl")
+    name = f"bioasq-{'-'.join(args.tasks)}"
+    index = SnippetIndex(name)
+    if not index.is_complete():
+        start = time.perf_counter()
+        index.add([resolve_source(str(corpus), whole=True)])
+        print(f"built {name}: {len(pool)} snippets in {time.perf_counter() - start:.0f} s")
+    if args.questions:
+        questions = random.Random(0).sample(questions, min(args.questions, len(questions)))
+    prefix = f"{corpus.name}:"
+    modes = {"dense": SearchOptions(bm25=False), "bm25": SearchOptions(dense=False), "hybrid": SearchOptions()}
+    print(f"BioASQ {'+'.join(args.tasks)}: {len(questions)} questions, corpus {len(pool)} gold snippets")
+    print(f"{'retriever':<10}{'recall@5':>10}{'nDCG@10':>10}")
+    results = {}
+    for mode, options in modes.items():
+        retriever = Retriever(index, options)
+        recall = gain = 0.0
+        for q in questions:
+            ranked = [h.snippet.id.removeprefix(prefix) for h in retriever.search(q.body, 10)]
+            recall += len(set(ranked[:5]) & q.gold) / min(5, len(q.gold))
+            gain += ndcg(ranked, q.gold, 10)
+        results[mode] = (recall / len(questions), gain / len(questions))
+        print(f"{mode:<10}{results[mode][0]:>10.3f}{results[mode][1]:>10.3f}")
+    best_single = max(results["dense"][1], results["bm25"][1])
+    print(f"hybrid nDCG@10 / best single: {results['hybrid'][1] / best_single:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""`medtui index add|list|info|remove|rebuild`: named retrieval indexes."""
+
+import datetime
+import sys
+from typing import Annotated
+
+import typer
+
+from medtui.cli.options import settings_from
+from medtui.cli.progress import progress_bar
+from medtui.errors import MedtuiError
+from medtui.rag.chunker import ChunkSpec
+from medtui.rag.embedder import DEFAULT_EMBEDDER
+from medtui.rag.index import SnippetIndex, list_indexes
+from medtui.rag.manifest import Manifest
+from medtui.rag.sources import resolve_source
+
+app = typer.Typer(no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="The index name (the chat's --index).")]
+
+
+def _resumable(run, name: str):
+    """Run a build; Ctrl-C leaves a resumable index and says how to continue."""
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print(f"medtui: stopped; the index is kept partial and is not served. Resume: medtui index rebuild {name}", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
+def _summary(manifest: Manifest) -> str:
+    return f"{manifest.name}: {manifest.count} snippets, {manifest.state}, embedder {manifest.embedder}"
+
+
+@app.command("add")
+def add(
+    name: Name,
+    sources: Annotated[list[str], typer.Argument(help="Hub dataset ids (MedRAG/textbooks), JSONL/CSV files, folders of .txt/.md/.pdf, saved datasets, or 'default'.")],
+    split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
+    text_field: Annotated[str | None, typer.Option(help="Column with the text (guessed: content, text, ...).")] = None,
+    title_field: Annotated[str | None, typer.Option(help="Column with the title.")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Column with a stable id.")] = None,
+    whole: Annotated[bool | None, typer.Option("--whole/--chunk", help="Keep rows as they are, or chunk them (default: MedRAG rows whole, the rest chunked).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N documents of each source.")] = None,
+    chunk_tokens: Annotated[int | None, typer.Option(min=16, help="Chunk size in embedder tokens (new index; default 200).")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(min=0, help="Tokens shared by consecutive chunks (default 32).")] = None,
+    embedder: Annotated[str, typer.Option(help="Sentence-transformers model for passages (new index).")] = DEFAULT_EMBEDDER,
+    query_embedder: Annotated[str, typer.Option(help="A separate query encoder (MedCPT-style pairs); default: the embedder.")] = "",
+    offline: Annotated[bool | None, typer.Option("--offline/--online", help="Forbid (or allow) Hub downloads.")] = None,
+) -> None:
+    """Add sources to an index (created if new). Rerun the same command to resume after Ctrl-C or a crash."""
+    settings_from(offline=offline)
+    specs = [resolve_source(s, split=split, text_field=text_field, title_field=title_field, id_field=id_field, whole=whole, limit=limit) for s in sources]
+    chunking = None
+    if chunk_tokens is not None or chunk_overlap is not None:
+        try:
+            chunking = ChunkSpec(chunk_tokens or ChunkSpec.tokens, ChunkSpec.overlap if chunk_overlap is None else chunk_overlap)
+        except ValueError as e:
+            raise MedtuiError(str(e)) from None
+    index = SnippetIndex(name)
+    with progress_bar(f"indexing {name}") as update:
+        manifest = _resumable(lambda: index.add(specs, chunking, update, embedder=embedder, query_embedder=query_embedder), name)
+    print(_summary(manifest))
+
+
+@app.command("rebuild")
+def rebuild(name: Name) -> None:
+    """Resume a partial index, or rebuild a complete, corrupt or old-format one from its recorded sources."""
+    settings_from()
+    index = SnippetIndex(name)
+    with progress_bar(f"rebuilding {name}") as update:
+        manifest = _resumable(lambda: index.rebuild(update), name)
+    print(_summary(manifest))
+
+
+@app.command("list")
+def list_() -> None:
+    """Every index, with its state and size; * marks the one the chat uses."""
+    active = settings_from().index
+    for name in list_indexes():
+        try:
+            manifest = SnippetIndex(name).manifest()
+            line = f"{manifest.count} snippets\t{manifest.state}\t{len(manifest.sources)} source(s)"
+        except MedtuiError as e:
+            line = f"unreadable: {e}"
+        print(f"{'*' if name == active else ' '} {name}\t{line}")
+
+
+@app.command("info")
+def info(name: Name) -> None:
+    """An index's manifest: embedder, chunking, sources and whether it can be served."""
+    index = SnippetIndex(name)
+    manifest = index.manifest()
+    try:
+        index.open()
+        health = "ok"
+    except MedtuiError as e:
+        health = str(e)
+    when = datetime.datetime.fromtimestamp(manifest.updated).isoformat(timespec="seconds")
+    print(f"name      {manifest.name}\npath      {index.root}\nstate     {manifest.state} (format {manifest.format}, updated {when})")
+    print(f"snippets  {manifest.count} (BM25 {manifest.bm25_count})\nembedder  {manifest.embedder}"
+          + (f" (queries: {manifest.query_embedder})" if manifest.query_embedder else ""))
+    print(f"chunks    {manifest.chunk_tokens} tokens, {manifest.chunk_overlap} overlap\nhealth    {health}")
+    for entry in manifest.sources:
+        print(f"source    {entry.get('kind')}:{entry.get('location')}  {entry.get('state')}  {entry.get('snippets', '?')} snippets")
+
+
+@app.command("remove")
+def remove(name: Name) -> None:
+    """Delete an index and its files (its sources are untouched)."""
+    index = SnippetIndex(name)
+    index.manifest()  # a clear error if there is no such index
+    index.remove()
+    print(f"removed index {name}")

@@ -1,0 +1,202 @@
+"""Named indexes on real text: build from local files and saved HF datasets, hybrid search,
+resume after a killed process, duplicate adds, corrupt and old indexes, the CLI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from medtui.errors import MedtuiError
+from medtui.rag.index import SnippetIndex
+from medtui.rag.retriever import Retriever, SearchOptions
+from medtui.rag.sources import resolve_source
+
+MEDTUI = [str(Path(sys.executable).with_name("medtui"))]
+
+
+def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(MEDTUI + list(args), capture_output=True, text=True, env=os.environ.copy(), timeout=timeout)
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert all(f in result.stderr for f in fragments), result.stderr
+
+
+@pytest.fixture(scope="module")
+def bioasq_index(bioasq_jsonl, indexes_dir) -> SnippetIndex:
+    """600 real BioASQ gold snippets (already snippets: kept whole), built once."""
+    index = SnippetIndex("bioasq-test", indexes_dir / "bioasq-test")
+    index.add([resolve_source(str(bioasq_jsonl), whole=True)])
+    return index
+
+
+def test_build_and_hybrid_search_on_bioasq_snippets(bioasq_index, bioasq_jsonl):
+    rows = [json.loads(line) for line in bioasq_jsonl.read_text().splitlines()]
+    manifest = bioasq_index.manifest()
+    assert manifest.state == "complete" and manifest.count == manifest.bm25_count == len(rows)
+    retriever = Retriever(bioasq_index)
+    target = rows[10]
+    hits = retriever.search(target["text"][:200], k=5)
+    assert hits[0].snippet.id == f"bioasq_snippets.jsonl:{target['id']}"
+    assert hits[0].snippet.title == target["title"] and hits[0].snippet.source == "bioasq_snippets.jsonl"
+    assert set(hits[0].scores) == {"dense", "bm25", "rrf"}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_each_retriever_alone_and_fusion_combines_them(bioasq_index):
+    question = "Which gene mutations cause cystic fibrosis?"
+    dense = Retriever(bioasq_index, SearchOptions(bm25=False)).search(question, 8)
+    bm25 = Retriever(bioasq_index, SearchOptions(dense=False)).search(question, 8)
+    hybrid = Retriever(bioasq_index).search(question, 8)
+    assert all(set(h.scores) == {"dense"} for h in dense) and all(set(h.scores) == {"bm25"} for h in bm25)
+    assert {h.snippet.id for h in hybrid} <= {h.snippet.id for h in dense} | {h.snippet.id for h in bm25} | {h.snippet.id for h in hybrid}
+    # a hit both retrievers rank highly beats one only a single retriever found
+    both = [h for h in hybrid if {"dense", "bm25"} <= set(h.scores)]
+    assert both and hybrid[0] in both
+    with pytest.raises(MedtuiError, match="both retrievers are off"):
+        SearchOptions(dense=False, bm25=False)
+
+
+def test_bm25_matches_exact_rare_terms(bioasq_index, bioasq_jsonl):
+    rows = [json.loads(line) for line in bioasq_jsonl.read_text().splitlines()]
+    row = next(r for r in rows if "pembrolizumab" in r["text"].lower())
+    hits = Retriever(bioasq_index, SearchOptions(dense=False)).search("pembrolizumab", 10)
+    assert f"bioasq_snippets.jsonl:{row['id']}" in [h.snippet.id for h in hits]
+    assert all("pembrolizumab" in h.snippet.text.lower() for h in hits)
+
+
+def test_readding_a_source_duplicates_nothing(bioasq_index, bioasq_jsonl):
+    before = bioasq_index.manifest().count
+    start = time.monotonic()
+    manifest = bioasq_index.add([resolve_source(str(bioasq_jsonl), whole=True)])
+    assert manifest.count == before and len(manifest.sources) == 1
+    assert time.monotonic() - start < 30  # nothing is embedded again
+
+
+def test_saved_hf_dataset_in_medrag_format(tmp_path, bioasq_jsonl):
+    """A local dataset saved with `datasets` (MedRAG's fields: id, title, content, contents)."""
+    import datasets
+
+    rows = [json.loads(line) for line in bioasq_jsonl.read_text().splitlines()][:80]
+    medrag = [{"id": f"med_{i}", "title": r["title"], "content": r["text"], "contents": f"{r['title']}. {r['text']}"} for i, r in enumerate(rows)]
+    folder = tmp_path / "medrag_like"
+    datasets.Dataset.from_list(medrag).save_to_disk(str(folder))
+    out = ok(run("index", "add", "medrag-like", str(folder)))
+    assert "medrag-like: 80 snippets, complete" in out
+    index = SnippetIndex("medrag-like").open()
+    hit = Retriever(index).search(medrag[5]["content"], 1)[0]
+    assert hit.snippet.id == "medrag_like:med_5" and hit.snippet.text == medrag[5]["content"]  # whole, not re-chunked
+    assert hit.snippet.title == medrag[5]["title"]
+
+
+def test_openstax_folder_and_medquad_jsonl_are_chunked_and_cited(tmp_path, shared_data):
+    import gzip
+
+    rows = [json.loads(line) for line in gzip.open(shared_data / "openstax_medical_textbooks" / "nutrition_for_nurses.jsonl.gz", "rt")]
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for row in rows[3:5]:
+        (folder / f"{row['module']}.md").write_text(f"# {row['title']}\n{row['text']}", encoding="utf-8")
+    medquad = tmp_path / "medquad.jsonl"
+    with gzip.open(shared_data / "medquad" / "medquad_answered.jsonl.gz", "rt") as f:
+        medquad.write_text("".join(next(f) for _ in range(20)), encoding="utf-8")
+    out = ok(run("index", "add", "mixed", str(folder), str(medquad), "--text-field", "answer", "--title-field", "question", "--chunk-tokens", "160"))
+    index = SnippetIndex("mixed").open()
+    manifest = index.manifest()
+    assert f"mixed: {manifest.count} snippets, complete" in out and manifest.chunk_tokens == 160
+    assert [s["snippets"] for s in manifest.sources][0] > 2 * 2  # sections were chunked
+    paragraph = max(rows[3]["text"].splitlines(), key=len)  # its longest paragraph
+    hits = Retriever(index).search(paragraph[:300], 3)
+    assert hits[0].snippet.source == "notes" and hits[0].snippet.doc_id == f"notes:{rows[3]['module']}.md"
+    assert hits[0].snippet.title.startswith(rows[3]["title"])
+    info = ok(run("index", "info", "mixed"))
+    assert "health    ok" in info and "160 tokens" in info and "medquad.jsonl" in info
+    listing = ok(run("index", "list"))
+    assert "mixed" in listing and "complete" in listing
+
+
+def test_killed_build_is_refused_then_resumes_to_the_clean_count(bioasq_jsonl, bioasq_index):
+    proc = subprocess.Popen(MEDTUI + ["index", "add", "killed", str(bioasq_jsonl), "--whole"], env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest_path = SnippetIndex("killed").manifest_path
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if manifest_path.exists() and json.loads(manifest_path.read_text()).get("count", 0) >= 128:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = json.loads(manifest_path.read_text())
+    assert partial["state"] == "building" and 128 <= partial["count"] < 600
+    with pytest.raises(MedtuiError, match="only partly built.*medtui index rebuild killed"):
+        SnippetIndex("killed").open()
+    one_line_error(run("ask", "What is PD-L1?", "--index", "killed"), "partly built", "medtui index rebuild killed")
+    out = ok(run("index", "rebuild", "killed"))
+    clean = bioasq_index.manifest().count
+    assert f"killed: {clean} snippets, complete" in out
+    index = SnippetIndex("killed").open()
+    assert index.manifest().count == index.collection().count() == clean
+
+
+def test_cancel_leaves_a_resumable_partial_index(bioasq_jsonl):
+    import threading
+
+    from medtui.rag.index import Cancelled
+
+    cancel = threading.Event()
+    index = SnippetIndex("cancelled")
+
+    def progress(done, total):
+        if done >= 128:
+            cancel.set()
+
+    with pytest.raises(Cancelled, match="run it again to resume"):
+        index.add([resolve_source(str(bioasq_jsonl), whole=True, limit=300)], progress=progress, cancel=cancel)
+    assert index.manifest().state == "building"
+    manifest = index.add([resolve_source(str(bioasq_jsonl), whole=True, limit=300)])
+    assert manifest.state == "complete" and manifest.count == 300
+
+
+def test_corrupt_and_old_indexes_give_the_rebuild_command(bioasq_jsonl):
+    index = SnippetIndex("broken")
+    index.add([resolve_source(str(bioasq_jsonl), whole=True, limit=40)])
+    index.close()  # the store is damaged between runs, as a crash or a bad disk would
+    (index.root / "chroma" / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    fresh = SnippetIndex("broken")
+    with pytest.raises(MedtuiError, match=r"corrupt.*medtui index rebuild broken"):
+        fresh.open()
+    one_line_error(run("ask", "What is PD-L1?", "--index", "broken"), "corrupt", str(index.root))
+    assert "broken: 40 snippets, complete" in ok(run("index", "rebuild", "broken"))
+    SnippetIndex("broken").open()
+
+    manifest = json.loads(index.manifest_path.read_text())
+    manifest["format"] = 1
+    index.manifest_path.write_text(json.dumps(manifest))
+    one_line_error(run("ask", "What is PD-L1?", "--index", "broken"), "format 1", "medtui index rebuild broken")
+    index.manifest_path.write_text("{not json")
+    one_line_error(run("index", "info", "broken"), "corrupt index manifest", str(index.manifest_path))
+
+
+def test_bad_sources_are_one_line_errors(tmp_path):
+    one_line_error(run("index", "add", "x", str(tmp_path / "missing.jsonl")), "no such file or folder")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{oops\n', encoding="utf-8")
+    one_line_error(run("index", "add", "x", str(bad)), f"{bad}:2", "not a JSON line")
+    nocol = tmp_path / "nocol.csv"
+    nocol.write_text("a,b\n1,2\n", encoding="utf-8")
+    one_line_error(run("index", "add", "y", str(nocol)), "no text column", "--text-field")
+    one_line_error(run("index", "add", "z", "MedRAG/textbooks", "--offline"), "cannot load dataset 'MedRAG/textbooks'")
+    one_line_error(run("index", "info", "nope"), "index 'nope' not found")
+    one_line_error(run("index", "remove", "nope"), "index 'nope' not found")
