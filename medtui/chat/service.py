@@ -45,7 +45,8 @@ def source_records(hits: list[Hit]) -> list[dict]:
     """What the history keeps of each cited source, so a reopened chat can still show it."""
     return [
         {"n": i, "id": h.snippet.id, "title": h.snippet.title, "source": h.snippet.source,
-         "text": h.snippet.text, "score": h.score, "scores": h.scores}
+         "text": h.snippet.text, "doc_id": h.snippet.doc_id, "position": h.snippet.position,
+         "score": h.score, "scores": h.scores}
         for i, h in enumerate(hits, 1)
     ]
 

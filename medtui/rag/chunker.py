@@ -77,7 +77,7 @@ def _sections(text: str, title: str) -> Iterator[tuple[str, list[str]]]:
 
 def _split_long(sentence: str, limit: int, tokenizer) -> list[str]:
     """Cut one over-long sentence into pieces of at most `limit` tokens, between words."""
-    offsets = tokenizer(sentence, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    offsets = tokenizer(sentence, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
     pieces, start = [], 0
     while start < len(offsets):
         end = min(start + limit, len(offsets))
@@ -98,7 +98,7 @@ class Chunker:
     def count(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
-        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
 
     def _units(self, paragraphs: list[str]) -> list[_Unit]:
         sentences, starts = [], []

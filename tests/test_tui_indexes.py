@@ -1,0 +1,74 @@
+"""Pilot tests for indexes in the chat: add one with progress, cancel and resume it, use it,
+and switch retrievers; the sources panel shows each retriever's score."""
+
+import json
+
+from textual.widgets import DataTable, Input, Static, Switch
+
+from medtui.rag.index import SnippetIndex
+from medtui.tui.app import MedtuiApp
+from medtui.tui.screens.indexes import IndexesScreen
+from medtui.tui.widgets.sources.sources_panel import SourcesPanel
+from tests.test_tui_chat import ready, wait_for
+from tests.test_tui_screens import SIZE, ask
+
+
+def status(app) -> str:
+    return str(app.query_one("#status", Static).render())
+
+
+def notified(app, fragment: str) -> bool:
+    return any(fragment in n.message for n in app._notifications)
+
+
+async def add_index(pilot, app, name: str, source: str) -> None:
+    await pilot.press("f3")
+    assert isinstance(app.screen, IndexesScreen)
+    await pilot.press("a")
+    await pilot.press(*name, "enter")
+    app.screen.query_one("#new-source", Input).value = source
+    await pilot.press("enter")
+
+
+async def test_add_cancel_resume_and_use_an_index(default_index, fast_settings, bioasq_jsonl, tmp_path):
+    rows = bioasq_jsonl.read_text().splitlines()[:300]
+    source = tmp_path / "pubmed_snippets.jsonl"
+    source.write_text("\n".join(rows) + "\n")
+    app = MedtuiApp(fast_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await add_index(pilot, app, "pubmed", str(source))
+        seen: list[str] = []
+        await wait_for(pilot, lambda: seen.append(status(app)) or "snippets · " in seen[-1] and "/s" in seen[-1])
+        assert "indexing pubmed:" in seen[-1] and "/300 snippets" in seen[-1] and "ETA" in seen[-1]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: notified(app, "stopped after"))
+        assert SnippetIndex("pubmed").manifest().state == "building"
+
+        await pilot.press("f3")
+        table = app.screen.query_one(DataTable)
+        names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert names == ["default", "pubmed"] and str(table.get_row_at(1)[3]) == "building"
+        await pilot.press("down", "r")
+        await wait_for(pilot, lambda: notified(app, "index pubmed ready: 300 snippets"))
+
+        await pilot.press("f3")
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: app.retriever is not None and app.retriever.index.name == "pubmed")
+        assert "RAG hybrid" in status(app) and "index pubmed" in status(app)
+        first = json.loads(rows[0])
+        await ask(pilot, app, first["text"][:120])
+        records = app.query_one(SourcesPanel).records
+        assert records[0]["id"] == f"pubmed_snippets.jsonl:{first['id']}#0"  # rows are chunked unless --whole
+        assert set(records[0]["scores"]) == {"dense", "bm25", "rrf"}
+        label = str(app.query_one("#sources-list").get_option_at_index(0).prompt)
+        assert "dense " in label and "bm25 " in label and "rrf " in label
+
+        await pilot.press("f2")
+        app.screen.query_one("#bm25", Switch).value = False
+        app.screen.query_one("#top-k", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.retriever is not None and not app.retriever.options.bm25)
+        assert "RAG dense" in status(app)
+        await ask(pilot, app, "What is the role of PD-L1 testing?")
+        assert all(set(r["scores"]) == {"dense"} for r in app.query_one(SourcesPanel).records)
