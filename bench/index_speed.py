@@ -27,13 +27,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from shared_data import SHARED, bioasq, jsonl_gz, write_jsonl  # noqa: E402
 
+CACHE = Path(__file__).parent / ".cache"
+
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000
 
 
 def corpus_rows(limit: int) -> list[dict]:
-    """Real medical passages: BioASQ snippets, MedQuAD answers, OpenStax paragraphs."""
+    """Real medical passages: BioASQ snippets, MedQuAD answers, OpenStax paragraphs, WikiDoc
+    patient information and HPO definitions (about 110K in all)."""
+    import json
+
+    from medtui.assets import asset_path
+    from medtui.rag.corpora.hpo import iter_hpo
+
     _, pool = bioasq(["7B", "8B", "9B", "10B", "11B"])
     rows = list(pool.values())
     for row in jsonl_gz(SHARED / "medquad" / "medquad_answered.jsonl.gz"):
@@ -43,6 +51,13 @@ def corpus_rows(limit: int) -> list[dict]:
         for row in jsonl_gz(book):
             for n, para in enumerate(p for p in row["text"].split("\n") if len(p) > 80 and not p.startswith("#")):
                 rows.append({"id": f"{row['id']}-{n}", "title": row["title"], "text": para})
+    wikidoc = json.loads((SHARED / "medalpaca_wikidoc_patient_info" / "medical_meadow_small.json").read_text(encoding="utf-8"))
+    for i, row in enumerate(wikidoc):
+        for n, para in enumerate(p for p in row["output"].split("\n") if len(p) > 80):
+            rows.append({"id": f"wikidoc-{i}-{n}", "title": row["input"], "text": para})
+    rows += [{"id": d.id, "title": d.title, "text": d.text} for d in iter_hpo(asset_path("hpo_obo"))]
+    for row in rows:
+        row["text"] = row["text"].strip()  # as indexed, so vectors can be looked up by text
     return rows[:limit]
 
 
@@ -64,9 +79,56 @@ def embedding_backends(texts: list[str]) -> None:
         vectors = model.encode(texts, batch_size=64, normalize_embeddings=True)
         results[backend] = (len(texts) / (time.perf_counter() - start), vectors)
         print(f"  {backend:<6} {results[backend][0]:8.1f} snippets/s")
-    if len(results) == 2:
-        agreement = float(np.mean(np.sum(results["torch"][1] * results["onnx"][1], axis=1)))
-        print(f"  onnx/torch speed ratio {results['onnx'][0] / results['torch'][0]:.2f}, mean cosine agreement {agreement:.5f}")
+    try:
+        results["onnxruntime"] = onnxruntime_direct(folder, texts)
+        print(f"  {'onnxruntime (own export)':<6} {results['onnxruntime'][0]:8.1f} snippets/s")
+    except ImportError as e:
+        print(f"  onnxruntime unavailable: {e}")
+    for other in ("onnx", "onnxruntime"):
+        if "torch" in results and other in results:
+            agreement = float(np.min(np.sum(results["torch"][1] * results[other][1], axis=1)))
+            print(f"  {other}/torch speed ratio {results[other][0] / results['torch'][0]:.2f}, lowest cosine agreement {agreement:.5f}")
+
+
+def onnxruntime_direct(folder: str, texts: list[str]) -> tuple[float, np.ndarray]:
+    """What sentence-transformers' ONNX backend does (export, onnxruntime, mean pooling), done by
+    hand: its own path needs optimum-onnx, which pins transformers < 4.58."""
+    import onnxruntime
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval().requires_grad_(False)
+
+    class Encoder(torch.nn.Module):  # positional inputs for the tracer; transformers 5 takes keywords
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+
+    path = Path(tempfile.mkdtemp()) / "minilm.onnx"
+    sample = tokenizer(["a b c", "d e"], padding=True, return_tensors="pt")
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "token_type_ids": {0: "batch", 1: "seq"}}
+    with torch.no_grad():
+        torch.onnx.export(Encoder(), (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]), str(path),
+                          input_names=list(axes), output_names=["last_hidden_state"], dynamic_axes=axes, dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def encode(batch: list[str]) -> np.ndarray:
+        enc = tokenizer(batch, padding=True, truncation=True, max_length=256, return_tensors="np")
+        hidden = session.run(None, {k: enc[k].astype(np.int64) for k in axes})[0]
+        mask = enc["attention_mask"][..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(1) / mask.sum(1)
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+    ordered = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # as sentence-transformers batches by length
+    encode(texts[:64])
+    start = time.perf_counter()
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    for i in range(0, len(ordered), 64):
+        idx = ordered[i:i + 64]
+        out[idx] = encode([texts[j] for j in idx])
+    return len(texts) / (time.perf_counter() - start), out
 
 
 def static_vectors(texts: list[str]) -> np.ndarray:
@@ -117,22 +179,22 @@ def write_path(rows: list[dict], vectors: np.ndarray, work: Path) -> None:
     print(f"  re-adding the same source: {again:.1f} s, {index.manifest().count} snippets (no duplicates)")
 
 
-def query_latency(rows: list[dict], n_queries: int, work: Path) -> None:
+def query_latency(rows: list[dict], n_queries: int) -> None:
     from medtui.rag.index import SnippetIndex
     from medtui.rag.retriever import Retriever
     from medtui.rag.sources import resolve_source
 
     questions, _ = bioasq(["11B"])
     queries = [q.body for q in questions[:n_queries]]
-    start = time.perf_counter()
-    vectors = static_vectors([r["text"] for r in rows])
-    by_text = {r["text"]: v.tolist() for r, v in zip(rows, vectors)}
     query_vectors = static_vectors(queries)
-    source = write_jsonl(rows, work / "big.jsonl")
-    index = SnippetIndex("latency-bench", work / "big")
-    index.add([resolve_source(str(source), whole=True)], encode=lambda texts: [by_text[t] for t in texts])
+    index = SnippetIndex(f"latency-{len(rows)}", CACHE / f"latency-{len(rows)}")  # kept: the build takes minutes
+    if not index.is_complete():
+        start = time.perf_counter()
+        by_text = {r["text"]: v.tolist() for r, v in zip(rows, static_vectors([r["text"] for r in rows]))}
+        source = write_jsonl(rows, CACHE / f"latency-{len(rows)}.jsonl")
+        index.add([resolve_source(str(source), whole=True)], encode=lambda texts: [by_text[t] for t in texts])
+        print(f"  built in {time.perf_counter() - start:.0f} s (cached in {index.root})")
     count = index.manifest().count
-    print(f"  built {count} snippets in {time.perf_counter() - start:.0f} s")
     retriever = Retriever(index.open())
     k = 5
     n = k * 4
@@ -169,6 +231,7 @@ def main() -> None:
     parser.add_argument("--write-snippets", type=int, default=20_000)
     parser.add_argument("--embed-snippets", type=int, default=512)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3], help="which of the three to run")
     args = parser.parse_args()
     rows = corpus_rows(args.snippets)
     if len(rows) < args.snippets:
@@ -176,13 +239,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="medtui-bench-"))
     os.environ["MEDTUI_INDEXES_DIR"] = str(work / "indexes")
     try:
-        print(f"1. embedding throughput, {args.embed_snippets} real snippets, {os.cpu_count()} cores")
-        embedding_backends([r["text"] for r in rows[:args.embed_snippets]])
-        print(f"2. write path, {args.write_snippets} snippets, precomputed vectors")
-        subset = rows[:args.write_snippets]
-        write_path(subset, static_vectors([r["text"] for r in subset]), work / "write")
-        print(f"3. query latency at {len(rows)} snippets")
-        query_latency(rows, args.queries, work / "query")
+        if 1 in args.parts:
+            print(f"1. embedding throughput, {args.embed_snippets} real snippets, {os.cpu_count()} cores")
+            embedding_backends([r["text"] for r in rows[:args.embed_snippets]])
+        if 2 in args.parts:
+            print(f"2. write path, {args.write_snippets} snippets, precomputed vectors")
+            subset = rows[:args.write_snippets]
+            write_path(subset, static_vectors([r["text"] for r in subset]), work / "write")
+        if 3 in args.parts:
+            print(f"3. query latency at {len(rows)} snippets")
+            query_latency(rows, args.queries)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -54,18 +54,28 @@ def main() -> None:
     modes = {"dense": SearchOptions(bm25=False), "bm25": SearchOptions(dense=False), "hybrid": SearchOptions()}
     print(f"BioASQ {'+'.join(args.tasks)}: {len(questions)} questions, corpus {len(pool)} gold snippets")
     print(f"{'retriever':<10}{'recall@5':>10}{'nDCG@10':>10}")
-    results = {}
+    per_question: dict[str, list[float]] = {}
     for mode, options in modes.items():
         retriever = Retriever(index, options)
-        recall = gain = 0.0
+        recalls, gains = [], []
         for q in questions:
             ranked = [h.snippet.id.removeprefix(prefix) for h in retriever.search(q.body, 10)]
-            recall += len(set(ranked[:5]) & q.gold) / min(5, len(q.gold))
-            gain += ndcg(ranked, q.gold, 10)
-        results[mode] = (recall / len(questions), gain / len(questions))
-        print(f"{mode:<10}{results[mode][0]:>10.3f}{results[mode][1]:>10.3f}")
-    best_single = max(results["dense"][1], results["bm25"][1])
-    print(f"hybrid nDCG@10 / best single: {results['hybrid'][1] / best_single:.3f}")
+            recalls.append(len(set(ranked[:5]) & q.gold) / min(5, len(q.gold)))
+            gains.append(ndcg(ranked, q.gold, 10))
+        per_question[mode] = gains
+        print(f"{mode:<10}{sum(recalls) / len(recalls):>10.3f}{sum(gains) / len(gains):>10.3f}")
+    for single in ("dense", "bm25"):
+        low, high = paired_bootstrap(per_question["hybrid"], per_question[single])
+        ratio = sum(per_question["hybrid"]) / sum(per_question[single])
+        print(f"hybrid vs {single}: nDCG@10 ratio {ratio:.3f}, difference 95% CI [{low:+.3f}, {high:+.3f}] (paired bootstrap)")
+
+
+def paired_bootstrap(a: list[float], b: list[float], rounds: int = 2000) -> tuple[float, float]:
+    """95% interval of mean(a - b) over questions resampled with replacement (seed 0)."""
+    rng = random.Random(0)
+    diffs = [x - y for x, y in zip(a, b)]
+    means = sorted(sum(rng.choices(diffs, k=len(diffs))) / len(diffs) for _ in range(rounds))
+    return means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
 
 
 if __name__ == "__main__":

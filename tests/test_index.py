@@ -150,6 +150,20 @@ def test_killed_build_is_refused_then_resumes_to_the_clean_count(bioasq_jsonl, b
     assert index.manifest().count == index.collection().count() == clean
 
 
+def test_ctrl_c_stops_with_the_resume_command(bioasq_jsonl):
+    proc = subprocess.Popen(MEDTUI + ["index", "add", "interrupted", str(bioasq_jsonl), "--whole", "--limit", "400"],
+                            env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manifest_path = SnippetIndex("interrupted").manifest_path
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (manifest_path.exists() and json.loads(manifest_path.read_text()).get("count", 0) >= 128):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "medtui index rebuild interrupted" in err and "Traceback" not in err
+    assert "interrupted: 400 snippets, complete" in ok(run("index", "add", "interrupted", str(bioasq_jsonl), "--whole", "--limit", "400"))
+
+
 def test_cancel_leaves_a_resumable_partial_index(bioasq_jsonl):
     import threading
 
@@ -200,3 +214,79 @@ def test_bad_sources_are_one_line_errors(tmp_path):
     one_line_error(run("index", "add", "z", "MedRAG/textbooks", "--offline"), "cannot load dataset 'MedRAG/textbooks'")
     one_line_error(run("index", "info", "nope"), "index 'nope' not found")
     one_line_error(run("index", "remove", "nope"), "index 'nope' not found")
+
+
+def _pdf(path: Path, lines: list[str]) -> Path:
+    """A minimal one-page PDF with real text objects (what a PDF writer would produce)."""
+    content = "BT /F1 12 Tf 72 720 Td " + " ".join(f"({line}) Tj 0 -16 Td" for line in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(out)
+    return path
+
+
+def test_pdf_and_text_files_in_a_folder(tmp_path):
+    docs = tmp_path / "handouts"
+    docs.mkdir()
+    _pdf(docs / "warfarin.pdf", ["Warfarin dosing is monitored with the INR.", "Vitamin K reverses warfarin."])
+    (docs / "asthma.txt").write_text("Asthma\n\nInhaled corticosteroids are the mainstay of asthma control.\n", encoding="utf-8")
+    ok(run("index", "add", "handouts", str(docs)))
+    index = SnippetIndex("handouts").open()
+    assert index.manifest().count == 2
+    hit = Retriever(index).search("How is warfarin monitored?", 1)[0]
+    assert hit.snippet.doc_id == "handouts:warfarin.pdf" and "INR" in hit.snippet.text and hit.snippet.title == "warfarin"
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    one_line_error(run("index", "add", "handouts2", str(docs)), "broken.pdf", "unreadable PDF")
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory) -> Path:
+    """A randomly initialised BERT cross-encoder with MiniLM's vocabulary, saved as a folder."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from medtui.assets import asset_path
+
+    folder = tmp_path_factory.mktemp("cross-encoder")
+    tokenizer = AutoTokenizer.from_pretrained(str(asset_path("minilm")))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_cross_encoder_rerank_orders_by_its_own_score(bioasq_index, tiny_cross_encoder):
+    question = "Which gene mutations cause cystic fibrosis?"
+    fused = Retriever(bioasq_index).search(question, 10)
+    reranked = Retriever(bioasq_index, SearchOptions(reranker=str(tiny_cross_encoder))).search(question, 5)
+    assert {h.snippet.id for h in reranked} <= {h.snippet.id for h in fused}
+    assert all(set(h.scores) == {"dense", "bm25", "rrf", "rerank"} or set(h.scores) in ({"dense", "rrf", "rerank"}, {"bm25", "rrf", "rerank"}) for h in reranked)
+    scores = [h.scores["rerank"] for h in reranked]
+    assert scores == sorted(scores, reverse=True) and [h.score for h in reranked] == scores
+
+
+def test_separate_query_encoder_is_recorded_and_used(bioasq_jsonl):
+    from medtui.assets import asset_path
+
+    query_encoder = str(asset_path("minilm"))  # any sentence-transformers folder: here MiniLM by path
+    index = SnippetIndex("two-encoders")
+    index.add([resolve_source(str(bioasq_jsonl), whole=True, limit=50)], query_embedder=query_encoder)
+    retriever = Retriever(index)
+    assert index.manifest().query_embedder == query_encoder and retriever.query_embedder == query_encoder
+    row = json.loads(bioasq_jsonl.read_text().splitlines()[7])
+    assert retriever.search(row["text"], 1)[0].snippet.id.endswith(row["id"])

@@ -143,6 +143,8 @@ class SnippetIndex:
             raise MedtuiError(f"index {self.name!r} has format {manifest.format}: run `medtui index rebuild {self.name}` first")
         if manifest.embedder != embedder:
             raise MedtuiError(f"index {self.name!r} was built with {manifest.embedder}, not {embedder}: use another index name")
+        if query_embedder and query_embedder != (manifest.query_embedder or manifest.embedder):
+            raise MedtuiError(f"index {self.name!r} encodes queries with {manifest.query_embedder or manifest.embedder}: use another index name")
         if chunking and (chunking.tokens, chunking.overlap) != (manifest.chunk_tokens, manifest.chunk_overlap):
             raise MedtuiError(
                 f"index {self.name!r} chunks at {manifest.chunk_tokens} tokens with {manifest.chunk_overlap} overlap: "
@@ -193,6 +195,7 @@ class SnippetIndex:
     def _insert(self, snippets: Iterable[Snippet], total: int | None, manifest: Manifest, encode: Encode,
                 progress: Progress | None, cancel: threading.Event | None) -> int:
         collection = self.collection()
+        manifest.count = collection.count()
         done = 0
         if progress:
             progress(0, total)
@@ -210,7 +213,7 @@ class SnippetIndex:
                     embeddings=encode([s.text for s in new]),
                 )
             done += len(batch)
-            manifest.count = collection.count()
+            manifest.count += len(new)
             manifest.write(self.manifest_path)
             if progress:
                 progress(done, total)
@@ -272,7 +275,7 @@ class SnippetIndex:
     def fetch(self, ids: list[str]) -> dict[str, Snippet]:
         if not ids:
             return {}
-        got = self.collection().get(ids=ids, include=["documents", "metadatas"])
+        got = self.collection().get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas"])
         return {sid: Snippet.from_record(sid, doc, meta) for sid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])}
 
 
