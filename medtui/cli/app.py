@@ -2,7 +2,7 @@
 
 import typer
 
-from medtui.cli import ask, chat, doctor, index, models
+from medtui.cli import ask, chat, doctor, evaluate, index, models
 from medtui.cli.options import Index, MaxTokens, Model, NCtx, Offline, Rag, Temperature, TopK
 
 app = typer.Typer(
@@ -28,3 +28,4 @@ app.command("ask", help="Answer one question on stdout, with its sources.")(ask.
 app.command("doctor", help="Show what is installed and found: packages, models, indexes, GPU.")(doctor.doctor)
 app.add_typer(models.app, name="models", help="List, add and remove models.")
 app.add_typer(index.app, name="index", help="Build and manage retrieval indexes.")
+app.add_typer(evaluate.app, name="eval", help="Run medical benchmarks and compare models.")

@@ -31,4 +31,16 @@ class Engine(Protocol):
         """Yield text pieces as they are decoded; stop early once `cancel` is set."""
         ...
 
+    def tokenize(self, prompt: str) -> list[int]:
+        """The token ids `stream` would feed for this prompt."""
+        ...
+
+    def next_token_logprobs(self, prompts: list[str], token_ids: list[int]) -> list[list[float]]:
+        """For each prompt, log P(token | prompt) of each candidate token: benchmark letter scoring."""
+        ...
+
+    def continuation_logprob(self, prompt: str, continuation: str) -> float:
+        """Sum of log P over the continuation's tokens, one sequence at a time (the slow, general way)."""
+        ...
+
     def close(self) -> None: ...

@@ -53,6 +53,34 @@ class LlamaCppEngine:
     def count_tokens(self, prompt: str) -> int:
         return len(self._tokens(prompt))
 
+    def tokenize(self, prompt: str) -> list[int]:
+        return self._tokens(prompt)
+
+    def _logprobs_after(self, tokens: list[int]):
+        """Log-softmax of the logits after `tokens`, always from a fresh context: reusing a cached
+        prefix changes llama.cpp's batch shapes and with them the last digits of the scores."""
+        import numpy as np
+
+        self.llm.reset()
+        self.llm.eval(tokens)
+        last = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))  # the last token's row
+        logits = last.astype(np.float64)
+        return logits - (np.log(np.exp(logits - logits.max()).sum()) + logits.max())
+
+    def next_token_logprobs(self, prompts: list[str], token_ids: list[int]) -> list[list[float]]:
+        out = []
+        for prompt in prompts:
+            logprobs = self._logprobs_after(self._tokens(prompt))
+            out.append([float(logprobs[t]) for t in token_ids])
+        return out
+
+    def continuation_logprob(self, prompt: str, continuation: str) -> float:
+        base, full = self._tokens(prompt), self._tokens(prompt + continuation)
+        total = 0.0
+        for i in range(len(base), len(full)):
+            total += float(self._logprobs_after(full[:i])[full[i]])
+        return total
+
     def stream(self, prompt: str, params: GenerationParams, cancel: threading.Event) -> Iterator[str]:
         chunks = self.llm.create_completion(
             self._tokens(prompt),

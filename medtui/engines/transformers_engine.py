@@ -58,6 +58,34 @@ class TransformersEngine:
     def count_tokens(self, prompt: str) -> int:
         return int(self._encode(prompt)["input_ids"].shape[1])
 
+    def tokenize(self, prompt: str) -> list[int]:
+        return self._encode(prompt)["input_ids"][0].tolist()
+
+    def next_token_logprobs(self, prompts: list[str], token_ids: list[int], batch_size: int = 8) -> list[list[float]]:
+        """Batched: prompts are left-padded so every last position is the next-token position."""
+        torch, tok = self._torch, self.tokenizer
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        out: list[list[float]] = []
+        for start in range(0, len(prompts), batch_size):
+            encoded = [self.tokenize(p) for p in prompts[start:start + batch_size]]
+            width = max(len(e) for e in encoded)
+            ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded])
+            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.no_grad():
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1, :]
+            logprobs = torch.log_softmax(logits.float(), dim=-1)[:, token_ids]
+            out += logprobs.tolist()
+        return out
+
+    def continuation_logprob(self, prompt: str, continuation: str) -> float:
+        torch = self._torch
+        base, full = self.tokenize(prompt), self.tokenize(prompt + continuation)
+        with torch.no_grad():
+            logits = self.model(input_ids=torch.tensor([full])).logits[0]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        return float(sum(logprobs[i - 1, full[i]] for i in range(len(base), len(full))))
+
     def stream(self, prompt: str, params: GenerationParams, cancel: threading.Event) -> Iterator[str]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 

