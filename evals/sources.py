@@ -136,3 +136,33 @@ def hub_pubmedqa(row: dict) -> Item:
     context = "\n".join(row["context"]["contexts"])
     return Item(item_id(row["question"], PUBMEDQA_CHOICES), row["question"].strip(), PUBMEDQA_CHOICES,
                 PUBMEDQA_CHOICES.index(row["final_decision"]), context=context)
+
+
+def headqa(path: Path) -> list[Item]:
+    """HEAD-QA English (flattened JSONL in ../shared/data): text-only questions (those that need an image are skipped)."""
+    items = []
+    for row in _jsonl(path):
+        if row.get("image"):
+            continue
+        keys = sorted(row["options"], key=int)
+        choices = tuple(row["options"][k] for k in keys)
+        items.append(Item(row["id"], row["question"].strip(), choices, keys.index(row["answer_id"]), row["category"]))
+    return items
+
+
+YES_NO = ("yes", "no")
+
+
+def bioasq_yesno(folder: Path) -> list[Item]:
+    """BioASQ Task B golden yes/no questions (MIRAGE's BioASQ-Y/N set); question only, for RAG."""
+    import gzip
+
+    if not folder.is_dir():
+        raise MedtuiError(f"{folder} not found")
+    items: dict[str, Item] = {}
+    for path in sorted(folder.glob("Task*BGoldenEnriched/*_golden.json.gz")):
+        for q in json.load(gzip.open(path, "rt", encoding="utf-8"))["questions"]:
+            if q["type"] == "yesno" and q["id"] not in items:
+                answer = q["exact_answer"] if isinstance(q["exact_answer"], str) else q["exact_answer"][0]
+                items[q["id"]] = Item(q["id"], q["body"].strip(), YES_NO, YES_NO.index(answer.strip().lower()))
+    return list(items.values())

@@ -106,6 +106,10 @@ TASKS: dict[str, Task] = {
         Task("pubmedqa", "PubMedQA PQA-L test, with the abstract (yes/no/maybe)", _PUBMEDQA_SOURCES, 500, with_context=True),
         Task("pubmedqa_noctx", "PubMedQA PQA-L test, question only (yes/no/maybe)", _PUBMEDQA_SOURCES, 500),
         *[_mmlu_task(s, n) for s, n in zip(MMLU_MEDICAL, (135, 265, 144, 173, 100, 272))],
+        Task("headqa", "HEAD-QA English test (4 options; questions with images left out)",
+             (Source("shared", lambda: sources.headqa(SHARED / "headqa_en" / "test.jsonl")),), 2675),
+        Task("bioasq_yesno", "BioASQ Task B 7-11 yes/no questions (MIRAGE's BioASQ-Y/N)",
+             (Source("shared", lambda: sources.bioasq_yesno(SHARED / "bioasq_taskb_golden")),), 618),
     ]
 }
 GROUPS = {"mmlu_medical": [f"mmlu_{s}" for s in MMLU_MEDICAL]}

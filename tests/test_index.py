@@ -272,12 +272,12 @@ def tiny_cross_encoder(tmp_path_factory) -> Path:
 
 def test_cross_encoder_rerank_orders_by_its_own_score(bioasq_index, tiny_cross_encoder):
     question = "Which gene mutations cause cystic fibrosis?"
-    fused = Retriever(bioasq_index).search(question, 10)
+    plain = Retriever(bioasq_index).search(question, 5)
     reranked = Retriever(bioasq_index, SearchOptions(reranker=str(tiny_cross_encoder))).search(question, 5)
-    assert {h.snippet.id for h in reranked} <= {h.snippet.id for h in fused}
-    assert all(set(h.scores) == {"dense", "bm25", "rrf", "rerank"} or set(h.scores) in ({"dense", "rrf", "rerank"}, {"bm25", "rrf", "rerank"}) for h in reranked)
+    assert all({"rrf", "rerank"} <= set(h.scores) for h in reranked)  # fused candidates, then reranked
     scores = [h.scores["rerank"] for h in reranked]
     assert scores == sorted(scores, reverse=True) and [h.score for h in reranked] == scores
+    assert [h.snippet.id for h in reranked] != [h.snippet.id for h in plain]  # a random cross-encoder reorders
 
 
 def test_separate_query_encoder_is_recorded_and_used(bioasq_jsonl):

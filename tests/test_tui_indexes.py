@@ -48,12 +48,16 @@ async def test_add_cancel_resume_and_use_an_index(default_index, fast_settings, 
         await pilot.press("f3")
         table = app.screen.query_one(DataTable)
         names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
-        assert names == ["default", "pubmed"] and str(table.get_row_at(1)[3]) == "building"
-        await pilot.press("down", "r")
+        row = names.index("pubmed")
+        assert "default" in names and str(table.get_row_at(row)[3]) == "building"
+        assert str(table.get_row_at(names.index("default"))[0]) == "●"  # the one in use
+        table.move_cursor(row=row)
+        await pilot.press("r")
         await wait_for(pilot, lambda: notified(app, "index pubmed ready: 300 snippets"))
 
         await pilot.press("f3")
-        await pilot.press("down", "enter")
+        app.screen.query_one(DataTable).move_cursor(row=row)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: app.retriever is not None and app.retriever.index.name == "pubmed")
         assert "RAG hybrid" in status(app) and "index pubmed" in status(app)
         first = json.loads(rows[0])

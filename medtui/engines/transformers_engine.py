@@ -65,9 +65,12 @@ class TransformersEngine:
         """Batched: prompts are left-padded so every last position is the next-token position."""
         torch, tok = self._torch, self.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        out: list[list[float]] = []
-        for start in range(0, len(prompts), batch_size):
-            encoded = [self.tokenize(p) for p in prompts[start:start + batch_size]]
+        all_encoded = [self.tokenize(p) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: len(all_encoded[i]))  # similar lengths: little padding
+        out: list[list[float]] = [[] for _ in prompts]
+        for start in range(0, len(order), batch_size):
+            members = order[start:start + batch_size]
+            encoded = [all_encoded[i] for i in members]
             width = max(len(e) for e in encoded)
             ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded])
             mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded])
@@ -75,7 +78,8 @@ class TransformersEngine:
             with torch.no_grad():
                 logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1, :]
             logprobs = torch.log_softmax(logits.float(), dim=-1)[:, token_ids]
-            out += logprobs.tolist()
+            for i, row in zip(members, logprobs.tolist()):
+                out[i] = row
         return out
 
     def continuation_logprob(self, prompt: str, continuation: str) -> float:

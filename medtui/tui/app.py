@@ -26,6 +26,7 @@ from medtui.rag.retriever import Retriever
 from medtui.rag.sources import resolve_source
 from medtui.registry import Registry
 from medtui.services import open_engine, open_retriever
+from medtui.tui.screens.eval_screen import EvalScreen
 from medtui.tui.screens.indexes import IndexAction, IndexesScreen, IndexRow
 from medtui.tui.screens.passage import PassageScreen
 from medtui.tui.screens.rename import RenameScreen
@@ -53,6 +54,7 @@ class MedtuiApp(App):
         Binding("ctrl+r", "toggle_rag", "RAG on/off", id="toggle_rag"),
         Binding("f2", "retrieval_settings", "Retrieval", id="retrieval_settings"),
         Binding("f3", "indexes", "Indexes", id="indexes"),
+        Binding("f4", "evaluate", "Benchmarks", id="evaluate"),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
     ]
 
@@ -101,6 +103,7 @@ class MedtuiApp(App):
         yield SystemCommand("Toggle RAG", "Ground answers in retrieved sources, or not", self.action_toggle_rag)
         yield SystemCommand("Retrieval settings", "RAG on/off and top-k", self.action_retrieval_settings)
         yield SystemCommand("Indexes", "Use, resume, rebuild or add to a retrieval index", self.action_indexes)
+        yield SystemCommand("Benchmarks", "Run MedQA, MedMCQA, PubMedQA, MMLU… and compare", self.action_evaluate)
         yield SystemCommand("New chat", "Start a new conversation", self.action_new_chat)
 
     # -- status ----------------------------------------------------------------
@@ -370,6 +373,9 @@ class MedtuiApp(App):
                 self.build_index(action)
 
         self.push_screen(IndexesScreen(rows, self.settings.index), done)
+
+    def action_evaluate(self) -> None:
+        self.push_screen(EvalScreen(self.settings))
 
     def action_toggle_reasoning(self) -> None:
         views = [v for v in self.query(AnswerView) if v.has_class("has-reasoning")]
