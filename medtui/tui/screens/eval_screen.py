@@ -9,7 +9,7 @@ shows them too. Esc stops the run; its predictions stay saved and the next run r
 import threading
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -152,10 +152,11 @@ class EvalScreen(Screen):
         self.query_one("#chart", Static).update(Text("\n").join(self.chart_lines))
         wrong = [(task, result.key.source, p) for p in preds if not p.correct]
         self.wrong += wrong
-        self.query_one(OptionList).add_options(
+        self.query_one("#wrong", OptionList).add_options(
             [f"{t} · {p.item_id} · answered {LETTERS[p.predicted] if p.predicted is not None else 'invalid'}" for t, _, p in wrong])
 
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+    @on(OptionList.OptionHighlighted, "#wrong")
+    def _show_wrong(self, event: OptionList.OptionHighlighted) -> None:
         task, source, p = self.wrong[event.option_index]
         if (task, source) not in self._items:
             self._items[(task, source)] = {i.id: i for i in TASKS[task].load(source)[1]}

@@ -1,0 +1,98 @@
+"""Free-text metrics on question-answer pairs: perplexity of the reference answer, and BLEU
+and ROUGE-1/2/L of generated answers against it (sacrebleu and rouge-score, not hand-written).
+
+Perplexity needs no generation (one forward per pair), so it is the cheap, deterministic
+signal for comparing adapters on a domain; BLEU/ROUGE need answers generated greedily.
+"""
+
+import json
+import math
+import random
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from medtui.engines import Engine, GenerationParams
+from medtui.errors import MedtuiError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATASETS = {  # name -> (file, question field, answer field)
+    "medicationqa": (SHARED / "medicationqa" / "medicationqa.jsonl", "question", "answer"),
+    "medquad": (SHARED / "medquad" / "medquad_answered.jsonl.gz", "question", "answer"),
+}
+SYSTEM = "You are a careful medical assistant. Answer the question concisely."
+
+
+@dataclass(frozen=True)
+class Pair:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class TextScores:
+    n: int
+    perplexity: float
+    bleu: float | None = None
+    rouge1: float | None = None
+    rouge2: float | None = None
+    rougeL: float | None = None
+
+
+def load_pairs(name_or_path: str, limit: int | None = None, seed: int = 0) -> list[Pair]:
+    """A known dataset name, or a JSONL file with question/answer fields."""
+    import gzip
+
+    path, q_field, a_field = DATASETS.get(name_or_path, (Path(name_or_path), "question", "answer"))
+    if not path.exists():
+        raise MedtuiError(f"{path} not found: give medicationqa, medquad or a JSONL file with question and answer fields")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    pairs = [Pair(r[q_field].strip(), r[a_field].strip()) for r in rows if r.get(q_field) and r.get(a_field)]
+    if limit is not None and limit < len(pairs):
+        keep = set(random.Random(seed).sample(range(len(pairs)), limit))
+        pairs = [p for i, p in enumerate(pairs) if i in keep]
+    return pairs
+
+
+def _prompt(engine: Engine, question: str) -> str:
+    return engine.render_chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}])
+
+
+def perplexity(engine: Engine, pairs: list[Pair], max_answer_tokens: int = 256) -> float:
+    """exp(mean negative log-likelihood per reference-answer token), answers cut at a token budget."""
+    total_nll = 0.0
+    total_tokens = 0
+    for pair in pairs:
+        prompt = _prompt(engine, pair.question)
+        base = len(engine.tokenize(prompt))
+        answer = pair.answer
+        while len(engine.tokenize(prompt + answer)) - base > max_answer_tokens:
+            answer = answer[: int(len(answer) * 0.8)]
+        total_nll -= engine.continuation_logprob(prompt, answer)
+        total_tokens += len(engine.tokenize(prompt + answer)) - base
+    return math.exp(total_nll / total_tokens)
+
+
+def overlap_scores(predictions: list[str], references: list[str]) -> dict[str, float]:
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    bleu = sacrebleu.corpus_bleu(predictions, [references]).score
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    sums = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+    for pred, ref in zip(predictions, references):
+        for key, score in scorer.score(ref, pred).items():
+            sums[key] += score.fmeasure
+    return {"bleu": bleu, **{k: 100 * v / len(predictions) for k, v in sums.items()}}
+
+
+def score_text(engine: Engine, pairs: list[Pair], generate: bool = True, max_tokens: int = 128) -> TextScores:
+    ppl = perplexity(engine, pairs)
+    if not generate:
+        return TextScores(len(pairs), ppl)
+    params = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0)
+    outputs = ["".join(engine.stream(_prompt(engine, p.question), params, threading.Event())) for p in pairs]
+    overlap = overlap_scores(outputs, [p.answer for p in pairs])
+    return TextScores(len(pairs), ppl, overlap["bleu"], overlap["rouge1"], overlap["rouge2"], overlap["rougeL"])
