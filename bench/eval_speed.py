@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from evals.runner import _prompt, select
+from evals.runner import build_prompt, select
 from evals.scoring import letter_token_ids
 from evals.tasks import TASKS
 from medtui.assets import asset_path
@@ -51,7 +51,7 @@ def main() -> None:
     engine = TransformersEngine(ModelSpec("bench", "hf", str(source)), n_ctx=2048)
     task = TASKS[args.task]
     items = select(task.load()[1], args.questions, 0)
-    prompts = [_prompt(engine, task, item, "loglik", None, 0) for item in items]
+    prompts = [build_prompt(engine, task, item, "loglik", None, 0) for item in items]
     ids = letter_token_ids(engine, prompts[0], 4)
     print(f"{args.task}: {len(items)} questions, torch {torch.__version__}, {torch.get_num_threads()} threads")
 

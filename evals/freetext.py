@@ -56,7 +56,7 @@ def load_pairs(name_or_path: str, limit: int | None = None, seed: int = 0) -> li
     return pairs
 
 
-def _prompt(engine: Engine, question: str) -> str:
+def answer_prompt(engine: Engine, question: str) -> str:
     return engine.render_chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}])
 
 
@@ -65,7 +65,7 @@ def perplexity(engine: Engine, pairs: list[Pair], max_answer_tokens: int = 256) 
     total_nll = 0.0
     total_tokens = 0
     for pair in pairs:
-        prompt = _prompt(engine, pair.question)
+        prompt = answer_prompt(engine, pair.question)
         base = len(engine.tokenize(prompt))
         answer = pair.answer
         while len(engine.tokenize(prompt + answer)) - base > max_answer_tokens:
@@ -93,6 +93,6 @@ def score_text(engine: Engine, pairs: list[Pair], generate: bool = True, max_tok
     if not generate:
         return TextScores(len(pairs), ppl)
     params = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0)
-    outputs = ["".join(engine.stream(_prompt(engine, p.question), params, threading.Event())) for p in pairs]
+    outputs = ["".join(engine.stream(answer_prompt(engine, p.question), params, threading.Event())) for p in pairs]
     overlap = overlap_scores(outputs, [p.answer for p in pairs])
     return TextScores(len(pairs), ppl, overlap["bleu"], overlap["rouge1"], overlap["rouge2"], overlap["rougeL"])

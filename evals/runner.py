@@ -36,7 +36,7 @@ def select(items: list[Item], limit: int | None, seed: int) -> list[Item]:
     return [item for i, item in enumerate(items) if i in keep]
 
 
-def _prompt(engine: Engine, task: Task, item: Item, mode: str, retriever: Retriever | None, top_k: int) -> str:
+def build_prompt(engine: Engine, task: Task, item: Item, mode: str, retriever: Retriever | None, top_k: int) -> str:
     sources = ""
     if retriever is not None:
         hits = retriever.search(item.question, top_k)
@@ -65,7 +65,7 @@ def run_task(
             store.update(key.id, predictions, "cancelled")
             return RunResult(key, predictions, cancelled=True)
         chunk = todo[start:start + CHUNK]
-        prompts = [_prompt(engine, task, item, mode, retriever, top_k) for item in chunk]
+        prompts = [build_prompt(engine, task, item, mode, retriever, top_k) for item in chunk]
         if mode == "loglik":
             new = score_loglik(engine, chunk, prompts)
         else:

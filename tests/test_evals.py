@@ -216,7 +216,7 @@ def test_cli_run_list_compare(tiny_hf_model):
 def test_free_text_metrics_against_known_values(tiny_engine):
     import math
 
-    from evals.freetext import Pair, _prompt, overlap_scores, perplexity
+    from evals.freetext import Pair, answer_prompt, overlap_scores, perplexity
 
     same = overlap_scores(["aspirin inhibits platelet aggregation"], ["aspirin inhibits platelet aggregation"])
     assert same["bleu"] == pytest.approx(100.0) and same["rouge1"] == same["rougeL"] == pytest.approx(100.0)
@@ -225,7 +225,7 @@ def test_free_text_metrics_against_known_values(tiny_engine):
     pairs = [Pair("What does aspirin do?", "It inhibits platelets."), Pair("What is insulin?", "A hormone.")]
     nll = tokens = 0.0
     for pair in pairs:  # by hand: summed log-likelihood of each answer over its own token count
-        prompt = _prompt(tiny_engine, pair.question)
+        prompt = answer_prompt(tiny_engine, pair.question)
         nll -= tiny_engine.continuation_logprob(prompt, pair.answer)
         tokens += len(tiny_engine.tokenize(prompt + pair.answer)) - len(tiny_engine.tokenize(prompt))
     assert perplexity(tiny_engine, pairs) == pytest.approx(math.exp(nll / tokens), rel=1e-9)

@@ -8,7 +8,6 @@ from medtui.registry import Registry, spec_from_source
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.eval_screen import EvalScreen
 from tests.test_tui_chat import ready, wait_for
-from tests.test_tui_screens import SIZE
 
 
 async def setup_run(pilot, app, task: str, limit: str) -> EvalScreen:

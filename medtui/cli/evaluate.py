@@ -52,8 +52,8 @@ def run(
         engine = open_engine(settings, name)
         try:
             for t in tasks:
-                def progress(done: int, total: int, correct: int, label: str = t.name) -> None:
-                    print(f"\r{name} {label}: {done}/{total}  accuracy so far {correct / done:.1%}", end="", file=sys.stderr, flush=True)
+                def progress(done: int, total: int, correct: int, label: str = f"{name} {t.name}") -> None:
+                    print(f"\r{label}: {done}/{total}  accuracy so far {correct / done:.1%}", end="", file=sys.stderr, flush=True)
 
                 result = run_task(engine, t, mode=mode, retriever=retriever, limit=limit, seed=seed, source=source,
                                   top_k=top_k, store=store, params=params, progress=progress, cancel=threading.Event())
