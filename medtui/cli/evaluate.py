@@ -62,6 +62,11 @@ def run(
                 print(file=sys.stderr)
                 print(f"{name}\t{t.name}\t{_cell(sum(p.correct for p in preds), len(preds))}\tn={len(preds)}\t"
                       f"invalid {invalid / len(preds):.1%}\tsource {result.key.source}\trun {result.key.id}")
+                subjects = sorted({p.subject for p in preds})
+                if len(subjects) > 1:
+                    for subject in subjects:
+                        mine = [p for p in preds if p.subject == subject]
+                        print(f"  {subject}\t{_cell(sum(p.correct for p in mine), len(mine))}\tn={len(mine)}")
         except KeyboardInterrupt:
             print("\nmedtui: stopped; predictions so far are saved. Run the same command to resume.", file=sys.stderr)
             raise typer.Exit(130) from None
@@ -71,11 +76,11 @@ def run(
 
 @app.command("list")
 def list_runs() -> None:
-    """Every saved run with its accuracy, 95% interval and invalid rate."""
-    table = Table("run", "method", "task", "source", "n", "accuracy [95% CI]", "invalid", "state")
+    """Every saved run: accuracy, 95% interval, invalid rate, seed and data fingerprint."""
+    table = Table("run", "method", "task", "source", "n", "accuracy [95% CI]", "invalid", "seed", "data", "state")
     for r in RunStore().runs():
         table.add_row(r.id, r.method, r.task, r.source, f"{r.done}/{r.size}", _cell(r.correct, r.done),
-                      f"{r.invalid / r.done:.1%}" if r.done else "–", r.state)
+                      f"{r.invalid / r.done:.1%}" if r.done else "–", str(r.seed), r.fingerprint, r.state)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
