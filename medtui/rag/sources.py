@@ -24,10 +24,6 @@ class SourceSpec:
     whole: bool | None = None  # None: MedRAG-style rows stay whole, everything else is chunked
     limit: int | None = None  # first N documents only (to try a big source)
 
-    def label(self) -> str:
-        extra = f" [{self.split}]" if self.kind == "hf" and self.split != "train" else ""
-        return f"{self.kind}:{self.location}{extra}" + (f" (first {self.limit})" if self.limit else "")
-
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
