@@ -151,8 +151,10 @@ def test_killed_build_is_refused_then_resumes_to_the_clean_count(bioasq_jsonl, b
 
 
 def test_ctrl_c_stops_with_the_resume_command(bioasq_jsonl):
+    # As in a terminal: Ctrl-C delivered (a runner that started us in the background may ignore SIGINT).
     proc = subprocess.Popen(MEDTUI + ["index", "add", "interrupted", str(bioasq_jsonl), "--whole", "--limit", "400"],
-                            env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     manifest_path = SnippetIndex("interrupted").manifest_path
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (manifest_path.exists() and json.loads(manifest_path.read_text()).get("count", 0) >= 128):
