@@ -3,6 +3,7 @@
 and stay whole; other datasets are chunked unless told otherwise."""
 
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 from medtui.errors import MedtuiError
@@ -28,6 +29,15 @@ def _open(location: str, split: str):
                 raise MedtuiError(f"{path}: no split {split!r}; it has {', '.join(loaded)}: pass --split")
             loaded = loaded[split]
         return loaded, len(loaded)
+    return _open_hub(location, split)
+
+
+@lru_cache(maxsize=4)
+def _open_hub(location: str, split: str):
+    """Resolved once per process: the progress total and the rows come from the same stream
+    (iterating it again restarts it), so the Hub is not asked twice."""
+    import datasets
+
     try:
         stream = datasets.load_dataset(location, split=split, streaming=True)
     except Exception as e:  # the Hub client raises many types: offline, not found, gated
