@@ -12,12 +12,13 @@ import re
 import socket
 from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 from pathlib import Path
 
 from evals.items import LETTERS, Item, item_id
 from medtui.errors import MedtuiError
 
-Loader = Callable[[], list[Item]]
+T = TypeVar("T")  # what `convert` makes of a Hub row: usually an Item
 _OPTION = re.compile(r"^([A-J])\.\s?(.*)$")
 
 
@@ -97,7 +98,7 @@ def hub_reachable() -> bool:
         return False
 
 
-def hub(dataset: str, split: str, convert: Callable[[dict], Item], config: str | None = None) -> list[Item]:
+def hub(dataset: str, split: str, convert: Callable[[dict], T], config: str | None = None) -> list[T]:
     """A Hugging Face dataset, downloaded (or taken from the local cache) with `datasets`."""
     import datasets
 

@@ -12,3 +12,11 @@ def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def format_accuracy(correct: int, n: int) -> str:
+    """"42.0% [33.1%–51.4%]": how every front end shows an accuracy, never without its interval."""
+    if not n:
+        return "–"
+    low, high = wilson(correct, n)
+    return f"{correct / n:.1%} [{low:.1%}–{high:.1%}]"

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from evals.scoring import Prediction
-from evals.stats import wilson
 from medtui import paths
 
 SCHEMA = """
@@ -42,18 +41,14 @@ class RunKey:
     def id(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
+    @property
+    def method(self) -> str:
+        return f"{self.model} · {self.mode}{' + RAG' if self.rag else ''}"
+
 
 @dataclass(frozen=True)
 class RunRow:
-    id: str
-    model: str
-    task: str
-    source: str
-    mode: str
-    rag: bool
-    limit: int | None
-    seed: int
-    fingerprint: str
+    key: RunKey
     size: int
     done: int
     correct: int
@@ -64,14 +59,6 @@ class RunRow:
     @property
     def accuracy(self) -> float:
         return self.correct / self.done if self.done else 0.0
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson(self.correct, self.done)
-
-    @property
-    def method(self) -> str:
-        return f"{self.model} · {self.mode}{' + RAG' if self.rag else ''}"
 
 
 class RunStore:
@@ -119,10 +106,10 @@ class RunStore:
 
     def runs(self) -> list[RunRow]:
         rows = self.db.execute(
-            "SELECT id, model, task, source, mode, rag, limit_n, seed, fingerprint, size, done, correct, invalid, state, updated "
+            "SELECT model, task, source, mode, rag, limit_n, seed, fingerprint, size, done, correct, invalid, state, updated "
             "FROM runs ORDER BY updated"
         ).fetchall()
-        return [RunRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14]) for r in rows]
+        return [RunRow(RunKey(m, t, src, mode, bool(rag), limit, seed, fp), *rest) for m, t, src, mode, rag, limit, seed, fp, *rest in rows]
 
     def predictions(self, run_id: str) -> list[Prediction]:
         path = self.predictions_path(run_id)

@@ -50,12 +50,12 @@ async def test_run_shows_intervals_bars_and_wrong_answers_then_stop_and_resume(t
         await pilot.press("escape")
         await wait_for(pilot, lambda: not screen.running)
         assert "stopped" in str(screen.query_one("#live", Static).render())
-        partial = [r for r in RunStore().runs() if r.limit == 40][0]
+        partial = [r for r in RunStore().runs() if r.key.limit == 40][0]
         assert partial.state == "cancelled" and 0 < partial.done < 40
         await pilot.click("#run")
         await wait_for(pilot, lambda: table.row_count == 3 and not screen.running)
         assert str(table.get_row_at(2)[3]) == "40"
-        assert [r for r in RunStore().runs() if r.limit == 40][0].state == "complete"
+        assert [r for r in RunStore().runs() if r.key.limit == 40][0].state == "complete"
         await pilot.press("escape")
         assert not isinstance(app.screen, EvalScreen)
 

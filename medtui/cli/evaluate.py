@@ -11,7 +11,7 @@ from rich.table import Table
 
 from evals.runner import run_task
 from evals.scoring import R1_SAMPLING
-from evals.stats import Z95, wilson
+from evals.stats import Z95, format_accuracy
 from evals.store import RunRow, RunStore
 from evals.tasks import GROUPS, TASKS, resolve_tasks
 from medtui.cli.options import settings_from
@@ -19,11 +19,6 @@ from medtui.engines import GenerationParams
 from medtui.services import open_engine, open_retriever
 
 app = typer.Typer(no_args_is_help=True)
-
-
-def _cell(correct: int, n: int) -> str:
-    low, high = wilson(correct, n)
-    return f"{correct / n:.1%} [{low:.1%}–{high:.1%}]" if n else "–"
 
 
 @app.command("run")
@@ -60,13 +55,13 @@ def run(
                 preds = result.predictions
                 invalid = sum(p.predicted is None for p in preds)
                 print(file=sys.stderr)
-                print(f"{name}\t{t.name}\t{_cell(sum(p.correct for p in preds), len(preds))}\tn={len(preds)}\t"
+                print(f"{name}\t{t.name}\t{format_accuracy(sum(p.correct for p in preds), len(preds))}\tn={len(preds)}\t"
                       f"invalid {invalid / len(preds):.1%}\tsource {result.key.source}\trun {result.key.id}")
                 subjects = sorted({p.subject for p in preds})
                 if len(subjects) > 1:
                     for subject in subjects:
                         mine = [p for p in preds if p.subject == subject]
-                        print(f"  {subject}\t{_cell(sum(p.correct for p in mine), len(mine))}\tn={len(mine)}")
+                        print(f"  {subject}\t{format_accuracy(sum(p.correct for p in mine), len(mine))}\tn={len(mine)}")
         except KeyboardInterrupt:
             print("\nmedtui: stopped; predictions so far are saved. Run the same command to resume.", file=sys.stderr)
             raise typer.Exit(130) from None
@@ -79,8 +74,9 @@ def list_runs() -> None:
     """Every saved run: accuracy, 95% interval, invalid rate, seed and data fingerprint."""
     table = Table("run", "method", "task", "source", "n", "accuracy [95% CI]", "invalid", "seed", "data", "state")
     for r in RunStore().runs():
-        table.add_row(r.id, r.method, r.task, r.source, f"{r.done}/{r.size}", _cell(r.correct, r.done),
-                      f"{r.invalid / r.done:.1%}" if r.done else "–", str(r.seed), r.fingerprint, r.state)
+        k = r.key
+        table.add_row(k.id, k.method, k.task, k.source, f"{r.done}/{r.size}", format_accuracy(r.correct, r.done),
+                      f"{r.invalid / r.done:.1%}" if r.done else "–", str(k.seed), k.fingerprint, r.state)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
@@ -98,14 +94,14 @@ def compare(task: Annotated[list[str] | None, typer.Option("--task", "-t", help=
     wanted = {t.name for t in resolve_tasks(task)} if task else None
     latest: dict[tuple[str, str], RunRow] = {}
     for r in RunStore().runs():
-        if r.state == "complete" and (wanted is None or r.task in wanted):
-            latest[(r.method, r.task)] = r
+        if r.state == "complete" and (wanted is None or r.key.task in wanted):
+            latest[(r.key.method, r.key.task)] = r
     tasks = [t for t in TASKS if any(k[1] == t for k in latest)]
     methods = sorted({k[0] for k in latest})
     table = Table("method", *tasks, "average")
     for method in methods:
         rows = [latest.get((method, t)) for t in tasks]
-        cells = [_cell(r.correct, r.done) + ("*" if r.limit else "") if r else "–" for r in rows]
+        cells = [format_accuracy(r.correct, r.done) + ("*" if r.key.limit else "") if r else "–" for r in rows]
         done = [r for r in rows if r]
         table.add_row(method, *cells, _average(done) if len(done) == len(tasks) else "–")
     Console(width=None if sys.stdout.isatty() else 200).print(table)

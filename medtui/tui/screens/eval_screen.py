@@ -19,7 +19,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList,
 from evals.items import LETTERS
 from evals.runner import run_task
 from evals.scoring import Prediction
-from evals.stats import wilson
+from evals.stats import format_accuracy, wilson
 from evals.store import RunStore
 from evals.tasks import TASKS
 from medtui.config import Settings
@@ -142,8 +142,7 @@ class EvalScreen(Screen):
         correct, n = sum(p.correct for p in preds), len(preds)
         low, high = wilson(correct, n)
         invalid = sum(p.predicted is None for p in preds)
-        cell = f"{correct / n:.1%} [{low:.1%}–{high:.1%}]" if n else "–"
-        self.query_one(DataTable).add_row(model, task, mode + (" + RAG" if result.key.rag else ""), str(n), cell,
+        self.query_one(DataTable).add_row(model, task, mode + (" + RAG" if result.key.rag else ""), str(n), format_accuracy(correct, n),
                                           f"{invalid / n:.1%}" if n else "–", result.key.source)
         line = Text(f"{task:<28}")
         line.append(interval_bar(correct / n if n else 0.0, low, high))
