@@ -1,0 +1,47 @@
+"""Start a run as a detached process, so it outlives the TUI or shell that started it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from trainers.config import TrainConfig
+from trainers.runs import LOG_FILE, Run, create_run, load_run, update_run
+
+
+def spawn(run: Run) -> int:
+    """The worker in its own session (no signal from the terminal or the TUI reaches it);
+    its stdout and stderr go to train.log."""
+    with open(run.dir / LOG_FILE, "a", encoding="utf-8") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trainers.worker", str(run.dir)], stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True, cwd=str(Path(__file__).resolve().parents[1]),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    update_run(run, pid=process.pid)
+    return process.pid
+
+
+def start(config: TrainConfig) -> Path:
+    """Create (or reuse, to resume) the run folder and start its worker; returns the folder."""
+    run = create_run(config)
+    spawn(run)
+    return run.dir
+
+
+def resume(name_or_dir: str) -> Path:
+    run = load_run(name_or_dir)
+    spawn(run)
+    return run.dir
+
+
+def is_alive(run: Run) -> bool:
+    """Whether the run's worker process still exists (a crashed one leaves status `running`)."""
+    pid = run.info.get("pid")
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

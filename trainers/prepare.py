@@ -1,0 +1,78 @@
+"""From a config to tokenized train and eval rows, with a report of everything left out.
+
+SFT rows become `input_ids` + `completion_mask` (TRL builds labels from it, -100 on the
+prompt); rows longer than `max_seq_len` are dropped and counted rather than truncated, since
+cutting would remove the answer. CPT documents become `input_ids` ending in EOS, to be packed
+into `max_seq_len` blocks. A fixed-seed shuffle holds out `eval_fraction` for the eval loss.
+"""
+
+import random
+from dataclasses import dataclass
+
+from medtui.errors import MedtuiError
+from trainers.config import TrainConfig
+from trainers.data import DataReport, corpus_texts, sft_rows
+from trainers.decontaminate import benchmark_questions
+from trainers.formatting import format_row, tokenize_formatted
+
+
+@dataclass
+class Prepared:
+    train: list[dict[str, list[int]]]
+    eval: list[dict[str, list[int]]]
+    report: DataReport
+    source: str  # the dataset these came from, for messages
+
+    @property
+    def train_tokens(self) -> int:
+        return sum(len(r["input_ids"]) for r in self.train)
+
+
+def _screen(config: TrainConfig):
+    return benchmark_questions().match if config.decontaminate else None
+
+
+def sft_examples(config: TrainConfig, tokenizer, report: DataReport, limit: int | None = None):
+    """(row, formatted, tokens) for each usable row, counting the ones left out."""
+    rows = sft_rows(config.data, report, config.question_field, config.reasoning_field, config.answer_field,
+                    config.subset, config.split, limit or config.limit, _screen(config))
+    for row in rows:
+        formatted = format_row(tokenizer, row, config.system_prompt)
+        tokens = tokenize_formatted(tokenizer, formatted)
+        if len(tokens["input_ids"]) > config.max_seq_len:
+            report.drop("too_long", row.where)
+            continue
+        yield row, formatted, tokens
+
+
+def _split(rows: list, fraction: float, seed: int) -> tuple[list, list]:
+    rows = rows[:]
+    random.Random(seed).shuffle(rows)
+    n_eval = round(len(rows) * fraction) if len(rows) >= 10 else 0
+    if fraction > 0 and len(rows) >= 10:
+        n_eval = max(1, n_eval)
+    return rows[n_eval:], rows[:n_eval]
+
+
+def _require(rows: list, report: DataReport, source: str) -> None:
+    if not rows:
+        raise MedtuiError(f"{source}: no rows left after filtering ({report.describe()}): check the field mapping and --max-seq-len")
+
+
+def prepare_sft(config: TrainConfig, tokenizer) -> Prepared:
+    report = DataReport()
+    rows = [tokens for _, _, tokens in sft_examples(config, tokenizer, report)]
+    _require(rows, report, config.data)
+    train, eval_ = _split(rows, config.eval_fraction, config.seed)
+    return Prepared(train, eval_, report, config.data)
+
+
+def prepare_cpt(config: TrainConfig, tokenizer) -> Prepared:
+    report = DataReport()
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    docs = [{"input_ids": tokenizer(text, add_special_tokens=False)["input_ids"] + eos}
+            for _, text in corpus_texts(config.corpus, report, config.text_field, config.subset, config.split,
+                                        config.limit, _screen(config))]
+    _require(docs, report, config.corpus)
+    train, eval_ = _split(docs, config.eval_fraction, config.seed)
+    return Prepared(train, eval_, report, config.corpus)

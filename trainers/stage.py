@@ -1,0 +1,178 @@
+"""One training stage (SFT or CPT) from prepared data to a saved adapter, resumable.
+
+Read top to bottom: tokenizer, data, LoRA model, TRL's SFTTrainer (pre-tokenized rows, so
+TRL only builds labels and packs), train from the last checkpoint if there is one, then save
+the adapter atomically with `base_model_name_or_path` pointing at the base it applies to.
+"""
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainers.backends import load_model, optimizer_for
+from trainers.config import TrainConfig
+from trainers.model import compute_dtype, load_tokenizer
+from trainers.prepare import Prepared, prepare_cpt, prepare_sft
+
+Log = Callable[[str], None]
+OnRecord = Callable[[dict], None]  # each progress record, as it is written
+
+
+@dataclass(frozen=True)
+class StageResult:
+    adapter: Path | None  # None when stopped early (cancelled)
+    global_step: int
+    backend: str
+    quant: str
+    data: dict  # the DataReport of this stage's data
+
+
+def _progress_callback(progress_file: Path, stage: str, stop: threading.Event, on_record: OnRecord | None):
+    from transformers import TrainerCallback
+
+    class ProgressCallback(TrainerCallback):
+        """progress.jsonl records; a set `stop` event saves a checkpoint and ends training."""
+
+        def __init__(self) -> None:
+            self.started = self.last_time = time.time()
+            self.last_tokens = 0.0
+            self.first_step: int | None = None
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.first_step is None:
+                self.first_step = state.global_step - 1
+            if stop.is_set():
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            now = time.time()
+            record = {"stage": stage, "step": state.global_step, "max_steps": state.max_steps, "epoch": round(state.epoch or 0, 4),
+                      "time": now}
+            for key in ("loss", "eval_loss", "learning_rate", "grad_norm"):
+                if key in logs:
+                    record["lr" if key == "learning_rate" else key] = float(logs[key])
+            if "num_tokens" in logs and "loss" in logs:
+                tokens = float(logs["num_tokens"])
+                if now > self.last_time and tokens > self.last_tokens:
+                    record["tokens_per_s"] = (tokens - self.last_tokens) / (now - self.last_time)
+                self.last_tokens, self.last_time = tokens, now
+            done = state.global_step - (self.first_step or 0)
+            if done > 0 and state.max_steps:
+                record["eta_s"] = (now - self.started) / done * (state.max_steps - state.global_step)
+            if not any(k in record for k in ("loss", "eval_loss")):
+                return
+            with open(progress_file, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+            if on_record:
+                on_record(record)
+
+    return ProgressCallback()
+
+
+def _trainer(config: TrainConfig, method: str, model, tokenizer, data: Prepared, folder: Path, callbacks: list):
+    import torch
+    from datasets import Dataset
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+    from trl import SFTConfig, SFTTrainer
+
+    on_gpu = torch.cuda.is_available()
+    has_eval = bool(data.eval)
+    args = SFTConfig(
+        output_dir=str(folder / "checkpoints"),
+        max_length=config.max_seq_len,
+        packing=config.packing or method == "cpt",
+        # SFT: best-fit packing of whole examples, attention kept inside each (position ids restart);
+        # CPT: the corpus as one stream cut into max_seq_len blocks.
+        packing_strategy="wrapped" if method == "cpt" else "bfd",
+        completion_only_loss=method == "sft",
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio,  # a fraction of the steps when < 1
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=on_gpu and compute_dtype() == torch.bfloat16,
+        fp16=on_gpu and compute_dtype() == torch.float16,
+        use_cpu=not on_gpu,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        gradient_checkpointing=False,  # set on the model by the backend when asked
+    )
+    tensorboard = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(folder / "tensorboard")))
+    optimizer = optimizer_for(model, config)
+    return SFTTrainer(
+        model=model, args=args, processing_class=tokenizer,
+        train_dataset=Dataset.from_list(data.train), eval_dataset=Dataset.from_list(data.eval) if has_eval else None,
+        callbacks=[tensorboard, *callbacks], optimizers=(optimizer, None),
+    )
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    checkpoints = folder / "checkpoints"
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+
+def save_adapter(model, base: str, out: Path) -> None:
+    """Write to a temporary folder, point the config at `base`, then rename into place."""
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    config_path = tmp / "adapter_config.json"
+    adapter_config = json.loads(config_path.read_text(encoding="utf-8"))
+    adapter_config["base_model_name_or_path"] = base
+    config_path.write_text(json.dumps(adapter_config, indent=2), encoding="utf-8")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def train_stage(config: TrainConfig, method: str, base: str, folder: Path, stop: threading.Event,
+                log: Log = print, on_record: OnRecord | None = None, progress_file: Path | None = None) -> StageResult:
+    """Train `method` ("sft" or "cpt") on `base`; checkpoints and adapter go in `folder`,
+    progress records (tagged with the stage) in `progress_file` (default: folder/progress.jsonl)."""
+    import torch
+    from transformers import PrinterCallback
+
+    torch.manual_seed(config.seed)
+    tokenizer = load_tokenizer(base)
+    data = (prepare_sft if method == "sft" else prepare_cpt)(config, tokenizer)
+    log(f"{method} data: {data.report.describe()}; {len(data.train)} train / {len(data.eval)} eval rows, "
+        f"{data.train_tokens} train tokens")
+    model, backend, quant = load_model(config, base)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log(f"backend {backend}, quant {quant}, LoRA r {config.lora_r}: {trainable:,} trainable parameters")
+    progress = _progress_callback(progress_file or folder / "progress.jsonl", method, stop, on_record)
+    trainer = _trainer(config, method, model, tokenizer, data, folder, [progress])
+    trainer.remove_callback(PrinterCallback)  # progress.jsonl and the caller's display replace its dict prints
+    resume = last_checkpoint(folder)
+    if resume:
+        log(f"resuming from {resume}")
+    trainer.train(resume_from_checkpoint=resume)
+    step = trainer.state.global_step
+    if stop.is_set() and step < trainer.state.max_steps:
+        return StageResult(None, step, backend, quant, data.report.to_dict())
+    if data.eval:
+        trainer.evaluate()
+    save_adapter(trainer.model, base, folder / "adapter")
+    return StageResult(folder / "adapter", step, backend, quant, data.report.to_dict())

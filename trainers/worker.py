@@ -1,0 +1,69 @@
+"""`python -m trainers.worker RUN_DIR`: run (or resume) one training run in this process.
+
+Started detached by `trainers.launch.start` so closing the TUI does not end it. SIGINT or
+SIGTERM asks for a clean stop: a checkpoint is saved, the run is marked cancelled, exit 130.
+A second signal stops at once (the last periodic checkpoint still resumes it).
+"""
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from medtui.errors import MedtuiError
+from trainers.runs import LOG_FILE, Run, load_run
+
+
+def file_log(run: Run, echo=None):
+    """A logger that appends timestamped lines to train.log (and echoes them if asked)."""
+    path = run.dir / LOG_FILE
+
+    def log(message: str) -> None:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        if echo:
+            echo(message)
+
+    return log
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """First SIGINT/SIGTERM: stop after this step with a checkpoint; second: stop now."""
+
+    def handle(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def main(argv: list[str]) -> int:
+    from trainers.pipeline import execute
+
+    if len(argv) != 1:
+        print("usage: python -m trainers.worker RUN_DIR", file=sys.stderr)
+        return 2
+    try:
+        run = load_run(Path(argv[0]))
+    except MedtuiError as e:
+        print(f"medtui: error: {e}", file=sys.stderr)
+        return 1
+    log = file_log(run)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    try:
+        done = execute(run, stop, log)
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    except MedtuiError as e:
+        log(f"error: {e}")
+        return 1
+    return 0 if done.status == "complete" else 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
