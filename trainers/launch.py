@@ -23,7 +23,13 @@ def spawn(run: Run) -> int:
 
 
 def start(config: TrainConfig) -> Path:
-    """Create (or reuse, to resume) the run folder and start its worker; returns the folder."""
+    """Check the model and data, create (or reuse, to resume) the run folder and start its
+    worker; returns the folder."""
+    from trainers.model import resolve_model
+    from trainers.prepare import check_sources
+
+    resolve_model(config.model)
+    check_sources(config)
     run = create_run(config)
     spawn(run)
     return run.dir

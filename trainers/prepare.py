@@ -76,3 +76,13 @@ def prepare_cpt(config: TrainConfig, tokenizer) -> Prepared:
     _require(docs, report, config.corpus)
     train, eval_ = _split(docs, config.eval_fraction, config.seed)
     return Prepared(train, eval_, report, config.corpus)
+
+
+def check_sources(config: TrainConfig) -> None:
+    """Fail fast, before a run folder exists: the data must open and have the mapped fields."""
+    report = DataReport()
+    if config.method in ("sft", "msft"):
+        next(sft_rows(config.data, report, config.question_field, config.reasoning_field, config.answer_field,
+                      config.subset, config.split, 1), None)
+    if config.method in ("cpt", "msft"):
+        next(corpus_texts(config.corpus, report, config.text_field, config.subset, config.split, 1), None)
