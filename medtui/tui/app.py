@@ -27,6 +27,7 @@ from medtui.rag.sources import resolve_source
 from medtui.registry import Registry
 from medtui.services import open_engine, open_retriever
 from medtui.tui.screens.eval_screen import EvalScreen
+from medtui.tui.screens.export_screen import ExportScreen
 from medtui.tui.screens.indexes import IndexAction, IndexesScreen, IndexRow
 from medtui.tui.screens.passage import PassageScreen
 from medtui.tui.screens.rename import RenameScreen
@@ -55,6 +56,7 @@ class MedtuiApp(App):
         Binding("f2", "retrieval_settings", "Retrieval", id="retrieval_settings"),
         Binding("f3", "indexes", "Indexes", id="indexes"),
         Binding("f4", "evaluate", "Benchmarks", id="evaluate"),
+        Binding("f6", "export", "Export", id="export"),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
     ]
 
@@ -104,6 +106,7 @@ class MedtuiApp(App):
         yield SystemCommand("Retrieval settings", "RAG on/off and top-k", self.action_retrieval_settings)
         yield SystemCommand("Indexes", "Use, resume, rebuild or add to a retrieval index", self.action_indexes)
         yield SystemCommand("Benchmarks", "Run MedQA, MedMCQA, PubMedQA, MMLU… and compare", self.action_evaluate)
+        yield SystemCommand("Export", "Merge a LoRA and export a verified GGUF (f16, q8_0, q4_k_m)", self.action_export)
         yield SystemCommand("New chat", "Start a new conversation", self.action_new_chat)
 
     # -- status ----------------------------------------------------------------
@@ -376,6 +379,13 @@ class MedtuiApp(App):
 
     def action_evaluate(self) -> None:
         self.push_screen(EvalScreen(self.settings))
+
+    def action_export(self) -> None:
+        self.push_screen(ExportScreen())
+
+    @on(ExportScreen.Exported)
+    def _on_exported(self, event: ExportScreen.Exported) -> None:
+        self.notify(f"exported and registered {event.name}: switch to it with ctrl+o")
 
     def action_toggle_reasoning(self) -> None:
         views = [v for v in self.query(AnswerView) if v.has_class("has-reasoning")]

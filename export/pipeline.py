@@ -1,0 +1,231 @@
+"""One export, start to finish: merge → convert → quantize → verify → register.
+
+Everything is written inside `<exports>/<name>.partial/`; only a verified GGUF is moved, by one
+rename, to `<exports>/<name>/`, and only then registered. An interrupted or failed export leaves
+no final-named file and nothing registered, and the next run clears the partial folder.
+"""
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from export import converter, space
+from export.converter import Cancelled
+from export.merge import Merged, count_params, load_merged, save_merged
+from export.quantize import QUANTS, quantize
+from export.sources import ExportSource, base_architectures, check_tokenizer_files, resolve_source
+from export.verify import Verification, verify
+from medtui import paths
+from medtui.engines.gguf_file import check_gguf
+from medtui.errors import MedtuiError
+from medtui.registry import Registry, spec_from_source
+
+STAGES = ("merge", "convert", "quantize", "verify", "register")
+Progress = Callable[[str, float, str], None]  # (stage, overall fraction 0..1, detail)
+LORA_TYPES = ("f16", "q8_0")  # what convert_lora_to_gguf writes
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    target: str  # run folder or name, PEFT adapter folder, HF model folder, or registered model
+    quant: str = "q8_0"
+    name: str | None = None
+    base: str | None = None  # overrides the base the run or adapter names
+    adapter_only: bool = False  # write a GGUF LoRA for a base GGUF instead of a merged model
+    base_gguf: str | None = None  # the GGUF the LoRA is applied to (adapter route)
+    out_dir: Path | None = None  # default: <data>/exports
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    name: str
+    gguf: Path  # the model GGUF (the base GGUF on the adapter route)
+    adapter: Path | None  # the GGUF LoRA on the adapter route
+    verification: Verification
+    seconds: float
+
+
+def exports_dir() -> Path:
+    return paths.data_dir() / "exports"
+
+
+def _estimate_params(source: ExportSource) -> int | None:
+    """Parameter count from the files on disk, before loading anything; None for a Hub id."""
+    base = Path(source.base)
+    if source.base_is_gguf:
+        from gguf import GGUFReader
+
+        return sum(int(t.n_elements) for t in GGUFReader(base).tensors)
+    weights = sorted(base.glob("*.safetensors")) if base.is_dir() else []
+    if not weights:
+        return None
+    from safetensors import safe_open
+
+    total = 0
+    for f in weights:
+        with safe_open(str(f), "np") as st:
+            for key in st.keys():
+                total += int(_numel(st.get_slice(key).get_shape()))
+    return total
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _check_architecture(archs: list[str], where: str) -> None:
+    known = converter.supported_architectures(converter.find_converter())
+    if archs and not any(a in known for a in archs):
+        raise MedtuiError(
+            f"unknown architecture {', '.join(archs)} in {where}: llama.cpp's converter (llama-cpp-python "
+            f"{converter.llama_cpp_version()}) cannot turn it into a GGUF; pick a supported model (Llama, Qwen, Mistral, Gemma, …)"
+        )
+
+
+def _threshold_kind(request: ExportRequest, source: ExportSource, base_gguf: Path) -> str:
+    """The quant whose thresholds apply: on the adapter route it is the base GGUF's own precision,
+    unless the HF reference was dequantized from that very file (identical weights)."""
+    if not request.adapter_only:
+        return request.quant
+    if source.base_is_gguf and Path(source.base).resolve() == base_gguf.resolve():
+        return "q8_0"  # same weights; only llama.cpp's quantized activations differ
+    from gguf import GGUFReader
+
+    field = GGUFReader(base_gguf).get_field("general.file_type")
+    ftype = int(field.contents()) if field is not None else 1
+    return {0: "f16", 1: "f16", 32: "f16", 7: "q8_0"}.get(ftype, "q4_k_m")
+
+
+def export_model(request: ExportRequest, progress: Progress | None = None, cancel: threading.Event | None = None) -> ExportResult:
+    """Export, verify and register; raises MedtuiError (bad input, failed check) or Cancelled."""
+    started = time.monotonic()
+    cancel = cancel or threading.Event()
+    report = progress or (lambda stage, fraction, detail: None)
+
+    def stage(name: str, detail: str = "", within: float = 0.0) -> None:
+        if cancel.is_set():
+            raise Cancelled(f"export stopped before {name}")
+        report(name, (STAGES.index(name) + within) / len(STAGES), detail)
+
+    # -- everything checkable before any work -------------------------------------------
+    if request.quant not in QUANTS:
+        raise MedtuiError(f"unknown quant {request.quant!r}: use one of {', '.join(QUANTS)}")
+    if request.adapter_only and request.quant not in LORA_TYPES:
+        raise MedtuiError(f"a GGUF LoRA is written as {' or '.join(LORA_TYPES)}, not {request.quant}: pass --quant f16 or q8_0")
+    source = resolve_source(request.target, request.base)
+    base_gguf = _adapter_base_gguf(request, source) if request.adapter_only else None
+    name = request.name or f"{source.name}-{'lora-' if request.adapter_only else ''}{request.quant}"
+    out_dir = Path(request.out_dir or exports_dir())
+    final, work = out_dir / name, out_dir / f"{name}.partial"
+    if any(spec.name == name for spec in Registry().all()):
+        raise MedtuiError(f"model {name!r} is already registered: pass --name or `medtui models remove {name}`")
+    if final.exists():
+        raise MedtuiError(f"{final} already exists: pass --name, or delete that folder")
+    converter.find_converter()
+    check_tokenizer_files(source)
+    if archs := base_architectures(source):
+        _check_architecture(archs, source.base)
+    n_params = _estimate_params(source)
+    merged_dtype = "f32"  # worst case for the merged folder
+    if n_params is not None:
+        space.check_space(out_dir, space.needed_bytes(n_params, merged_dtype, request.quant))
+
+    if work.exists():
+        shutil.rmtree(work)  # what an interrupted export left behind
+    work.mkdir(parents=True)
+    try:
+        stage("merge", f"loading {source.base}" + (f" + {source.adapter}" if source.adapter else ""))
+        merged = load_merged(source)
+        if n_params is None:
+            space.check_space(out_dir, space.needed_bytes(count_params(merged), merged_dtype, request.quant))
+        _check_architecture(list(merged.model.config.architectures or []), source.base)
+        if request.adapter_only:
+            gguf, adapter = base_gguf, _convert_adapter(source, merged, work, request.quant, stage, cancel)
+        else:
+            gguf, adapter = _convert_model(merged, work, name, request.quant, stage, cancel), None
+        stage("verify", "comparing with the merged Hugging Face model")
+        kind = _threshold_kind(request, source, base_gguf) if request.adapter_only else request.quant
+        result = verify(gguf, merged, kind, adapter)
+        if not result.passed:
+            raise MedtuiError(f"the export failed verification ({kind}), nothing registered: {result.describe()}")
+        stage("register", f"registering {name}")
+        staged = work / "final"
+        staged.mkdir()
+        moved = (adapter or gguf).rename(staged / (adapter or gguf).name)
+        (staged / "verification.json").write_text(json.dumps(
+            {"source": request.target, "base": source.base, "adapter": str(source.adapter) if source.adapter else None,
+             "quant": request.quant, "llama_cpp_python": converter.llama_cpp_version(), **result.to_dict()}, indent=2),
+            encoding="utf-8")
+        staged.replace(final)
+        shutil.rmtree(work)
+        placed = final / moved.name
+        if request.adapter_only:
+            Registry().add(spec_from_source(name, str(base_gguf), str(placed)))
+            gguf, adapter = base_gguf, placed
+        else:
+            Registry().add(spec_from_source(name, str(placed)))
+            gguf = placed
+        report("register", 1.0, f"registered {name}")
+        return ExportResult(name, gguf, adapter, result, time.monotonic() - started)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _adapter_base_gguf(request: ExportRequest, source: ExportSource) -> Path:
+    if source.adapter is None:
+        raise MedtuiError(f"{request.target} has no LoRA adapter: the adapter route needs a training run or a PEFT adapter")
+    if request.base_gguf:
+        return check_gguf(Path(request.base_gguf).expanduser().resolve(), "base GGUF")
+    if source.base_is_gguf:
+        return check_gguf(source.base, "base GGUF")
+    raise MedtuiError(
+        f"the adapter route needs the base as a GGUF: export {source.base} first (`medtui export {source.base} --quant f16`) "
+        "and pass its file with --base-gguf"
+    )
+
+
+def _converter_progress(stage: Callable[..., None], name: str) -> Callable[[str], None]:
+    def on_line(line: str) -> None:
+        if line.strip():
+            stage(name, line.strip()[-120:], 0.5)
+
+    return on_line
+
+
+def _convert_model(merged: Merged, work: Path, name: str, quant: str, stage, cancel: threading.Event) -> Path:
+    hf = work / "hf"
+    stage("merge", f"saving the merged model to {hf}", 0.5)
+    save_merged(merged, hf)
+    stage("convert", "llama.cpp convert_hf_to_gguf.py")
+    f16 = work / f"{name}.f16.gguf"
+    converter.run_converter("convert_hf_to_gguf.py", [str(hf), "--outfile", str(f16), "--outtype", "f16"],
+                            _converter_progress(stage, "convert"), cancel)
+    shutil.rmtree(hf)
+    if quant == "f16":
+        return f16
+    stage("quantize", f"llama.cpp quantize to {quant}")
+    out = work / f"{name}.{quant}.gguf"
+    quantize(f16, out, quant)
+    f16.unlink()
+    return out
+
+
+def _convert_adapter(source: ExportSource, merged: Merged, work: Path, quant: str, stage, cancel: threading.Event) -> Path:
+    base_config = work / "base-config"  # the converter reads the base's config.json, not its weights
+    merged.model.config.save_pretrained(base_config)
+    merged.tokenizer.save_pretrained(base_config)
+    stage("convert", "llama.cpp convert_lora_to_gguf.py")
+    out = work / f"{source.name}.lora.{quant}.gguf"
+    converter.run_converter("convert_lora_to_gguf.py",
+                            [str(source.adapter), "--base", str(base_config), "--outfile", str(out), "--outtype", quant],
+                            _converter_progress(stage, "convert"), cancel)
+    return out
+

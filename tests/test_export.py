@@ -1,0 +1,220 @@
+"""GGUF export round trips with llama.cpp's real converter: tiny Llama + LoRA and SmolLM2 + a
+trained LoRA, merged or as a GGUF LoRA, checked against the merged HF model; and the failures."""
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from export import space
+from export.converter import Cancelled, find_converter, supported_architectures
+from export.merge import load_merged
+from export.pipeline import ExportRequest, export_model
+from export.sources import resolve_source
+from export.verify import THRESHOLDS
+from medtui.errors import MedtuiError
+from medtui.registry import Registry
+from tests.test_cli import one_line_error, run
+
+PROMPT = [{"role": "user", "content": "What are the symptoms of anemia?"}]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def converter() -> Path:
+    """The fetched llama.cpp converter (scripts/setup fetches it); a clear failure when absent."""
+    return find_converter()
+
+
+def make_adapter(base_folder: Path, out: Path, base_name: str, gguf_file: str | None = None, train_steps: int = 0) -> Path:
+    """A real PEFT LoRA on q/k/v/o and the MLP: trained a few steps on medical text, or with random B so it matters."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    model = AutoModelForCausalLM.from_pretrained(str(base_folder), dtype=torch.float32, **kwargs)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    peft = get_peft_model(model, config)
+    if train_steps:
+        tok = AutoTokenizer.from_pretrained(str(base_folder), **kwargs)
+        ids = tok("Anemia is a lack of healthy red blood cells. Iron deficiency is its most common cause; "
+                  "symptoms include fatigue, pallor and shortness of breath.", return_tensors="pt")["input_ids"]
+        opt = torch.optim.AdamW([p for p in peft.parameters() if p.requires_grad], lr=2e-3)
+        for _ in range(train_steps):
+            loss = peft(input_ids=ids, labels=ids).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+    else:
+        with torch.no_grad():
+            for name, p in peft.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.05)
+    peft.save_pretrained(out, safe_serialization=True)
+    config_path = out / "adapter_config.json"
+    config_json = json.loads(config_path.read_text())
+    config_json["base_model_name_or_path"] = base_name
+    config_path.write_text(json.dumps(config_json))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tiny_hf_model, tmp_path_factory) -> Path:
+    return make_adapter(tiny_hf_model, tmp_path_factory.mktemp("tiny-lora"), str(tiny_hf_model))
+
+
+def greedy_hf(merged, ids: list[int], n: int) -> list[int]:
+    import torch
+
+    with torch.no_grad():
+        out = merged.model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, pad_token_id=0)
+    return out[0, len(ids):].tolist()
+
+
+def greedy_gguf(gguf: Path, ids: list[int], n: int, adapter: Path | None = None) -> list[int]:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), lora_path=str(adapter) if adapter else None, n_ctx=256, verbose=False)
+    try:
+        out = []
+        for token in llm.generate(ids, temp=0.0, top_k=1):
+            out.append(token)
+            if len(out) == n:
+                break
+        return out
+    finally:
+        llm.close()
+
+
+def prompt_ids(merged) -> list[int]:
+    tok = merged.tokenizer
+    return tok(tok.apply_chat_template(PROMPT, add_generation_prompt=True, tokenize=False), add_special_tokens=False)["input_ids"]
+
+
+def test_tiny_lora_merged_to_f16_and_q8_0_matches_hf_and_is_registered(tiny_adapter, tmp_path):
+    out = tmp_path / "exports"
+    (out / "tiny-lora-f16.partial").mkdir(parents=True)
+    (out / "tiny-lora-f16.partial" / "junk.gguf").write_bytes(b"GGUF half")  # what a killed export left
+    stages: list[str] = []
+    f16 = export_model(ExportRequest(str(tiny_adapter), "f16", name="tiny-lora-f16", out_dir=out),
+                       lambda stage, fraction, detail: stages.append(stage))
+    q8 = export_model(ExportRequest(str(tiny_adapter), "q8_0", name="tiny-lora-q8", out_dir=out))
+    print(f16.verification.describe(), q8.verification.describe(), sep="\n")
+
+    assert sorted(p.name for p in out.iterdir()) == ["tiny-lora-f16", "tiny-lora-q8"]  # no partial left
+    assert list(dict.fromkeys(stages)) == ["merge", "convert", "verify", "register"]  # f16: no quantize stage
+    assert f16.gguf == out / "tiny-lora-f16" / "tiny-lora-f16.f16.gguf"
+    registered = {s.name: s for s in Registry().all()}
+    assert registered["tiny-lora-q8"].source == str(q8.gguf) and registered["tiny-lora-q8"].kind == "gguf"
+    report = json.loads((out / "tiny-lora-q8" / "verification.json").read_text())
+    assert report["passed"] and report["quant"] == "q8_0"
+
+    merged = load_merged(resolve_source(str(tiny_adapter)))
+    ids = prompt_ids(merged)
+    expected = greedy_hf(merged, ids, 16)
+    assert greedy_gguf(f16.gguf, ids, 16) == expected
+    assert f16.verification.top1 >= THRESHOLDS["f16"].top1 and f16.verification.ppl_rel <= THRESHOLDS["f16"].ppl_rel
+    assert q8.verification.passed and q8.verification.template_ok and q8.verification.tokens_ok
+    assert q8.gguf.stat().st_size < f16.gguf.stat().st_size
+
+    from gguf import GGUFReader
+
+    field = GGUFReader(q8.gguf).get_field("tokenizer.chat_template")
+    assert field.contents() == merged.tokenizer.chat_template
+
+
+def test_tiny_adapter_route_gguf_lora_on_a_base_gguf(tiny_hf_model, tiny_adapter, tmp_path):
+    out = tmp_path / "exports"
+    base = export_model(ExportRequest(str(tiny_hf_model), "f16", name="tiny-base", out_dir=out))
+    lora = export_model(ExportRequest(str(tiny_adapter), "f16", name="tiny-lora", adapter_only=True,
+                                      base_gguf=str(base.gguf), out_dir=out))
+    spec = Registry().get("tiny-lora")
+    assert (spec.kind, spec.source, spec.adapter) == ("gguf", str(base.gguf), str(lora.adapter))
+    assert lora.verification.passed and lora.verification.kind == "f16"
+    merged = load_merged(resolve_source(str(tiny_adapter)))
+    ids = prompt_ids(merged)
+    assert greedy_gguf(base.gguf, ids, 12, lora.adapter) == greedy_hf(merged, ids, 12)
+    assert greedy_gguf(base.gguf, ids, 12) != greedy_hf(merged, ids, 12)  # the LoRA is what makes them agree
+
+
+def test_smollm2_with_a_trained_lora_exports_q8_0_and_as_gguf_lora(smollm2_gguf, tmp_path):
+    adapter = make_adapter(smollm2_gguf.parent, tmp_path / "smol-lora", str(smollm2_gguf), smollm2_gguf.name, train_steps=6)
+    out = tmp_path / "exports"
+    q8 = export_model(ExportRequest(str(adapter), "q8_0", name="smol-med-q8", out_dir=out))
+    v = q8.verification
+    assert v.passed and v.top1 >= THRESHOLDS["q8_0"].top1 and v.ppl_rel <= THRESHOLDS["q8_0"].ppl_rel
+    assert 1 < v.ppl_hf < 100 and v.positions > 200
+    lora = export_model(ExportRequest(str(adapter), "f16", name="smol-med-lora", adapter_only=True, out_dir=out))
+    assert lora.gguf == smollm2_gguf  # one packaged base serves the adapter
+    assert lora.verification.passed, lora.verification.describe()
+
+
+def test_interrupted_export_registers_nothing_and_leaves_no_gguf(tiny_adapter, tmp_path):
+    out = tmp_path / "exports"
+    cancel = threading.Event()
+
+    def progress(stage: str, fraction: float, detail: str) -> None:
+        if stage == "convert" and detail != "llama.cpp convert_hf_to_gguf.py":
+            cancel.set()  # the converter has started printing: kill it mid-way
+
+    with pytest.raises(Cancelled):
+        export_model(ExportRequest(str(tiny_adapter), "q8_0", name="stopped", out_dir=out), progress, cancel)
+    assert not list(out.rglob("*.gguf")) and not (out / "stopped").exists() and not (out / "stopped.partial").exists()
+    assert [s.name for s in Registry().all()] == ["smollm2"]
+
+
+def test_failed_verification_refuses_to_register(tiny_adapter, tmp_path, monkeypatch):
+    from export import verify
+
+    monkeypatch.setitem(verify.THRESHOLDS, "f16", verify.Thresholds(top1=1.01, ppl_rel=0.0))
+    with pytest.raises(MedtuiError, match=r"failed verification .*top-1 agreement .* perplexity HF"):
+        export_model(ExportRequest(str(tiny_adapter), "f16", name="refused", out_dir=tmp_path))
+    assert not list(tmp_path.rglob("*.gguf")) and [s.name for s in Registry().all()] == ["smollm2"]
+
+
+def test_unknown_architecture_and_missing_tokenizer_are_refused_up_front(tiny_hf_model, tmp_path):
+    odd = tmp_path / "odd"
+    shutil.copytree(tiny_hf_model, odd)
+    config = json.loads((odd / "config.json").read_text())
+    (odd / "config.json").write_text(json.dumps({**config, "architectures": ["MedFooForCausalLM"]}))
+    with pytest.raises(MedtuiError, match="unknown architecture MedFooForCausalLM"):
+        export_model(ExportRequest(str(odd), "f16", out_dir=tmp_path / "exports"))
+    assert "LlamaForCausalLM" in supported_architectures(find_converter())
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in tiny_hf_model.iterdir():
+        if not f.name.startswith(("tokenizer", "special_tokens", "vocab", "merges", "chat_template")):
+            shutil.copy(f, bare / f.name)
+    with pytest.raises(MedtuiError, match="no tokenizer files .* copy them"):
+        export_model(ExportRequest(str(bare), "f16", out_dir=tmp_path / "exports"))
+    assert not (tmp_path / "exports").exists()
+
+
+def test_not_enough_disk_is_checked_before_writing(tiny_hf_model, tmp_path, monkeypatch):
+    with pytest.raises(MedtuiError, match="not enough disk space"):  # the real free-space reading
+        space.check_space(tmp_path, 10**18)
+    monkeypatch.setattr(space, "free_bytes", lambda folder: 1000)
+    with pytest.raises(MedtuiError, match=r"not enough disk space in .*exports: the export needs about .* MB, 1.0 KB free"):
+        export_model(ExportRequest(str(tiny_hf_model), "q4_k_m", out_dir=tmp_path / "exports"))
+    assert not (tmp_path / "exports").exists()
+
+
+def test_unfinished_run_is_refused_and_complete_run_resolves(tiny_hf_model, tiny_adapter, medtui_home):
+    run_dir = medtui_home / "data" / "runs" / "med-sft"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"status": "running", "base": str(tiny_hf_model)}))
+    with pytest.raises(MedtuiError, match="training run med-sft is running, not complete"):
+        resolve_source("med-sft")
+    shutil.copytree(tiny_adapter, run_dir / "adapter")
+    (run_dir / "run.json").write_text(json.dumps({"status": "complete", "base": str(tiny_hf_model)}))
+    source = resolve_source("med-sft")
+    assert (source.name, source.base, source.adapter) == ("med-sft", str(tiny_hf_model), run_dir / "adapter")
+
+
+def test_cli_errors_are_one_line():
+    one_line_error(run("export", "nowhere-model", "--quant", "q8_0"), "unknown model 'nowhere-model'")
+    one_line_error(run("export", "smollm2", "--quant", "q3"), "unknown quant 'q3'")
