@@ -73,7 +73,7 @@ def load_model(config: TrainConfig, base: str):
 
 
 def optimizer_for(model, config: TrainConfig):
-    """AdamW with the embedding/lm_head LoRA at its own (lower) rate, as continual pretraining
+    """AdamW with the embedding LoRA at its own (lower) rate, as continual pretraining
     needs; None lets the Trainer build its default when embeddings are not trained."""
     if not config.train_embeddings:
         return None
@@ -82,6 +82,6 @@ def optimizer_for(model, config: TrainConfig):
     embedding, rest = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
-            (embedding if any(m in name for m in ("embed_tokens", "lm_head")) else rest).append(param)
+            (embedding if "embed_tokens" in name else rest).append(param)
     return torch.optim.AdamW([{"params": rest, "lr": config.lr}, {"params": embedding, "lr": config.embedding_lr}],
                              lr=config.lr, weight_decay=0.0)

@@ -39,7 +39,7 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05  # the unsloth backend always uses 0 (its fast path)
     target_modules: tuple[str, ...] = ()  # empty: every linear layer of the blocks
-    train_embeddings: bool = False  # CPT: LoRA on embed_tokens and lm_head too, at embedding_lr
+    train_embeddings: bool = False  # CPT: LoRA on embed_tokens too, at embedding_lr
     embedding_lr: float = 1e-5
     # optimisation
     lr: float = 1e-4

@@ -15,7 +15,9 @@ from medtui import paths
 from medtui.errors import MedtuiError
 from medtui.registry import Registry, is_hub_id
 
-EMBEDDING_MODULES = ("embed_tokens", "lm_head")
+# LoRA on the input embeddings; TRL computes the loss from lm_head.weight directly, so a LoRA
+# on lm_head would never train (it refuses one), and small models tie lm_head to embed_tokens.
+EMBEDDING_MODULES = ("embed_tokens",)
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def load_base(source: str, quant: str):
 
 def lora_targets(model, configured: tuple[str, ...], train_embeddings: bool) -> list[str]:
     """Every linear layer inside the blocks (by leaf name), unless configured; plus the
-    embeddings and output head when they are trained too."""
+    embeddings when they are trained too."""
     import torch
 
     if configured:

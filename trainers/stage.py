@@ -116,7 +116,6 @@ def _trainer(config: TrainConfig, method: str, model, tokenizer, data: Prepared,
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        gradient_checkpointing=False,  # set on the model by the backend when asked
     )
     tensorboard = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(folder / "tensorboard")))
     optimizer = optimizer_for(model, config)

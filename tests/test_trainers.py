@@ -1,0 +1,218 @@
+"""Trainers on CPU with real models: a tiny random Llama (SmolLM2's tokenizer and template) for
+masking, packing, CPT, MSFT and resume; SmolLM2-135M from its GGUF for a real SFT run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from medtui.errors import MedtuiError
+from trainers.config import TrainConfig
+from trainers.data import DataReport, SftRow, sft_rows
+from trainers.formatting import IGNORE, format_row, tokenize_formatted
+from trainers.pipeline import execute
+from trainers.runs import create_run, load_run, read_progress
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    import torch
+
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def short_sft(shared_data, tmp_path_factory) -> Path:
+    """The HuatuoGPT-o1 demo rows with the reasoning cut short, so the tiny model trains fast."""
+    rows = [json.loads(line) for line in (shared_data / "huatuogpt_o1_demo" / "demo_data.jsonl").read_text().splitlines()]
+    out = tmp_path_factory.mktemp("sft") / "short.jsonl"
+    with open(out, "w") as f:
+        for r in rows[:60]:
+            f.write(json.dumps({"Question": r["Question"], "Complex_CoT": r["Complex_CoT"][:300], "Response": r["Response"][:200]}) + "\n")
+    return out
+
+
+def _tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def test_labels_masked_token_by_token(tiny_hf_model):
+    tok = _tokenizer(tiny_hf_model)
+    row = SftRow("What causes scurvy?", "Vitamin C is needed for collagen.", "Lack of vitamin C.", "x")
+    formatted = format_row(tok, row, "You are a careful doctor.")
+    assert formatted.prompt.endswith("<|im_start|>assistant\n")
+    assert formatted.completion == "<think>\nVitamin C is needed for collagen.\n</think>\n\nLack of vitamin C.<|im_end|>\n"
+    tokens = tokenize_formatted(tok, formatted)
+    ids, mask = tokens["input_ids"], tokens["completion_mask"]
+    boundary = mask.index(1)
+    assert all(m == 0 for m in mask[:boundary]) and all(m == 1 for m in mask[boundary:])
+    assert tok.decode(ids[:boundary]) == formatted.prompt  # every prompt token unlabelled
+    assert tok.decode(ids[boundary:]) == formatted.completion  # every response token labelled, end of turn included
+    assert ids == tok(formatted.prompt + formatted.completion, add_special_tokens=False)["input_ids"]
+
+
+def test_packing_keeps_examples_apart(tiny_hf_model, short_sft, tmp_path):
+    """TRL packs whole examples (bfd) with restarting position ids; the labels of the packed
+    batch are exactly the per-example masks, and each example's logits match running it alone."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from trainers.stage import _trainer
+
+    tok = _tokenizer(tiny_hf_model)
+    config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), max_seq_len=512, batch_size=2)
+    examples = [tokenize_formatted(tok, format_row(tok, SftRow(f"Question {i}?", "", "Answer " * (i + 1), "x"))) for i in range(6)]
+    from trainers.prepare import Prepared
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_hf_model)
+    trainer = _trainer(config, "sft", model, tok, Prepared(examples, [], DataReport(), "t"), tmp_path, [])
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["input_ids"].shape[0] == 1  # padding-free: one flattened row
+    positions, labels, ids = batch["position_ids"][0], batch["labels"][0], batch["input_ids"][0]
+    starts = [i for i, p in enumerate(positions.tolist()) if p == 0] + [len(positions)]
+    assert len(starts) - 1 >= 2  # several examples in one sequence
+    with torch.no_grad():
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0]
+        for a, b in zip(starts, starts[1:]):
+            piece = ids[a:b].tolist()
+            match = next(e for e in examples if e["input_ids"] == piece)
+            expected = [t if m else IGNORE for t, m in zip(match["input_ids"], match["completion_mask"])]
+            expected[0] = IGNORE
+            assert labels[a:b].tolist() == expected
+            alone = model(input_ids=ids[a:b][None]).logits[0]
+            assert torch.allclose(packed[a:b], alone, atol=1e-4)
+
+
+def test_bad_rows_counted_and_benchmark_items_dropped(tmp_path):
+    from evals.tasks import TASKS
+
+    _, items = TASKS["pubmedqa"].load()
+    planted = items[0].question
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"question": "Why does a fever occur in infection?", "answer": "Pyrogens reset the set point."}),
+        "{not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"question": "No answer here"}),
+        json.dumps({"question": planted, "answer": "yes"}),
+        json.dumps({"question": "A question naming a test abstract", "answer": "maybe", "pmid": items and open(
+            REPO / "evals" / "data" / "pubmedqa_test_pmids.txt").read().split()[0]}),
+    ]) + "\n")
+    from trainers.decontaminate import benchmark_questions
+
+    report = DataReport()
+    rows = list(sft_rows(str(path), report, screen=benchmark_questions().match))
+    assert [r.question for r in rows] == ["Why does a fever occur in infection?"]
+    assert report.read == 6 and dict(report.dropped) == {"malformed": 2, "missing_fields": 1, "benchmark": 2}
+    assert report.examples["malformed"] == f"{path}:2"
+
+
+def test_sft_too_long_rows_counted(tiny_hf_model, short_sft):
+    from trainers.prepare import prepare_sft
+
+    data = prepare_sft(TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), max_seq_len=200), _tokenizer(tiny_hf_model))
+    assert data.report.dropped["too_long"] > 0 and data.report.kept == len(data.train) + len(data.eval)
+    assert all(len(r["input_ids"]) <= 200 for r in data.train)
+
+
+def test_msft_end_to_end_with_cpt_on_openstax(tiny_hf_model, short_sft, shared_data):
+    corpus = shared_data / "openstax_medical_textbooks" / "nutrition_for_nurses.jsonl.gz"
+    config = TrainConfig(method="msft", model=str(tiny_hf_model), data=str(short_sft), corpus=str(corpus), name="msft-tiny",
+                         limit=12, max_seq_len=256, max_steps=3, batch_size=2, grad_accum=1, lr=1e-3, save_steps=2,
+                         eval_steps=2, train_embeddings=True)
+    run = execute(create_run(config), threading.Event(), log=lambda m: None)
+    assert run.status == "complete" and run.info["global_step"] == 3
+    merged = run.dir / "stages" / "merged"
+    assert run.base == str(merged) and (merged / "model.safetensors").exists()
+    assert (run.dir / "stages" / "cpt" / "adapter" / "adapter_model.safetensors").exists()
+    adapter_config = json.loads((run.adapter / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(merged)
+    cpt_records = [json.loads(line) for line in (run.dir / "progress.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in cpt_records} == {"cpt", "sft"}
+    progress = read_progress(run.dir)
+    assert progress.stage == "sft" and progress.step == 3 and progress.train and progress.eval
+    from medtui.registry import Registry
+
+    spec = Registry().get("msft-tiny")
+    assert spec.source == str(merged) and spec.adapter == str(run.adapter)
+    assert list((run.dir / "tensorboard").iterdir())
+
+
+def _worker(run_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "trainers.worker", str(run_dir)], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_resume_after_sigkill_reaches_the_same_step(tiny_hf_model, short_sft):
+    config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), name="killed", max_seq_len=512,
+                         epochs=1, batch_size=1, grad_accum=1, lr=1e-3, save_steps=2, eval_steps=1000, eval_fraction=0.0,
+                         limit=10)
+    run = create_run(config)
+    process = _worker(run.dir)
+    deadline = time.time() + 120
+    while not list((run.dir / "checkpoints").glob("checkpoint-*")) and time.time() < deadline:
+        assert process.poll() is None, (run.dir / "train.log").read_text()
+        time.sleep(0.5)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert load_run(run.dir).status == "running"  # a crash leaves it as it was; resume takes it from here
+    killed_at = read_progress(run.dir).step
+    assert process.returncode == -signal.SIGKILL and killed_at < read_progress(run.dir).max_steps
+    resumed = _worker(run.dir)
+    assert resumed.wait(timeout=240) == 0, (run.dir / "train.log").read_text()
+    done = load_run(run.dir)
+    assert "resuming from" in (run.dir / "train.log").read_text()
+    # 10 rows, packing into 512-token sequences, batch 1: the uninterrupted step count
+    from trainers.prepare import prepare_sft
+
+    sequences = prepare_sft(config, _tokenizer(tiny_hf_model)).train
+    assert done.status == "complete" and done.info["global_step"] == read_progress(run.dir).max_steps
+    assert done.info["global_step"] <= len(sequences)
+
+
+def test_cli_errors_are_one_line(tiny_hf_model, short_sft):
+    def medtui(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "medtui", "train", *args], capture_output=True, text=True, cwd=REPO)
+
+    cases = [
+        (["sft", "-m", "no-such-model", "-d", str(short_sft)], "unknown model 'no-such-model'"),
+        (["sft", "-m", str(tiny_hf_model), "-d", "/no/such.jsonl"], "not found"),
+        (["sft", "-m", str(tiny_hf_model), "-d", str(short_sft), "--answer-field", "nope"], "fields are Question, Complex_CoT, Response"),
+        (["cpt", "-m", str(tiny_hf_model)], "cpt needs a corpus"),
+        (["sft", "-m", str(tiny_hf_model), "-d", str(short_sft), "--quant", "4bit"], None),
+        (["status", "nope"], "no training run"),
+    ]
+    for args, expected in cases:
+        result = medtui(*args)
+        lines = [line for line in result.stderr.splitlines() if line.startswith("medtui: error:")]
+        if expected is None:  # 4-bit needs CUDA: refused here, or allowed on a GPU machine
+            assert result.returncode == 1 and "CUDA" in result.stderr if not _cuda() else True
+            continue
+        assert result.returncode == 1 and len(lines) == 1 and expected in lines[0], (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not any((Path(os.environ["MEDTUI_DATA_DIR"]) / "runs").glob("*")), "a refused run left a folder"
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def test_config_refuses_nonsense():
+    with pytest.raises(MedtuiError, match="needs SFT data"):
+        TrainConfig(method="sft", model="m")
+    with pytest.raises(MedtuiError, match="--backend"):
+        TrainConfig(method="cpt", model="m", corpus="c", backend="fast")
+    config = TrainConfig(method="sft", model="m", data="d", target_modules=("q_proj",))
+    assert TrainConfig.from_dict({**config.to_dict(), "status": "running"}) == config
