@@ -2,7 +2,7 @@
 
 import typer
 
-from medtui.cli import ask, chat, doctor, evaluate, export, index, models
+from medtui.cli import ask, chat, doctor, evaluate, export, index, models, train
 from medtui.cli.options import Index, MaxTokens, Model, NCtx, Offline, Rag, Temperature, TopK
 
 app = typer.Typer(
@@ -29,4 +29,5 @@ app.command("doctor", help="Show what is installed and found: packages, models, 
 app.add_typer(models.app, name="models", help="List, add and remove models.")
 app.add_typer(index.app, name="index", help="Build and manage retrieval indexes.")
 app.add_typer(evaluate.app, name="eval", help="Run medical benchmarks and compare models.")
+app.add_typer(train.app, name="train", help="Train LoRA adapters (SFT, CPT, MSFT); resumable runs.")
 app.command("export", help="Export a model or LoRA to a verified GGUF and register it.")(export.export)

@@ -33,6 +33,7 @@ from medtui.tui.screens.passage import PassageScreen
 from medtui.tui.screens.rename import RenameScreen
 from medtui.tui.screens.retrieval_settings import RetrievalChoice, RetrievalSettings
 from medtui.tui.screens.switcher import ModelSwitcher
+from medtui.tui.screens.train_screen import TrainScreen
 from medtui.tui.widgets.chat.answer_view import AnswerView
 from medtui.tui.widgets.chat.message_log import MessageLog
 from medtui.tui.widgets.chat.prompt_input import PromptInput
@@ -56,6 +57,7 @@ class MedtuiApp(App):
         Binding("f2", "retrieval_settings", "Retrieval", id="retrieval_settings"),
         Binding("f3", "indexes", "Indexes", id="indexes"),
         Binding("f4", "evaluate", "Benchmarks", id="evaluate"),
+        Binding("f5", "train", "Train", id="train"),
         Binding("f6", "export", "Export", id="export"),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
     ]
@@ -106,6 +108,7 @@ class MedtuiApp(App):
         yield SystemCommand("Retrieval settings", "RAG on/off and top-k", self.action_retrieval_settings)
         yield SystemCommand("Indexes", "Use, resume, rebuild or add to a retrieval index", self.action_indexes)
         yield SystemCommand("Benchmarks", "Run MedQA, MedMCQA, PubMedQA, MMLU… and compare", self.action_evaluate)
+        yield SystemCommand("Train", "Train a LoRA adapter (SFT, continual pretraining, MSFT) and watch runs", self.action_train)
         yield SystemCommand("Export", "Merge a LoRA and export a verified GGUF (f16, q8_0, q4_k_m)", self.action_export)
         yield SystemCommand("New chat", "Start a new conversation", self.action_new_chat)
 
@@ -379,6 +382,9 @@ class MedtuiApp(App):
 
     def action_evaluate(self) -> None:
         self.push_screen(EvalScreen(self.settings))
+
+    def action_train(self) -> None:
+        self.push_screen(TrainScreen(self.model_name))
 
     def action_export(self) -> None:
         self.push_screen(ExportScreen())

@@ -1,0 +1,104 @@
+"""The new-run form: method, model, data and hyperparameters, turned into a `TrainConfig`.
+
+It owns its buttons and posts `TrainForm.Requested` with the config for the screen to preview,
+estimate or start; it never trains anything itself.
+"""
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Input, Label, Select, Switch
+
+from medtui.errors import MedtuiError
+from trainers.config import BACKENDS, METHODS, QUANTS, TrainConfig
+
+# (field, label, width) of the numeric hyperparameters, defaults from TrainConfig
+NUMBERS: tuple[tuple[str, str, int], ...] = (
+    ("lora_r", "r", 6), ("lora_alpha", "alpha", 6), ("lr", "lr", 10), ("epochs", "epochs", 7),
+    ("max_steps", "max steps", 8), ("batch_size", "batch", 6), ("grad_accum", "accum", 6), ("max_seq_len", "seq len", 8),
+)
+_DEFAULTS = TrainConfig.__dataclass_fields__
+
+
+class TrainForm(Vertical):
+    DEFAULT_CSS = """
+    TrainForm { height: auto; }
+    TrainForm Horizontal { height: auto; }
+    TrainForm Label { padding: 1 1 0 0; }
+    TrainForm #model, TrainForm #data, TrainForm #corpus { width: 1fr; }
+    TrainForm #name { width: 32; }
+    TrainForm #method, TrainForm #quant, TrainForm #backend { width: 14; }
+    """
+    HELP = "Fill in a model and data, then Preview (formatted examples), Estimate (time, memory) or Start."
+
+    @dataclass
+    class Requested(Message):
+        action: str  # "preview" | "estimate" | "start"
+        config: TrainConfig
+
+    def __init__(self, models: list[str], model: str, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.models = models
+        self.model = model
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label("Method")
+            yield Select([(m, m) for m in METHODS], value="sft", allow_blank=False, id="method")
+            yield Label("Model")
+            yield Input(self.model, placeholder="registered name, HF folder, Hub id or .gguf", id="model",
+                        suggester=SuggestFromList(self.models))
+            yield Label("Run name")
+            yield Input(placeholder="(automatic)", id="name")
+        with Horizontal():
+            yield Label("SFT data")
+            yield Input(placeholder="JSONL/CSV, saved dataset or Hub id (question, Complex_CoT, Response)", id="data")
+            yield Label("CPT corpus")
+            yield Input(placeholder="index:NAME, Hub id, JSONL/CSV or .txt folder", id="corpus")
+        with Horizontal():
+            for field, label, width in NUMBERS:
+                yield Label(label)
+                yield Input(str(_DEFAULTS[field].default), id=field, classes="number").set_styles(f"width: {width};")
+        with Horizontal():
+            yield Label("Quant")
+            yield Select([(q, q) for q in QUANTS], value="auto", allow_blank=False, id="quant")
+            yield Label("Backend")
+            yield Select([(b, b) for b in BACKENDS], value="auto", allow_blank=False, id="backend")
+            yield Label("Packing")
+            yield Switch(value=True, id="packing")
+            yield Button("Preview", id="preview")
+            yield Button("Estimate", id="estimate")
+            yield Button("Start", variant="primary", id="start")
+
+    def config(self) -> TrainConfig:
+        """The form as a TrainConfig; a bad value is a one-line MedtuiError naming the field."""
+        text = {i.id: i.value.strip() for i in self.query(Input)}
+        numbers = {}
+        for field, label, _ in NUMBERS:
+            kind = type(_DEFAULTS[field].default)
+            try:
+                numbers[field] = kind(text[field])
+            except ValueError:
+                raise MedtuiError(f"{label}: {text[field]!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not text["model"]:
+            raise MedtuiError("pick a model: a registered name, a model folder, a Hub id or a .gguf file")
+        return TrainConfig(
+            method=str(self.query_one("#method", Select).value), model=text["model"], name=text["name"],
+            data=text["data"], corpus=text["corpus"], quant=str(self.query_one("#quant", Select).value),
+            backend=str(self.query_one("#backend", Select).value), packing=self.query_one("#packing", Switch).value,
+            **numbers,
+        )
+
+    @on(Button.Pressed)
+    def _request(self, event: Button.Pressed) -> None:
+        event.stop()
+        try:
+            config = self.config()
+        except MedtuiError as e:
+            self.notify(str(e), severity="error", timeout=10)
+            return
+        self.post_message(self.Requested(str(event.button.id), config))

@@ -1,0 +1,120 @@
+"""The training screen driven by Pilot: preview and estimate a run, start it as a detached
+process, watch it finish in the monitor with its loss curve, and see it registered."""
+
+import json
+from pathlib import Path
+
+from textual.widgets import Input, Select, Static, TabbedContent
+
+from medtui.config import Settings
+from medtui.registry import Registry
+from medtui.tui.app import MedtuiApp
+from medtui.tui.screens.train_screen import TrainScreen
+from medtui.tui.widgets.train.loss_chart import LossChart
+from medtui.tui.widgets.train.runs_table import RunsTable
+from tests.test_tui_chat import ready, wait_for
+from trainers.runs import list_runs
+
+
+def _rows(folder: Path) -> Path:
+    path = folder / "sft.jsonl"
+    rows = [{"Question": f"What does vitamin {v} deficiency cause?", "Complex_CoT": f"Vitamin {v} is needed for {use}.",
+             "Response": f"Deficiency of vitamin {v} causes {disease}."}
+            for v, use, disease in [("C", "collagen", "scurvy"), ("D", "bone mineralisation", "rickets"),
+                                    ("B1", "glucose metabolism", "beriberi"), ("B3", "NAD synthesis", "pellagra")] * 3]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _text(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def test_wizard_previews_estimates_starts_and_monitors_a_run(tiny_hf_model, tmp_path):
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=(170, 50)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("f5")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        screen.query_one("#model", Input).value = str(tiny_hf_model)
+        screen.query_one("#data", Input).value = str(_rows(tmp_path))
+        screen.query_one("#name", Input).value = "vitamins"
+        screen.query_one("#max_steps", Input).value = "4"
+        screen.query_one("#batch_size", Input).value = "2"
+        screen.query_one("#grad_accum", Input).value = "1"
+        screen.query_one("#lr", Input).value = "0.002"
+
+        await pilot.click("#preview")
+        await wait_for(pilot, lambda: "example 1" in _text(screen, "#output-text"))
+        preview = _text(screen, "#output-text")
+        assert "What does vitamin C deficiency cause?" in preview and "<think>" in preview
+        assert "prompt tokens (no loss)" in preview and "learned" in preview
+
+        await pilot.click("#estimate")
+        await wait_for(pilot, lambda: "steps" in _text(screen, "#output-text"))
+        estimate = _text(screen, "#output-text")
+        assert "rows kept" in estimate and "4 steps" in estimate and "GiB" in estimate and "TFLOP/s" in estimate
+
+        screen.query_one("#max_steps", Input).value = "x"
+        await pilot.click("#start")
+        await pilot.pause(0.2)
+        assert not list_runs()  # a bad value starts nothing
+        screen.query_one("#max_steps", Input).value = "4"
+        await pilot.click("#start")
+        await wait_for(pilot, lambda: screen.query_one(TabbedContent).active == "runs", timeout=30)
+        table = screen.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert str(table.get_row_at(0)[0]) == "vitamins"
+        # The worker is a separate process; the monitor follows it through the run folder.
+        await wait_for(pilot, lambda: "complete" in _text(screen, "#run-status"), timeout=240)
+        status = _text(screen, "#run-status")
+        assert "loss " in status and "model 'vitamins'" in status
+        chart = screen.query_one(LossChart)
+        assert "train" in str(chart.render())
+        assert str(table.get_row_at(0)[4]) == "4/4"
+        assert Registry().get("vitamins").adapter == str(list_runs()[0].adapter)
+
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TrainScreen)
+
+
+async def test_wizard_reports_bad_input_in_one_line(tiny_hf_model, tmp_path):
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=(170, 50)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("f5")
+        screen = app.screen
+        screen.query_one("#model", Input).value = str(tiny_hf_model)
+        screen.query_one("#method", Select).value = "cpt"
+        await pilot.click("#preview")
+        await pilot.pause(0.2)
+        assert "needs a corpus" in "\n".join(n.message for n in app._notifications)
+        screen.query_one("#corpus", Input).value = str(tmp_path / "missing.txt")
+        await pilot.click("#preview")
+        await wait_for(pilot, lambda: "missing.txt" in _text(screen, "#output-text"))
+        assert _text(screen, "#output-text").startswith("preview: ")
+        assert not list_runs()
+
+
+async def test_monitor_resumes_a_run_whose_process_is_gone(tiny_hf_model, tmp_path):
+    from trainers.config import TrainConfig
+    from trainers.runs import create_run
+
+    config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(_rows(tmp_path)), name="orphan", max_steps=2,
+                         batch_size=2, grad_accum=1)
+    create_run(config)  # a folder marked running with no process: what a crash or a reboot leaves
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=(170, 50)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("f5")
+        screen = app.screen
+        screen.query_one(TabbedContent).active = "runs"
+        screen.query_one(RunsTable).focus()
+        await wait_for(pilot, lambda: "stopped (r resumes)" in _text(screen, "#run-status"))
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert "orphan is not running" in "\n".join(n.message for n in app._notifications)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "complete" in _text(screen, "#run-status"), timeout=240)
+        assert Registry().get("orphan").adapter == str(list_runs()[0].adapter)
