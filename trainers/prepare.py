@@ -79,7 +79,12 @@ def prepare_cpt(config: TrainConfig, tokenizer) -> Prepared:
 
 
 def check_sources(config: TrainConfig) -> None:
-    """Fail fast, before a run folder exists: the data must open and have the mapped fields."""
+    """Fail fast, before a run folder exists: the machine must suit the quantization and
+    backend asked for, and the data must open and have the mapped fields."""
+    from trainers.backends import resolve_backend, resolve_quant
+
+    resolve_quant(config)
+    resolve_backend(config)
     report = DataReport()
     if config.method in ("sft", "msft"):
         next(sft_rows(config.data, report, config.question_field, config.reasoning_field, config.answer_field,

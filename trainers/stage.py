@@ -126,11 +126,20 @@ def _trainer(config: TrainConfig, method: str, model, tokenizer, data: Prepared,
     )
 
 
-def last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
 
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint. A process killed while saving leaves a folder without
+    its state files; that one is removed, and the one before it is used."""
     checkpoints = folder / "checkpoints"
-    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])) if checkpoints.is_dir() else []
+    for candidate in reversed(found):
+        weights = any(candidate.glob("*.safetensors"))
+        if weights and all((candidate / name).exists() for name in CHECKPOINT_FILES):
+            return str(candidate)
+        shutil.rmtree(candidate, ignore_errors=True)
+    return None
 
 
 def save_adapter(model, base: str, out: Path) -> None:
