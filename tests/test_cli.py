@@ -106,6 +106,8 @@ def test_doctor_reports_packages_assets_models_indexes(default_index):
     for fragment in ("llama-cpp-python", "chromadb", "smollm2_gguf", "GPU", "smollm2", "default"):
         assert fragment in out
     assert "complete" in out
+    assert "training backend hf, quant none" in out  # no CUDA here: plain transformers, full precision
+    assert "training runs  0" in out
 
 
 def test_killed_mid_answer_keeps_everything_already_printed():

@@ -9,6 +9,7 @@ from medtui.config import load_settings
 from medtui.errors import MedtuiError
 from medtui.rag.index import SnippetIndex
 from medtui.registry import Registry
+from trainers.runs import list_runs
 
 PACKAGES = ["torch", "transformers", "peft", "llama-cpp-python", "sentence-transformers", "chromadb", "bm25s", "textual"]
 OPTIONAL = ["trl", "bitsandbytes", "unsloth"]
@@ -37,6 +38,24 @@ def _llama_gpu() -> str:
     return "yes" if llama_cpp.llama_supports_gpu_offload() else "no (CPU build)"
 
 
+def _training() -> str:
+    """What `medtui train` would use here by default, before any run starts."""
+    from trainers.backends import resolve_backend, resolve_quant
+    from trainers.config import TrainConfig
+
+    config = TrainConfig(method="sft", model="", data="-")
+    return f"backend {resolve_backend(config)}, quant {resolve_quant(config)}"
+
+
+def _converter() -> str:
+    from export.converter import find_converter
+
+    try:
+        return str(find_converter())
+    except MedtuiError as e:
+        return f"missing: {e}"
+
+
 def doctor() -> None:
     settings = load_settings()
     print(f"config   {paths.config_file()}{'' if paths.config_file().exists() else ' (defaults)'}")
@@ -49,6 +68,7 @@ def doctor() -> None:
     for key, status in asset_status().items():
         print(f"  {key:<22} {status}")
     print(f"\nGPU      {_gpu()}\nllama.cpp GPU offload  {_llama_gpu()}")
+    print(f"training {_training()}\nGGUF converter  {_converter()}")
     print("\nmodels")
     for spec in Registry().all():
         found = Path(spec.source).exists() or spec.kind == "hf"
@@ -64,3 +84,5 @@ def doctor() -> None:
             print(f"  {name:<22} {e}")
     if not names:
         print("  none yet (the default index builds on first chat)")
+    runs = list_runs()
+    print(f"\ntraining runs  {len(runs)}" + (f" ({sum(r.status == 'complete' for r in runs)} complete)" if runs else ""))
