@@ -6,7 +6,9 @@ SmolLM2) is dequantized through transformers' `gguf_file=`, which gives exactly 
 llama.cpp reads from that file.
 """
 
+import copy
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from export.sources import ExportSource
@@ -34,25 +36,51 @@ def _dtype(base: str):
     return torch.float32
 
 
-def load_merged(source: ExportSource) -> Merged:
-    """The base with the adapter merged in (or the base alone), and its tokenizer."""
+@lru_cache(maxsize=1)
+def _dequantized(path: str, mtime: float) -> tuple[object, object]:
+    """A GGUF base as a float32 transformers model: parsing the GGUF takes tens of seconds, so one
+    export after another on the same base (tests, the benchmark, the TUI) pays for it once."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(Path(path).parent), Path(path).name
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False)
+    # The weights are plain float32 now; transformers still marks the model as GGUF-quantized, which
+    # would refuse save_pretrained, and leaves out the architecture the converter dispatches on.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.architectures = model.config.architectures or [type(model).__name__]
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
+    return model, tokenizer
+
+
+def load_base(source: ExportSource) -> tuple[object, object]:
+    """The base model (16 or 32 bits, never 4) and its tokenizer; a GGUF base is dequantized."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     base = source.base
     try:
         if source.base_is_gguf:
-            folder, name = str(Path(base).parent), Path(base).name
-            model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=_dtype(base), trust_remote_code=False)
-            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(base, dtype=_dtype(base), use_safetensors=True, trust_remote_code=False)
-            tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
+            model, tokenizer = _dequantized(base, Path(base).stat().st_mtime)
+            return copy.deepcopy(model), tokenizer  # merging changes the model in place
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=_dtype(base), use_safetensors=True, trust_remote_code=False)
+        return model, AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     except (OSError, ValueError) as e:
         if is_hub_id(base):
             raise MedtuiError(
                 f"cannot load base {base} from the Hugging Face Hub (offline?): download it (`hf download {base}`) and pass --base FOLDER"
             ) from None
         raise MedtuiError(f"base model {base}: missing or corrupt files ({type(e).__name__}: {e})") from None
+
+
+def load_merged(source: ExportSource) -> Merged:
+    """The base with the adapter merged in (or the base alone), and its tokenizer."""
+    from transformers import AutoTokenizer
+
+    base = source.base
+    model, tokenizer = load_base(source)
     if source.adapter is not None:
         from peft import PeftModel
 

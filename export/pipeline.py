@@ -95,7 +95,7 @@ def _threshold_kind(request: ExportRequest, source: ExportSource, base_gguf: Pat
     if not request.adapter_only:
         return request.quant
     if source.base_is_gguf and Path(source.base).resolve() == base_gguf.resolve():
-        return "q8_0"  # same weights; only llama.cpp's quantized activations differ
+        return "same_base"
     from gguf import GGUFReader
 
     field = GGUFReader(base_gguf).get_field("general.file_type")

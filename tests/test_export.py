@@ -10,9 +10,9 @@ import pytest
 
 from export import space
 from export.converter import Cancelled, find_converter, supported_architectures
-from export.merge import load_merged
+from export.merge import load_base, load_merged
 from export.pipeline import ExportRequest, export_model
-from export.sources import resolve_source
+from export.sources import ExportSource, resolve_source
 from export.verify import THRESHOLDS
 from medtui.errors import MedtuiError
 from medtui.registry import Registry
@@ -27,19 +27,16 @@ def converter() -> Path:
     return find_converter()
 
 
-def make_adapter(base_folder: Path, out: Path, base_name: str, gguf_file: str | None = None, train_steps: int = 0) -> Path:
+def make_adapter(base: str, out: Path, train_steps: int = 0) -> Path:
     """A real PEFT LoRA on q/k/v/o and the MLP: trained a few steps on medical text, or with random B so it matters."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
-    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    model = AutoModelForCausalLM.from_pretrained(str(base_folder), dtype=torch.float32, **kwargs)
+    model, tok = load_base(ExportSource("base", base, None))
     config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     peft = get_peft_model(model, config)
     if train_steps:
-        tok = AutoTokenizer.from_pretrained(str(base_folder), **kwargs)
         ids = tok("Anemia is a lack of healthy red blood cells. Iron deficiency is its most common cause; "
                   "symptoms include fatigue, pallor and shortness of breath.", return_tensors="pt")["input_ids"]
         opt = torch.optim.AdamW([p for p in peft.parameters() if p.requires_grad], lr=2e-3)
@@ -56,14 +53,14 @@ def make_adapter(base_folder: Path, out: Path, base_name: str, gguf_file: str | 
     peft.save_pretrained(out, safe_serialization=True)
     config_path = out / "adapter_config.json"
     config_json = json.loads(config_path.read_text())
-    config_json["base_model_name_or_path"] = base_name
+    config_json["base_model_name_or_path"] = base
     config_path.write_text(json.dumps(config_json))
     return out
 
 
 @pytest.fixture(scope="module")
 def tiny_adapter(tiny_hf_model, tmp_path_factory) -> Path:
-    return make_adapter(tiny_hf_model, tmp_path_factory.mktemp("tiny-lora"), str(tiny_hf_model))
+    return make_adapter(str(tiny_hf_model), tmp_path_factory.mktemp("tiny-lora"))
 
 
 def greedy_hf(merged, ids: list[int], n: int) -> list[int]:
@@ -102,7 +99,6 @@ def test_tiny_lora_merged_to_f16_and_q8_0_matches_hf_and_is_registered(tiny_adap
     f16 = export_model(ExportRequest(str(tiny_adapter), "f16", name="tiny-lora-f16", out_dir=out),
                        lambda stage, fraction, detail: stages.append(stage))
     q8 = export_model(ExportRequest(str(tiny_adapter), "q8_0", name="tiny-lora-q8", out_dir=out))
-    print(f16.verification.describe(), q8.verification.describe(), sep="\n")
 
     assert sorted(p.name for p in out.iterdir()) == ["tiny-lora-f16", "tiny-lora-q8"]  # no partial left
     assert list(dict.fromkeys(stages)) == ["merge", "convert", "verify", "register"]  # f16: no quantize stage
@@ -141,7 +137,7 @@ def test_tiny_adapter_route_gguf_lora_on_a_base_gguf(tiny_hf_model, tiny_adapter
 
 
 def test_smollm2_with_a_trained_lora_exports_q8_0_and_as_gguf_lora(smollm2_gguf, tmp_path):
-    adapter = make_adapter(smollm2_gguf.parent, tmp_path / "smol-lora", str(smollm2_gguf), smollm2_gguf.name, train_steps=6)
+    adapter = make_adapter(str(smollm2_gguf), tmp_path / "smol-lora", train_steps=6)
     out = tmp_path / "exports"
     q8 = export_model(ExportRequest(str(adapter), "q8_0", name="smol-med-q8", out_dir=out))
     v = q8.verification
@@ -149,7 +145,7 @@ def test_smollm2_with_a_trained_lora_exports_q8_0_and_as_gguf_lora(smollm2_gguf,
     assert 1 < v.ppl_hf < 100 and v.positions > 200
     lora = export_model(ExportRequest(str(adapter), "f16", name="smol-med-lora", adapter_only=True, out_dir=out))
     assert lora.gguf == smollm2_gguf  # one packaged base serves the adapter
-    assert lora.verification.passed, lora.verification.describe()
+    assert lora.verification.passed and lora.verification.kind == "same_base", lora.verification.describe()
 
 
 def test_interrupted_export_registers_nothing_and_leaves_no_gguf(tiny_adapter, tmp_path):
