@@ -162,6 +162,24 @@ def test_batched_letter_scores_equal_a_hand_computed_log_likelihood(tiny_engine)
         assert row == pytest.approx([tiny_engine.continuation_logprob(prompt, " " + x) for x in "ABCD"], abs=1e-4)
 
 
+def test_shared_prefix_cache_and_batches_do_not_change_the_scores(tiny_engine):
+    from evals.scoring import letter_token_ids
+    from medtui.engines.transformers_engine import shared_prefix_length
+
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 9, 9], [1, 2, 3, 4]]) == 3
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # each keeps one token of its own to score from
+    questions = ["Which vessel carries blood to the lungs?", "Q?", "Name the largest organ of the body, please.", "Is 2 > 1?", "Why?"]
+    prompts = [tiny_engine.render_chat([{"role": "user", "content": f"Question: {q}"}]) + "Answer:" for q in questions]
+    encoded = [tiny_engine.tokenize(p) for p in prompts]
+    assert shared_prefix_length(encoded) >= 4  # the template and "Question:" are shared, so the cache path runs
+    ids = letter_token_ids(tiny_engine, prompts[0], 4)
+    alone = [tiny_engine.next_token_logprobs([p], ids)[0] for p in prompts]  # one prompt: no shared prefix, no padding
+    for batch_size in (2, 8):
+        batched = tiny_engine.next_token_logprobs(prompts, ids, batch_size=batch_size)
+        for row, single in zip(batched, alone):
+            assert row == pytest.approx(single, abs=1e-4)
+
+
 def test_llamacpp_letter_scores_match_its_own_continuation_scores(smollm2_gguf):
     from evals.scoring import letter_token_ids
     from medtui.engines.llamacpp import LlamaCppEngine
