@@ -89,12 +89,12 @@ def _check_architecture(archs: list[str], where: str) -> None:
         )
 
 
-def _threshold_kind(request: ExportRequest, source: ExportSource, base_gguf: Path) -> str:
+def _threshold_kind(request: ExportRequest, source: ExportSource, base_gguf: Path | None) -> str:
     """The quant whose thresholds apply: on the adapter route it is the base GGUF's own precision,
     unless the HF reference was dequantized from that very file (identical weights)."""
     if not request.adapter_only:
         return request.quant
-    if source.base_is_gguf and Path(source.base).resolve() == base_gguf.resolve():
+    if source.source_gguf is not None and source.source_gguf.resolve() == base_gguf.resolve():
         return "same_base"
     from gguf import GGUFReader
 
@@ -151,7 +151,7 @@ def export_model(request: ExportRequest, progress: Progress | None = None, cance
         else:
             gguf, adapter = _convert_model(merged, work, name, request.quant, stage, cancel), None
         stage("verify", "comparing with the merged Hugging Face model")
-        kind = _threshold_kind(request, source, base_gguf) if request.adapter_only else request.quant
+        kind = _threshold_kind(request, source, base_gguf)
         result = verify(gguf, merged, kind, adapter)
         if not result.passed:
             raise MedtuiError(f"the export failed verification ({kind}), nothing registered: {result.describe()}")
@@ -184,8 +184,8 @@ def _adapter_base_gguf(request: ExportRequest, source: ExportSource) -> Path:
         raise MedtuiError(f"{request.target} has no LoRA adapter: the adapter route needs a training run or a PEFT adapter")
     if request.base_gguf:
         return check_gguf(Path(request.base_gguf).expanduser().resolve(), "base GGUF")
-    if source.base_is_gguf:
-        return check_gguf(source.base, "base GGUF")
+    if source.source_gguf is not None:
+        return check_gguf(source.source_gguf, "base GGUF")
     raise MedtuiError(
         f"the adapter route needs the base as a GGUF: export {source.base} first (`medtui export {source.base} --quant f16`) "
         "and pass its file with --base-gguf"

@@ -20,6 +20,12 @@ class ExportSource:
     name: str  # default export name
     base: str  # HF folder, Hub id, or a .gguf file (loaded dequantized through transformers)
     adapter: Path | None  # PEFT adapter folder, merged into the base
+    origin_gguf: Path | None = None  # the GGUF a trainer dequantized the base folder from
+
+    @property
+    def source_gguf(self) -> Path | None:
+        """The GGUF whose weights the base is: a LoRA on it is judged as on its own base."""
+        return Path(self.base) if self.base_is_gguf else self.origin_gguf
 
     @property
     def base_is_gguf(self) -> bool:
@@ -53,7 +59,16 @@ def _from_run(folder: Path, base: str | None) -> ExportSource:
     status = run.get("status", "unknown")
     if status != "complete" or not (folder / "adapter" / "adapter_config.json").is_file():
         raise MedtuiError(f"training run {folder.name} is {status}, not complete: finish or resume it before exporting")
-    return ExportSource(folder.name, base or _base_of(str(run.get("base", "")), folder / "run.json"), folder / "adapter")
+    origin = None
+    if base is None:  # a trainer dequantizes a GGUF model into bases/: remember which GGUF
+        model = str(run.get("model") or "")
+        try:
+            named = Registry().get(model)
+            model = named.source if named.kind == "gguf" and not named.adapter else model
+        except MedtuiError:
+            pass
+        origin = Path(model) if model.endswith(".gguf") and Path(model).is_file() else None
+    return ExportSource(folder.name, base or _base_of(str(run.get("base", "")), folder / "run.json"), folder / "adapter", origin)
 
 
 def _from_adapter(folder: Path, base: str | None) -> ExportSource:

@@ -48,7 +48,7 @@ class Thresholds:
 THRESHOLDS = {
     "f16": Thresholds(0.97, 0.01),
     "q8_0": Thresholds(0.90, 0.03),
-    "q4_k_m": Thresholds(0.70, 0.25),
+    "q4_k_m": Thresholds(0.85, 0.12),
     "same_base": Thresholds(0.85, 0.05),
 }
 

@@ -199,16 +199,17 @@ def test_not_enough_disk_is_checked_before_writing(tiny_hf_model, tmp_path, monk
     assert not (tmp_path / "exports").exists()
 
 
-def test_unfinished_run_is_refused_and_complete_run_resolves(tiny_hf_model, tiny_adapter, medtui_home):
+def test_unfinished_run_is_refused_and_complete_run_resolves(tiny_hf_model, tiny_adapter, smollm2_gguf, medtui_home):
     run_dir = medtui_home / "data" / "runs" / "med-sft"
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps({"status": "running", "base": str(tiny_hf_model)}))
     with pytest.raises(MedtuiError, match="training run med-sft is running, not complete"):
         resolve_source("med-sft")
     shutil.copytree(tiny_adapter, run_dir / "adapter")
-    (run_dir / "run.json").write_text(json.dumps({"status": "complete", "base": str(tiny_hf_model)}))
+    (run_dir / "run.json").write_text(json.dumps({"status": "complete", "base": str(tiny_hf_model), "model": "smollm2"}))
     source = resolve_source("med-sft")
     assert (source.name, source.base, source.adapter) == ("med-sft", str(tiny_hf_model), run_dir / "adapter")
+    assert source.source_gguf == smollm2_gguf  # trained on the dequantized packaged GGUF: the LoRA's default base
 
 
 def test_cli_errors_are_one_line():
