@@ -11,15 +11,15 @@ import os
 
 from medtui.errors import MedtuiError
 from trainers.config import TrainConfig
-from trainers.model import compute_dtype, cuda_available, load_base, lora_targets
+from trainers.model import EMBEDDING_MODULES, compute_dtype, cuda_available, load_base, lora_targets, output_layer
 
 
 def resolve_quant(config: TrainConfig) -> str:
-    """auto: QLoRA (4-bit NF4) on CUDA, else full precision; 4bit without CUDA is refused."""
+    """auto: QLoRA (4-bit NF4) on CUDA, else full precision. bitsandbytes' CPU backend does
+    train a 4-bit base, but dequantizes every weight on each matmul, so on CPU it only saves
+    memory (and costs time): allowed when asked for, never the default."""
     if config.quant == "auto":
         return "4bit" if cuda_available() else "none"
-    if config.quant == "4bit" and not cuda_available():
-        raise MedtuiError("--quant 4bit (QLoRA) needs a CUDA GPU and none was found: use --quant none")
     return config.quant
 
 
@@ -46,6 +46,7 @@ def load_hf(config: TrainConfig, base: str, quant: str):
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, bias="none",
         task_type="CAUSAL_LM", target_modules=lora_targets(model, config.target_modules, config.train_embeddings),
+        modules_to_save=[output_layer(model)] if config.train_embeddings else None,
     )
     return get_peft_model(model, lora)
 
@@ -62,6 +63,7 @@ def load_unsloth(config: TrainConfig, base: str, quant: str):
         model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0, bias="none",
         target_modules=lora_targets(model, config.target_modules, config.train_embeddings),
         use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False, random_state=config.seed,
+        modules_to_save=[output_layer(model)] if config.train_embeddings else None,
     )
 
 
@@ -73,15 +75,16 @@ def load_model(config: TrainConfig, base: str):
 
 
 def optimizer_for(model, config: TrainConfig):
-    """AdamW with the embedding LoRA at its own (lower) rate, as continual pretraining
-    needs; None lets the Trainer build its default when embeddings are not trained."""
+    """AdamW with the embedding LoRA and the trained output layer at their own (lower) rate,
+    as continual pretraining needs; None lets the Trainer build its default otherwise."""
     if not config.train_embeddings:
         return None
     import torch
 
+    vocabulary = (*EMBEDDING_MODULES, output_layer(model))
     embedding, rest = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
-            (embedding if "embed_tokens" in name else rest).append(param)
+            (embedding if any(f".{m}." in name for m in vocabulary) else rest).append(param)
     return torch.optim.AdamW([{"params": rest, "lr": config.lr}, {"params": embedding, "lr": config.embedding_lr}],
                              lr=config.lr, weight_decay=0.0)

@@ -39,7 +39,7 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05  # the unsloth backend always uses 0 (its fast path)
     target_modules: tuple[str, ...] = ()  # empty: every linear layer of the blocks
-    train_embeddings: bool = False  # CPT: LoRA on embed_tokens too, at embedding_lr
+    train_embeddings: bool = False  # CPT: LoRA on embed_tokens and lm_head trained as a full copy, at embedding_lr
     embedding_lr: float = 1e-5
     # optimisation
     lr: float = 1e-4
@@ -51,7 +51,7 @@ class TrainConfig:
     grad_accum: int = 4
     max_seq_len: int = 2048
     packing: bool = True
-    quant: str = "auto"  # auto: 4bit (QLoRA, NF4) on CUDA, else none
+    quant: str = "auto"  # auto: 4bit (QLoRA, NF4) on CUDA, else none; 4bit on CPU is allowed (memory, not speed)
     backend: str = "auto"  # auto: unsloth on CUDA when installed, else hf (transformers + peft + trl)
     eval_fraction: float = 0.05
     seed: int = 42

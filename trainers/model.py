@@ -15,8 +15,10 @@ from medtui import paths
 from medtui.errors import MedtuiError
 from medtui.registry import Registry, is_hub_id
 
-# LoRA on the input embeddings; TRL computes the loss from lm_head.weight directly, so a LoRA
-# on lm_head would never train (it refuses one), and small models tie lm_head to embed_tokens.
+# LoRA on the input embeddings. The output layer (lm_head) cannot carry a LoRA: TRL computes the
+# loss from `lm_head.weight` directly, so one would never train (it refuses it). It is trained as
+# a full copy instead (peft `modules_to_save`), whose `.weight` is what TRL reads; for a model
+# that ties lm_head to embed_tokens (SmolLM2) the copy unties the output side in the adapter.
 EMBEDDING_MODULES = ("embed_tokens",)
 
 
@@ -80,6 +82,13 @@ def materialize(base: BaseModel, log=print) -> str:
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as e:
         raise MedtuiError(f"{base.gguf}: transformers cannot load this GGUF ({type(e).__name__}: {e}): use an HF folder or Hub id") from None
+    # The weights are plain float32 now, but transformers still marks the model GGUF-quantized,
+    # which refuses save_pretrained and would make every later load expect a GGUF.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.architectures = model.config.architectures or [type(model).__name__]
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(target, ignore_errors=True)
@@ -117,6 +126,7 @@ def _load_error(source: str, error: Exception) -> MedtuiError:
 
 def load_base(source: str, quant: str):
     """The frozen base for the plain transformers backend: 4-bit NF4 (QLoRA) or 16/32-bit."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     kwargs: dict = {"dtype": compute_dtype(), "use_safetensors": True, "trust_remote_code": False}
@@ -126,7 +136,7 @@ def load_base(source: str, quant: str):
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute_dtype(),
         )
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = {"": 0 if torch.cuda.is_available() else "cpu"}
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as e:
@@ -151,6 +161,12 @@ def lora_targets(model, configured: tuple[str, ...], train_embeddings: bool) -> 
     if train_embeddings:
         targets += [m for m in EMBEDDING_MODULES if m not in targets]
     return targets
+
+
+def output_layer(model) -> str:
+    """The leaf name of the layer that maps hidden states to logits (lm_head in most models)."""
+    head = model.get_output_embeddings()
+    return next(name.rsplit(".", 1)[-1] for name, module in model.named_modules() if module is head)
 
 
 def merge_adapter(base: str, adapter: Path, out: Path) -> None:

@@ -97,8 +97,13 @@ def load_run(folder: Path | str) -> Run:
     return Run(folder, config, info)
 
 
+def is_main_process() -> bool:
+    """Under `accelerate launch` every GPU runs a worker; only rank 0 writes the run's files."""
+    return int(os.environ.get("RANK", 0)) == 0
+
+
 def update_run(run: Run, **changes) -> Run:
-    if int(os.environ.get("RANK", 0)) != 0:  # under `accelerate launch` only the main process writes
+    if not is_main_process():
         return run
     info = {**load_run(run.dir).info, **changes, "updated": time.time()}
     write_json_atomic(run.dir / RUN_FILE, info)
@@ -154,6 +159,8 @@ def read_progress(folder: Path | str) -> Progress:
 
 def register(run: Run) -> None:
     """Make a finished run's adapter a model the chat and evals can pick, under the run's name."""
+    if not is_main_process():
+        return
     registry = Registry()
     existing = next((s for s in registry.all() if s.name == run.name), None)
     if existing is not None:

@@ -182,5 +182,7 @@ def train_stage(config: TrainConfig, method: str, base: str, folder: Path, stop:
         return StageResult(None, step, backend, quant, data.report.to_dict())
     if data.eval:
         trainer.evaluate()
-    save_adapter(trainer.model, base, folder / "adapter")
+    if trainer.is_world_process_zero():
+        save_adapter(trainer.model, base, folder / "adapter")
+    trainer.accelerator.wait_for_everyone()  # no rank goes on (merge, register) before the adapter exists
     return StageResult(folder / "adapter", step, backend, quant, data.report.to_dict())

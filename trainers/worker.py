@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from medtui.errors import MedtuiError
-from trainers.runs import LOG_FILE, Run, load_run
+from trainers.runs import LOG_FILE, Run, is_main_process, load_run
 
 
 def file_log(run: Run, echo=None):
@@ -20,6 +20,8 @@ def file_log(run: Run, echo=None):
     path = run.dir / LOG_FILE
 
     def log(message: str) -> None:
+        if not is_main_process():
+            return
         with open(path, "a", encoding="utf-8") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
         if echo:

@@ -38,17 +38,20 @@ def _print_record(record: dict) -> None:
           f"lr {record.get('lr', 0):.2e}{speed}  ETA {_fmt_time(record.get('eta_s'))}", file=sys.stderr)
 
 
-def _run(config: TrainConfig, detach: bool) -> None:
+def _run(config: TrainConfig, detach: bool, launcher: str = "python") -> None:
     from trainers.pipeline import execute
     from trainers.worker import file_log, stop_on_signals
 
+    from trainers.launch import check_launcher
+
+    check_launcher(config, launcher)
     resolve_model(config.model)
     check_sources(config)
     run = create_run(config)
-    if detach:
+    if detach or launcher != "python":
         from trainers.launch import spawn
 
-        pid = spawn(run)
+        pid = spawn(run, launcher)
         print(f"started run {run.name} in the background (pid {pid}); watch it with `medtui train status {run.name}`")
         return
     stop = threading.Event()
@@ -103,8 +106,8 @@ def _command(method: str):
         lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
         lora_dropout: Annotated[float, typer.Option(help="LoRA dropout (unsloth uses 0).")] = 0.05,
         target_modules: Annotated[str, typer.Option(help="Comma-separated module names; default every linear layer.")] = "",
-        train_embeddings: Annotated[bool, typer.Option(help="LoRA on the token embeddings too (CPT).")] = False,
-        embedding_lr: Annotated[float, typer.Option(help="Learning rate of the embedding LoRA.")] = 1e-5,
+        train_embeddings: Annotated[bool, typer.Option(help="Train the vocabulary too (CPT): LoRA on the embeddings, lm_head as a full copy.")] = False,
+        embedding_lr: Annotated[float, typer.Option(help="Learning rate of the embeddings and lm_head.")] = 1e-5,
         lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
         scheduler: Annotated[str, typer.Option(help="cosine, linear, constant, constant_with_warmup.")] = "cosine",
         warmup_ratio: Annotated[float, typer.Option(help="Warmup, as a fraction of the steps.")] = 0.03,
@@ -114,7 +117,7 @@ def _command(method: str):
         grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 4,
         max_seq_len: Annotated[int, typer.Option(help="Longest sequence; longer SFT rows are dropped and counted.")] = 2048,
         packing: Annotated[bool, typer.Option("--packing/--no-packing", help="Pack SFT examples into full sequences.")] = True,
-        quant: Annotated[str, typer.Option(help="auto (4bit on CUDA), 4bit (QLoRA NF4), none.")] = "auto",
+        quant: Annotated[str, typer.Option(help="auto (4bit on CUDA, none on CPU), 4bit (QLoRA NF4; on CPU it saves memory, not time), none.")] = "auto",
         backend: Annotated[str, typer.Option(help="auto, unsloth (CUDA), hf.")] = "auto",
         eval_fraction: Annotated[float, typer.Option(help="Rows held out for the eval loss.")] = 0.05,
         seed: Annotated[int, typer.Option(help="Seed for the split, shuffling and LoRA init.")] = 42,
@@ -122,13 +125,14 @@ def _command(method: str):
         eval_steps: Annotated[int, typer.Option(help="Eval loss every N steps.")] = 50,
         gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
         detach: Annotated[bool, typer.Option("--detach", help="Run in the background; watch with `medtui train status`.")] = False,
+        launcher: Annotated[str, typer.Option(help="python, or accelerate: one worker per GPU (in the background).")] = "python",
     ) -> None:
         config = _common(method, model, data, corpus, name, subset, split, question_field, reasoning_field, answer_field,
                          text_field, system_prompt, limit, decontaminate, lora_r, lora_alpha, lora_dropout, target_modules,
                          train_embeddings, embedding_lr, lr, scheduler, warmup_ratio, epochs, max_steps, batch_size,
                          grad_accum, max_seq_len, packing, quant, backend, eval_fraction, seed, save_steps, eval_steps,
                          gradient_checkpointing)
-        _run(config, detach)
+        _run(config, detach, launcher)
 
     return command
 
@@ -169,6 +173,7 @@ def status(run: Annotated[str, typer.Argument(help="Run name or folder.")]) -> N
 def resume_cmd(
     run: Annotated[str, typer.Argument(help="Run name or folder.")],
     detach: Annotated[bool, typer.Option("--detach", help="Continue in the background.")] = False,
+    launcher: Annotated[str, typer.Option(help="python, or accelerate: one worker per GPU (in the background).")] = "python",
 ) -> None:
     """Continue a stopped or crashed run from its last checkpoint."""
-    _run(load_run(run).config, detach)
+    _run(load_run(run).config, detach, launcher)
