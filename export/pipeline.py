@@ -37,7 +37,7 @@ class ExportRequest:
     base: str | None = None  # overrides the base the run or adapter names
     adapter_only: bool = False  # write a GGUF LoRA for a base GGUF instead of a merged model
     base_gguf: str | None = None  # the GGUF the LoRA is applied to (adapter route)
-    out_dir: Path | None = None  # default: <data>/exports
+    out_dir: Path | None = None  # default: <data>/gguf
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class ExportResult:
 
 
 def exports_dir() -> Path:
-    return paths.data_dir() / "exports"
+    """Exported GGUFs, apart from `exports/` where the chat writes conversations as Markdown."""
+    return paths.data_dir() / "gguf"
 
 
 def _estimate_params(source: ExportSource) -> int | None:
