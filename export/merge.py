@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from export.sources import ExportSource
+from medtui.engines.dequantize import load_dequantized
 from medtui.errors import MedtuiError
 from medtui.registry import is_hub_id
 
@@ -38,22 +39,9 @@ def _dtype(base: str):
 
 @lru_cache(maxsize=1)
 def _dequantized(path: str, mtime: float) -> tuple[object, object]:
-    """A GGUF base as a float32 transformers model: parsing the GGUF takes tens of seconds, so one
-    export after another on the same base (tests, the benchmark, the TUI) pays for it once."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder, name = str(Path(path).parent), Path(path).name
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False)
-    # The weights are plain float32 now; transformers still marks the model as GGUF-quantized, which
-    # would refuse save_pretrained, and leaves out the architecture the converter dispatches on.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.config.architectures = model.config.architectures or [type(model).__name__]
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
-    return model, tokenizer
+    """Parsing a GGUF takes tens of seconds, so one export after another on the same base
+    (tests, the benchmark, the TUI) pays for it once."""
+    return load_dequantized(Path(path))
 
 
 def load_base(source: ExportSource) -> tuple[object, object]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtui import paths
+from medtui.engines.dequantize import load_dequantized
 from medtui.errors import MedtuiError
 from medtui.registry import Registry, is_hub_id
 
@@ -67,28 +68,13 @@ def materialize(base: BaseModel, log=print) -> str:
     to a temporary folder and renamed, so a half-written base is never used."""
     if base.gguf is None:
         return base.source
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     target = paths.data_dir() / "bases" / _cache_name(base.gguf)
     if (target / "config.json").exists():
         return str(target)
     log(f"dequantizing {base.gguf.name} into an HF folder at {target} (once)")
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    folder, name = str(base.gguf.parent), base.gguf.name
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False)
-    except (OSError, ValueError, KeyError) as e:
-        raise MedtuiError(f"{base.gguf}: transformers cannot load this GGUF ({type(e).__name__}: {e}): use an HF folder or Hub id") from None
-    # The weights are plain float32 now, but transformers still marks the model GGUF-quantized,
-    # which refuses save_pretrained and would make every later load expect a GGUF.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.config.architectures = model.config.architectures or [type(model).__name__]
+    model, tokenizer = load_dequantized(base.gguf)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(target, ignore_errors=True)
