@@ -18,8 +18,8 @@ from trainers.config import BACKENDS, METHODS, QUANTS, TrainConfig
 
 # (field, label, width) of the numeric hyperparameters, defaults from TrainConfig
 NUMBERS: tuple[tuple[str, str, int], ...] = (
-    ("lora_r", "r", 6), ("lora_alpha", "alpha", 6), ("lr", "lr", 10), ("epochs", "epochs", 7),
-    ("max_steps", "max steps", 8), ("batch_size", "batch", 6), ("grad_accum", "accum", 6), ("max_seq_len", "seq len", 8),
+    ("lora_r", "r", 9), ("lora_alpha", "alpha", 9), ("lr", "lr", 13), ("epochs", "epochs", 10),
+    ("max_steps", "max steps", 11), ("batch_size", "batch", 9), ("grad_accum", "accum", 9), ("max_seq_len", "seq len", 11),
 )
 _DEFAULTS = TrainConfig.__dataclass_fields__
 
