@@ -29,15 +29,19 @@ def _threads():
     torch.set_num_threads(2)
 
 
+def write_short_huatuo(shared_data: Path, out: Path, rows: int, question: int | None, cot: int, response: int) -> Path:
+    """The first HuatuoGPT-o1 demo rows with their fields cut to these lengths, so the tiny model trains fast."""
+    lines = (shared_data / "huatuogpt_o1_demo" / "demo_data.jsonl").read_text().splitlines()[:rows]
+    with open(out, "w") as f:
+        for r in map(json.loads, lines):
+            f.write(json.dumps({"Question": r["Question"][:question], "Complex_CoT": r["Complex_CoT"][:cot],
+                                "Response": r["Response"][:response]}) + "\n")
+    return out
+
+
 @pytest.fixture(scope="module")
 def short_sft(shared_data, tmp_path_factory) -> Path:
-    """The HuatuoGPT-o1 demo rows with the reasoning cut short, so the tiny model trains fast."""
-    rows = [json.loads(line) for line in (shared_data / "huatuogpt_o1_demo" / "demo_data.jsonl").read_text().splitlines()]
-    out = tmp_path_factory.mktemp("sft") / "short.jsonl"
-    with open(out, "w") as f:
-        for r in rows[:60]:
-            f.write(json.dumps({"Question": r["Question"], "Complex_CoT": r["Complex_CoT"][:300], "Response": r["Response"][:200]}) + "\n")
-    return out
+    return write_short_huatuo(shared_data, tmp_path_factory.mktemp("sft") / "short.jsonl", 60, None, 300, 200)
 
 
 def _tokenizer(folder: Path):

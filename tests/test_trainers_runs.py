@@ -2,7 +2,6 @@
 vocabulary (embeddings + lm_head) at its own learning rate, a detached run watched with
 `medtui train status`, a cancelled run resumed from the CLI, and an index as a CPT corpus."""
 
-import json
 import os
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_trainers import _threads, write_short_huatuo  # noqa: F401  (_threads: autouse fixture)
 from trainers.config import TrainConfig
 from trainers.pipeline import execute
 from trainers.runs import create_run, load_run, read_progress
@@ -20,21 +20,9 @@ from trainers.runs import create_run, load_run, read_progress
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    import torch
-
-    torch.set_num_threads(2)
-
-
 @pytest.fixture(scope="module")
 def short_sft(shared_data, tmp_path_factory) -> Path:
-    rows = [json.loads(line) for line in (shared_data / "huatuogpt_o1_demo" / "demo_data.jsonl").read_text().splitlines()]
-    out = tmp_path_factory.mktemp("sft-runs") / "short.jsonl"
-    with open(out, "w") as f:
-        for r in rows[:12]:
-            f.write(json.dumps({"Question": r["Question"][:200], "Complex_CoT": r["Complex_CoT"][:200], "Response": r["Response"][:100]}) + "\n")
-    return out
+    return write_short_huatuo(shared_data, tmp_path_factory.mktemp("sft-runs") / "short.jsonl", 12, 200, 200, 100)
 
 
 def _medtui(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
