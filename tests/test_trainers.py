@@ -212,3 +212,16 @@ def test_config_refuses_nonsense():
         TrainConfig(method="cpt", model="m", corpus="c", backend="fast")
     config = TrainConfig(method="sft", model="m", data="d", target_modules=("q_proj",))
     assert TrainConfig.from_dict({**config.to_dict(), "status": "running"}) == config
+
+
+def test_sft_rows_from_a_saved_dataset_and_its_splits(tmp_path):
+    """A folder written by `DatasetDict.save_to_disk` (what a Hub dataset becomes offline) reads like a file."""
+    from datasets import Dataset, DatasetDict
+
+    rows = {"question": ["What causes scurvy?", "What causes rickets?"], "answer": ["Lack of vitamin C.", "Lack of vitamin D."]}
+    DatasetDict({"train": Dataset.from_dict(rows), "test": Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "saved"))
+    report = DataReport()
+    got = list(sft_rows(str(tmp_path / "saved"), report))
+    assert [(r.question, r.answer) for r in got] == list(zip(rows["question"], rows["answer"])) and report.kept == 2
+    with pytest.raises(MedtuiError, match="no split 'validation'; it has train, test: pass --split"):
+        list(sft_rows(str(tmp_path / "saved"), DataReport(), split="validation"))

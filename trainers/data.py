@@ -17,6 +17,7 @@ from itertools import islice
 from pathlib import Path
 
 from medtui.errors import MedtuiError
+from medtui.rag.corpora.hf_dataset import is_saved_dataset, open_dataset
 from medtui.registry import is_hub_id
 
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".csv.gz", ".tsv")
@@ -99,27 +100,8 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _hf_rows(location: str, subset: str | None, split: str, limit: int | None) -> Iterator[tuple[str, dict]]:
-    import datasets
-
-    datasets.disable_progress_bars()
-    path = Path(location)
-    try:
-        if path.exists():
-            rows = datasets.load_from_disk(str(path))
-            if isinstance(rows, datasets.DatasetDict):
-                if split not in rows:
-                    raise MedtuiError(f"{path}: no split {split!r}; it has {', '.join(rows)}: pass --split")
-                rows = rows[split]
-        else:  # streamed, so --limit reads only what it needs from a big Hub dataset
-            rows = datasets.load_dataset(location, subset, split=split, streaming=True)
-            iter(rows)
-    except MedtuiError:
-        raise
-    except Exception as e:  # the Hub client raises many types: offline, not found, gated, no such config
-        raise MedtuiError(
-            f"cannot load dataset {location!r}{f' ({subset})' if subset else ''} ({type(e).__name__}: {str(e)[:120]}): "
-            "check the id, --subset and your connection, or save it with `datasets` and pass the folder"
-        ) from None
+    """A saved dataset or a Hub id (streamed, so --limit reads only what it needs)."""
+    rows, _ = open_dataset(location, split, subset)
     for n, row in enumerate(islice(rows, limit)):
         yield f"{location}:{n}", dict(row)
 
@@ -131,7 +113,7 @@ def iter_rows(source: str, report: DataReport, subset: str | None = None, split:
         yield from islice(_index_rows(source.removeprefix("index:")), limit)
         return
     path = Path(source).expanduser()
-    if path.is_dir() and any((path / m).exists() for m in ("dataset_info.json", "state.json", "dataset_dict.json")):
+    if is_saved_dataset(path):
         rows: Iterator = _hf_rows(str(path), subset, split, None)
     elif path.is_dir():
         files = _files(path)

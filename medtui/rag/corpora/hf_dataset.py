@@ -17,7 +17,9 @@ def is_saved_dataset(path: Path) -> bool:
     return path.is_dir() and any((path / m).exists() for m in SAVED_MARKERS)
 
 
-def _open(location: str, split: str):
+def open_dataset(location: str, split: str, subset: str | None = None):
+    """(rows, count or None) of a saved dataset folder or a Hub id (streamed); also what
+    training reads SFT rows and corpora with."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -29,21 +31,22 @@ def _open(location: str, split: str):
                 raise MedtuiError(f"{path}: no split {split!r}; it has {', '.join(loaded)}: pass --split")
             loaded = loaded[split]
         return loaded, len(loaded)
-    return _open_hub(location, split)
+    return _open_hub(location, split, subset)
 
 
 @lru_cache(maxsize=4)
-def _open_hub(location: str, split: str):
+def _open_hub(location: str, split: str, subset: str | None):
     """Resolved once per process: the progress total and the rows come from the same stream
     (iterating it again restarts it), so the Hub is not asked twice."""
     import datasets
 
     try:
-        stream = datasets.load_dataset(location, split=split, streaming=True)
-    except Exception as e:  # the Hub client raises many types: offline, not found, gated
+        stream = datasets.load_dataset(location, subset, split=split, streaming=True)
+    except Exception as e:  # the Hub client raises many types: offline, not found, gated, no such config
         raise MedtuiError(
-            f"cannot load dataset {location!r} from the Hugging Face Hub ({type(e).__name__}): check the id and your "
-            "connection, or save it with `datasets` and pass the folder"
+            f"cannot load dataset {location!r}{f' ({subset})' if subset else ''} from the Hugging Face Hub "
+            f"({type(e).__name__}: {str(e)[:120]}): check the id, the subset and your connection, or save it with "
+            "`datasets` and pass the folder"
         ) from None
     total = None
     if stream.info and stream.info.splits and split in stream.info.splits:
@@ -52,14 +55,14 @@ def _open_hub(location: str, split: str):
 
 
 def count_hf(location: str, split: str) -> int | None:
-    return _open(location, split)[1]
+    return open_dataset(location, split)[1]
 
 
 def iter_hf(
     location: str, split: str = "train", text_field: str | None = None, title_field: str | None = None,
     id_field: str | None = None, whole: bool | None = None,
 ) -> Iterator[Document]:
-    rows, _ = _open(location, split)
+    rows, _ = open_dataset(location, split)
     source = Path(location).name if Path(location).exists() else location
     fields = None
     for n, row in enumerate(rows):
