@@ -76,4 +76,7 @@ def is_alive(run: Run) -> bool:
         os.kill(int(pid), 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    try:  # a worker this process started stays a zombie until reaped: reap it, it is gone
+        return os.waitpid(int(pid), os.WNOHANG)[0] == 0
+    except ChildProcessError:  # started elsewhere (the CLI, another TUI): kill(0) answered
+        return True

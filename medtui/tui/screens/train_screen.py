@@ -186,7 +186,8 @@ class TrainScreen(Screen):
         if not api.is_alive(run):
             self.notify(f"{run.name} is not running", severity="warning")
             return
-        os.kill(int(run.info["pid"]), signal.SIGINT)  # the worker saves a checkpoint and marks itself cancelled
+        # The worker leads its own process group (every rank under accelerate): each one checkpoints and stops.
+        os.killpg(int(run.info["pid"]), signal.SIGINT)
         self.notify(f"stopping {run.name} after this step (r resumes it)")
 
     def action_close(self) -> None:
