@@ -95,3 +95,34 @@ def bioasq_jsonl(shared_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bioasq") / "bioasq_snippets.jsonl"
     out.write_text("".join(json.dumps(r) + "\n" for r in list(rows.values())[:600]), encoding="utf-8")
     return out
+
+
+class Gate:
+    """Holds a worker after its first progress report until the test lets it go, so a test that
+    stops a run half-way does so however fast the machine is (a fast CI box once finished the
+    whole run between two polls)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.opened = threading.Event()
+
+    def hold(self, progress, when=lambda *args: True):
+        """Wrap a progress callback: report, then wait for `open()` if `when(*args)` says so."""
+
+        def held(*args, **kwargs):
+            progress(*args, **kwargs)
+            if when(*args):
+                self.opened.wait(60)
+
+        return held
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+@pytest.fixture
+def gate():
+    gate = Gate()
+    yield gate
+    gate.open()  # never leave a worker waiting after a failed test

@@ -4,6 +4,7 @@ model) compared in a table and a bar chart, wrong answers, a broken model skippe
 from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, TabbedContent
 
 from evals.compare import comparison
+from evals.runner import run_task
 from evals.store import RunStore
 from medtui.config import Settings
 from medtui.registry import Registry, spec_from_source
@@ -70,7 +71,10 @@ async def test_two_models_are_compared_in_a_table_and_a_chart(tiny_hf_model):
         assert "correct: " in detail and "model: " in detail and "A. " in detail
 
 
-async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_path):
+async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_path, gate, monkeypatch):
+    from medtui.tui.screens import eval_screen
+
+    monkeypatch.setattr(eval_screen, "run_task", lambda *a, progress, **k: run_task(*a, progress=gate.hold(progress), **k))
     Registry().add(spec_from_source("tiny", str(tiny_hf_model)))
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"not a model")
@@ -83,6 +87,7 @@ async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_p
         await wait_for(pilot, lambda: "accuracy so far" in str(screen.query_one("#live", Static).render()))
         assert notified(app, "broken: ") and notified(app, "not a GGUF file")
         await pilot.press("escape")
+        gate.open()
         await wait_for(pilot, lambda: not screen.running)
         assert "stopped" in str(screen.query_one("#live", Static).render())
         partial = RunStore().runs()[0]

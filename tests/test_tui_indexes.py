@@ -2,6 +2,7 @@
 and switch retrievers; the sources panel shows each retriever's score."""
 
 import json
+import time
 
 from textual.widgets import DataTable, Input, Static, Switch
 
@@ -30,18 +31,26 @@ async def add_index(pilot, app, name: str, source: str) -> None:
     await pilot.press("enter")
 
 
-async def test_add_cancel_resume_and_use_an_index(default_index, fast_settings, bioasq_jsonl, tmp_path):
+async def test_add_cancel_resume_and_use_an_index(default_index, fast_settings, bioasq_jsonl, tmp_path, gate):
     rows = bioasq_jsonl.read_text().splitlines()[:300]
     source = tmp_path / "pubmed_snippets.jsonl"
     source.write_text("\n".join(rows) + "\n")
     app = MedtuiApp(fast_settings)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app)
+        reporter, started = app._index_progress, []
+
+        def mid_run(done: int, total: int) -> bool:  # once snippets/s and an ETA can show
+            started.append(time.monotonic())
+            return 0 < done < total and started[-1] - started[0] > 0.6
+
+        app._index_progress = lambda name: gate.hold(reporter(name), mid_run)
         await add_index(pilot, app, "pubmed", str(source))
         seen: list[str] = []
         await wait_for(pilot, lambda: seen.append(status(app)) or "snippets · " in seen[-1] and "/s" in seen[-1])
         assert "indexing pubmed:" in seen[-1] and "/300 snippets" in seen[-1] and "ETA" in seen[-1]
         await pilot.press("escape")
+        gate.open()
         await wait_for(pilot, lambda: notified(app, "stopped after"))
         assert SnippetIndex("pubmed").manifest().state == "building"
 
