@@ -22,7 +22,7 @@ from evals.runner import build_prompt, select
 from evals.scoring import letter_token_ids
 from evals.tasks import TASKS
 from medtui.assets import asset_path
-from medtui.engines.transformers_engine import TransformersEngine
+from medtui.engines.transformers_engine import TransformersEngine, shared_prefix_length
 from medtui.registry import ModelSpec
 
 
@@ -104,6 +104,26 @@ def main() -> None:
     print(f"  ratio {fast / slow:.1f}x; same choice on {same}/{len(items)} questions; largest log-prob difference {largest:.1e}")
     for label, times in (("batched", fast_times), ("plain batching", plain_times), ("one at a time", slow_times)):
         print(f"  rounds (s), {label}: {' '.join(f'{t:.1f}' for t in times)}")
+    ceiling(engine, prompts, min(fast_times), min(slow_times))
+
+
+def ceiling(engine: TransformersEngine, prompts: list[str], fast_s: float, slow_s: float) -> None:
+    """How far the ratio could go on this machine: the FLOPs each path needs (2 x parameters per
+    token through the layers, plus the vocabulary projection where logits are computed) and the
+    rate each reached, against this machine's measured matmul peak."""
+    from trainers.api import measured_flops
+
+    head = engine.model.get_output_embeddings().weight.numel()
+    body = sum(p.numel() for n, p in engine.model.named_parameters() if "embed" not in n and "lm_head" not in n)
+    encoded = [engine.tokenize(p) for p in prompts]
+    shared = shared_prefix_length(encoded)
+    fast = 2 * body * (shared + sum(len(e) - shared for e in encoded)) + 2 * head * len(prompts)
+    slow = sum(2 * (body + head) * len(engine.tokenize(p + " " + letter)) for p in prompts for letter in "ABCD")
+    peak, device = measured_flops()
+    print(f"  work: {slow / fast:.1f}x fewer FLOPs batched ({len(prompts)} prompts of {sum(map(len, encoded)) / len(encoded):.0f} "
+          f"tokens on average, {shared} shared); reached {fast / fast_s / 1e9:.0f} (batched) and {slow / slow_s / 1e9:.0f} "
+          f"(one at a time) GFLOP/s of a measured {device} matmul peak of {peak / 1e9:.0f}")
+    print(f"  ceiling: {slow / fast * peak / (slow / slow_s):.1f}x if batched scoring ran at that peak")
 
 
 if __name__ == "__main__":

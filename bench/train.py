@@ -56,7 +56,7 @@ def one(backend: str, quant: str, packing: bool, args: argparse.Namespace) -> di
     from transformers import TrainerCallback
 
     from medtui.assets import asset_path
-    from trainers.api import _measured_flops
+    from trainers.api import measured_flops
     from trainers.backends import load_model
     from trainers.config import TrainConfig
     from trainers.model import BaseModel, load_tokenizer, materialize
@@ -91,7 +91,7 @@ def one(backend: str, quant: str, packing: bool, args: argparse.Namespace) -> di
     params = sum(p.numel() for p in model.get_base_model().parameters())
     if used_quant == "4bit":  # packed 4-bit weights count as two per byte
         params = sum(p.numel() * (2 if p.dtype == torch.uint8 else 1) for p in model.get_base_model().parameters())
-    flops, device = _measured_flops()
+    flops, device = measured_flops()
     return {"backend": used_backend, "quant": used_quant, "packing": packing, "device": device, "steps": len(marks) - 1,
             "tokens_per_s": tokens_per_s, "mean_tokens_per_s": mean_tokens_per_s, "peak_bytes": peak_memory(), "params": params, "peak_flops": flops,
             "mfu": 6 * params * tokens_per_s / flops}

@@ -118,3 +118,35 @@ async def test_monitor_resumes_a_run_whose_process_is_gone(tiny_hf_model, tmp_pa
         await pilot.press("r")
         await wait_for(pilot, lambda: "complete" in _text(screen, "#run-status"), timeout=240)
         assert Registry().get("orphan").adapter == str(list_runs()[0].adapter)
+
+
+async def test_monitor_stops_a_live_run_with_a_checkpoint_and_resumes_it(tiny_hf_model, tmp_path):
+    from trainers.api import is_alive, load_run, start
+    from trainers.config import TrainConfig
+
+    steps = 20  # about a second each here: still running when x lands, even on a much faster machine
+    config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(_rows(tmp_path)), name="live", max_steps=steps,
+                         batch_size=2, grad_accum=1, save_steps=1000)
+    start(config)
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=(170, 50)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("f5")
+        screen = app.screen
+        screen.query_one(TabbedContent).active = "runs"
+        table = screen.query_one(RunsTable)
+        table.focus()
+        await wait_for(pilot, lambda: table.row_count == 1 and str(table.get_row_at(0)[4]).split("/")[0] not in ("", "0"),
+                       timeout=120)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "cancelled" in _text(screen, "#run-status"), timeout=120)
+        run = list_runs()[0]
+        stopped_at = int(str(table.get_row_at(0)[4]).split("/")[0])
+        assert 0 < stopped_at < steps
+        assert [p.name for p in (run.dir / "checkpoints").glob("checkpoint-*")] == [f"checkpoint-{stopped_at}"]  # saved on the way out
+
+        await wait_for(pilot, lambda: not is_alive(load_run(run.dir)), timeout=60)  # marked cancelled, then exits
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "complete" in _text(screen, "#run-status"), timeout=300)
+        assert str(table.get_row_at(0)[4]) == f"{steps}/{steps}"
+        assert Registry().get("live").adapter == str(list_runs()[0].adapter)

@@ -17,7 +17,7 @@ from trainers.prepare import prepare_cpt, sft_examples
 from trainers.runs import Progress, Run, list_runs, load_run, read_progress
 
 __all__ = ["TrainConfig", "Example", "Estimate", "preview", "estimate", "start", "resume", "list_runs", "load_run",
-           "read_progress", "is_alive", "Run", "Progress"]
+           "read_progress", "is_alive", "measured_flops", "Run", "Progress"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _param_count(base: BaseModel) -> tuple[int, int, int, int]:
     return per_layer * layers + embeddings, h, layers, vocab
 
 
-def _measured_flops() -> tuple[float, str]:
+def measured_flops() -> tuple[float, str]:
     """Achieved matmul FLOP/s of this machine (a short timed matmul), and the device name."""
     import torch
 
@@ -117,15 +117,19 @@ def estimate(config: TrainConfig) -> Estimate:
     sequences = math.ceil(tokens / config.max_seq_len) if packed else rows
     steps = config.max_steps if config.max_steps > 0 else math.ceil(sequences * config.epochs / (config.batch_size * config.grad_accum))
     params, hidden, layers, vocab = _param_count(base)
-    flops, device = _measured_flops()
+    flops, device = measured_flops()
     mfu = 0.35 if device == "cuda" else 0.5
     trained_tokens = min(tokens * config.epochs, steps * config.batch_size * config.grad_accum * config.max_seq_len)
-    seconds = 6 * params * trained_tokens / (flops * mfu)
+    passes = 8 if config.gradient_checkpointing else 6  # checkpointing runs each forward twice
+    seconds = passes * params * trained_tokens / (flops * mfu)
     bytes_per_weight = 0.56 if resolve_quant(config) == "4bit" else (2 if device == "cuda" else 4)
     act_bytes = 2 if device == "cuda" else 4
-    activations = config.batch_size * config.max_seq_len * (hidden * layers * 18 * act_bytes + vocab * 4 * 2)
+    per_layer = hidden * 18 * act_bytes  # per token; checkpointing keeps each layer's input and recomputes one layer
+    kept = layers * hidden * act_bytes + per_layer if config.gradient_checkpointing else layers * per_layer
+    activations = config.batch_size * config.max_seq_len * (kept + vocab * 4 * 2)
     memory = int(params * bytes_per_weight + activations)
-    how = (f"time = 6 x {params / 1e6:.0f}M params x {trained_tokens / 1e6:.2f}M tokens / ({flops / 1e12:.2f} TFLOP/s measured "
+    how = (f"time = {passes} x {params / 1e6:.0f}M params x {trained_tokens / 1e6:.2f}M tokens / ({flops / 1e12:.2f} TFLOP/s measured "
            f"matmul on {device} x {mfu:.0%} assumed utilisation); memory = weights at {bytes_per_weight} B/param + "
-           f"activations of one micro-batch ({config.batch_size} x {config.max_seq_len} tokens) incl. fp32 logits")
+           f"activations of one micro-batch ({config.batch_size} x {config.max_seq_len} tokens) incl. fp32 logits"
+           + (", with activation checkpointing" if config.gradient_checkpointing else ""))
     return Estimate(rows, report, int(tokens), steps, params, seconds, memory, how)

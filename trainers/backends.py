@@ -52,18 +52,24 @@ def load_hf(config: TrainConfig, base: str, quant: str):
 
 
 def load_unsloth(config: TrainConfig, base: str, quant: str):
-    """unsloth's FastLanguageModel: same LoRA settings except dropout 0 (its fast path)."""
-    from unsloth import FastLanguageModel  # noqa: I001  (must come before transformers is used)
+    """unsloth's FastLanguageModel: same LoRA settings except dropout 0 (its fast path).
+    `use_exact_model_name`: else unsloth swaps a Hub id for its own mirror (a dynamic 4-bit
+    quant, another download), not the base the adapter records. Embeddings: unsloth never trains
+    a LoRA on embed_tokens (its fused loss bypasses it) and moves it to a full trained copy, so
+    that is asked for here; with tied embeddings it ties lm_head to that copy. Its tokenizer is
+    dropped: its pad fix reuses a token already in the vocabulary (or raises), and the Trainer
+    aligns the model's pad id with our tokenizer's."""
+    from unsloth import FastLanguageModel
 
     model, _ = FastLanguageModel.from_pretrained(
         model_name=base, max_seq_length=config.max_seq_len, dtype=compute_dtype(), load_in_4bit=quant == "4bit",
-        device_map={"": int(os.environ.get("LOCAL_RANK", 0))}, trust_remote_code=False,
+        device_map={"": int(os.environ.get("LOCAL_RANK", "0"))}, trust_remote_code=False, use_exact_model_name=True,
     )
     return FastLanguageModel.get_peft_model(
         model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0, bias="none",
-        target_modules=lora_targets(model, config.target_modules, config.train_embeddings),
+        target_modules=lora_targets(model, config.target_modules, train_embeddings=False),
         use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False, random_state=config.seed,
-        modules_to_save=[output_layer(model)] if config.train_embeddings else None,
+        modules_to_save=[*EMBEDDING_MODULES, output_layer(model)] if config.train_embeddings else None,
     )
 
 

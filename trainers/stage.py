@@ -86,7 +86,11 @@ def _trainer(config: TrainConfig, method: str, model, tokenizer, data: Prepared,
 
     on_gpu = torch.cuda.is_available()
     has_eval = bool(data.eval)
+    # TRL turns checkpointing on by default (a third more compute per step): only when asked.
+    # transformers renamed the argument; the old name still works where the new one is missing.
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__ else "gradient_checkpointing"
     args = SFTConfig(
+        **{checkpointing: config.gradient_checkpointing, f"{checkpointing}_kwargs": {"use_reentrant": False}},
         output_dir=str(folder / "checkpoints"),
         max_length=config.max_seq_len,
         packing=config.packing or method == "cpt",

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from medtui.errors import MedtuiError
+from trainers.backends import resolve_backend
 from trainers.runs import LOG_FILE, Run, is_main_process, load_run
 
 
@@ -42,9 +43,15 @@ def stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handle)
 
 
-def main(argv: list[str]) -> int:
-    from trainers.pipeline import execute
+def uses_unsloth(run: Run) -> bool:
+    """False too when the config cannot run here: the pipeline then reports why and marks the run failed."""
+    try:
+        return resolve_backend(run.config) == "unsloth"
+    except MedtuiError:
+        return False
 
+
+def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m trainers.worker RUN_DIR", file=sys.stderr)
         return 2
@@ -54,6 +61,10 @@ def main(argv: list[str]) -> int:
         print(f"medtui: error: {e}", file=sys.stderr)
         return 1
     log = file_log(run)
+    if uses_unsloth(run):
+        import unsloth  # noqa: F401  (it patches transformers, peft and trl, so it must come before them)
+    from trainers.pipeline import execute
+
     stop = threading.Event()
     stop_on_signals(stop)
     try:

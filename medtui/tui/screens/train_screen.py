@@ -174,7 +174,8 @@ class TrainScreen(Screen):
         if run is None:
             return
         if run.status == COMPLETE or api.is_alive(run):
-            self.notify(f"{run.name} is {'complete' if run.status == COMPLETE else 'still running'}", severity="warning")
+            state = {COMPLETE: "complete", RUNNING: "still running"}.get(run.status, "still saving its checkpoint: try again in a moment")
+            self.notify(f"{run.name} is {state}", severity="warning")
             return
         api.resume(str(run.dir))
         self.notify(f"resuming {run.name} from its last checkpoint")
