@@ -6,6 +6,7 @@ every chunk; rerunning the same command skips what is saved. With RAG the retrie
 queried with the question alone, never the options.
 """
 
+import hashlib
 import random
 import threading
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from evals.scoring import ANSWER_PREFIX, COT_INSTRUCTION, LOGLIK_INSTRUCTION, R1
 from evals.store import RunKey, RunStore
 from evals.tasks import Task, mcq_prompt
 from medtui.engines import Engine, GenerationParams
+from medtui.model_fingerprint import model_fingerprint
 from medtui.rag.retriever import Retriever
 
 CHUNK = 16  # questions scored between saves (and between cancel checks)
@@ -54,7 +56,9 @@ def run_task(
     store = store or RunStore()
     source_name, items = task.load(source)
     items = select(items, limit, seed)
-    key = RunKey(engine.spec.name, task.name, source_name, mode, retriever is not None, limit, seed, fingerprint(items))
+    first = build_prompt(engine, task, items[0], mode, retriever, top_k) if items else ""
+    key = RunKey(engine.spec.name, task.name, source_name, mode, retriever is not None, limit, seed, fingerprint(items),
+                 model_fingerprint(engine.spec), hashlib.sha1(first.encode("utf-8")).hexdigest()[:12])
     predictions = store.start(key, len(items))
     done = {p.item_id for p in predictions}
     todo = [item for item in items if item.id not in done]

@@ -1,8 +1,9 @@
 """Every run in SQLite, every prediction in a JSONL file beside it.
 
-A run's id is a hash of what determines its answers (model, task, source, mode, RAG, limit,
-seed and the data fingerprint), so running the same thing again finds the interrupted run and
-continues from its saved predictions instead of starting over.
+A run's id is a hash of what determines its answers (model name and the fingerprint of its
+files, task, source, mode, RAG, limit, seed, the data fingerprint and that of the prompt), so
+running the same thing again finds the interrupted run and continues from its saved predictions
+instead of starting over, and a model retrained under the same name starts a new run.
 """
 
 import hashlib
@@ -21,9 +22,12 @@ CREATE TABLE IF NOT EXISTS runs (
     model TEXT NOT NULL, task TEXT NOT NULL, source TEXT NOT NULL, mode TEXT NOT NULL,
     rag INTEGER NOT NULL, limit_n INTEGER, seed INTEGER NOT NULL, fingerprint TEXT NOT NULL,
     size INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, correct INTEGER NOT NULL DEFAULT 0,
-    invalid INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, started REAL NOT NULL, updated REAL NOT NULL
+    invalid INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, started REAL NOT NULL, updated REAL NOT NULL,
+    model_fingerprint TEXT NOT NULL DEFAULT '', prompt_fingerprint TEXT NOT NULL DEFAULT ''
 );
 """
+ADDED_COLUMNS = ("model_fingerprint", "prompt_fingerprint")  # absent from stores written before them
+KEY_COLUMNS = "model, task, source, mode, rag, limit_n, seed, fingerprint, model_fingerprint, prompt_fingerprint"
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,14 @@ class RunKey:
     rag: bool
     limit: int | None
     seed: int
-    fingerprint: str
+    fingerprint: str  # the questions and answer key
+    model_fingerprint: str = ""  # the model's files (medtui.model_fingerprint)
+    prompt_fingerprint: str = ""  # the first question's full prompt: instruction, template, RAG sources
 
     @property
     def id(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        fields = {k: v for k, v in asdict(self).items() if not (k in ADDED_COLUMNS and v == "")}  # older runs keep their ids
+        return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
     def method(self) -> str:
@@ -68,6 +75,11 @@ class RunStore:
         self.db = sqlite3.connect(self.root / "runs.sqlite3", check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        for column in ADDED_COLUMNS:
+            if column not in present:
+                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+        self.db.commit()
 
     def predictions_path(self, run_id: str) -> Path:
         return self.root / f"{run_id}.jsonl"
@@ -76,8 +88,10 @@ class RunStore:
         """Create the run, or reopen it: returns the predictions already saved."""
         now = time.time()
         self.db.execute(
-            "INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,0,0,0,'running',?,?)",
-            (key.id, key.model, key.task, key.source, key.mode, int(key.rag), key.limit, key.seed, key.fingerprint, size, now, now),
+            f"INSERT OR IGNORE INTO runs (id, {KEY_COLUMNS}, size, state, started, updated) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?)",
+            (key.id, key.model, key.task, key.source, key.mode, int(key.rag), key.limit, key.seed, key.fingerprint,
+             key.model_fingerprint, key.prompt_fingerprint, size, now, now),
         )
         self.db.execute("UPDATE runs SET state='running', updated=? WHERE id=?", (now, key.id))
         self.db.commit()
@@ -105,11 +119,8 @@ class RunStore:
         self.db.commit()
 
     def runs(self) -> list[RunRow]:
-        rows = self.db.execute(
-            "SELECT model, task, source, mode, rag, limit_n, seed, fingerprint, size, done, correct, invalid, state, updated "
-            "FROM runs ORDER BY updated"
-        ).fetchall()
-        return [RunRow(RunKey(m, t, src, mode, bool(rag), limit, seed, fp), *rest) for m, t, src, mode, rag, limit, seed, fp, *rest in rows]
+        rows = self.db.execute(f"SELECT {KEY_COLUMNS}, size, done, correct, invalid, state, updated FROM runs ORDER BY updated").fetchall()
+        return [RunRow(RunKey(*row[:4], bool(row[4]), *row[5:10]), *row[10:]) for row in rows]
 
     def predictions(self, run_id: str) -> list[Prediction]:
         path = self.predictions_path(run_id)

