@@ -54,9 +54,13 @@ class Comparison:
 
 
 def comparison(runs: Iterable[RunRow], tasks: set[str] | None = None) -> Comparison:
-    """The latest complete run of each (method, task); runs come oldest first, as `RunStore.runs()` gives them."""
+    """The latest complete run of each (method, task), from the model files each method ran last:
+    a model retrained under its old name is not shown with its earlier weights' scores. Runs come
+    oldest first, as `RunStore.runs()` gives them."""
+    complete = [r for r in runs if r.state == "complete" and (tasks is None or r.key.task in tasks)]
+    current = {r.key.method: r.key.model_fingerprint for r in complete}
     latest: dict[tuple[str, str], RunRow] = {}
-    for r in runs:
-        if r.state == "complete" and (tasks is None or r.key.task in tasks):
+    for r in complete:
+        if r.key.model_fingerprint == current[r.key.method]:
             latest[(r.key.method, r.key.task)] = r
     return Comparison([t for t in TASKS if any(k[1] == t for k in latest)], sorted({m for m, _ in latest}), latest)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from evals import sources
+from evals.compare import comparison
 from evals.extract import extract_choice
 from evals.items import fingerprint
 from evals.runner import RunResult, run_task
@@ -225,21 +226,24 @@ def test_a_model_changed_under_its_name_starts_a_new_run(tiny_hf_model, tmp_path
     shutil.copytree(tiny_hf_model, folder)
     store = RunStore(tmp_path / "evals")
 
-    def run() -> RunResult:
+    def run(task: str = "mmlu_anatomy") -> RunResult:
         engine = TransformersEngine(ModelSpec("tiny", "hf", str(folder)), n_ctx=1024)
         try:
-            return run_task(engine, TASKS["mmlu_anatomy"], limit=8, store=store)
+            return run_task(engine, TASKS[task], limit=8, store=store)
         finally:
             engine.close()
 
-    first, same = run(), run()
-    assert same.key.id == first.key.id and len(store.runs()) == 1  # nothing changed: the saved run is reused
+    first, same, _ = run(), run(), run("mmlu_medical_genetics")
+    assert same.key.id == first.key.id and len(store.runs()) == 2  # nothing changed: the saved run is reused
     weights = load_file(folder / "model.safetensors")
     save_file({k: v + 0.01 if k.endswith("norm.weight") else v for k, v in weights.items()}, folder / "model.safetensors",
               metadata={"format": "pt"})
     retrained = run()
     assert retrained.key.model == "tiny" and retrained.key.model_fingerprint != first.key.model_fingerprint
-    assert retrained.key.id != first.key.id and len(store.runs()) == 2 and len(store.predictions(retrained.key.id)) == 8
+    assert retrained.key.id != first.key.id and len(store.runs()) == 3 and len(store.predictions(retrained.key.id)) == 8
+    # the comparison shows the retrained weights only, not mixed with the old weights' genetics score
+    compared = comparison(store.runs())
+    assert compared.tasks == ["mmlu_anatomy"] and compared.cells[("tiny · loglik", "mmlu_anatomy")].key.id == retrained.key.id
 
 
 def test_a_store_from_before_fingerprints_keeps_its_runs(tmp_path):
