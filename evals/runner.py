@@ -56,7 +56,7 @@ def run_task(
     store = store or RunStore()
     source_name, items = task.load(source)
     items = select(items, limit, seed)
-    first = build_prompt(engine, task, items[0], mode, retriever, top_k) if items else ""
+    first = build_prompt(engine, task, items[0], mode, None, top_k) if items else ""  # without a retrieval call
     key = RunKey(engine.spec.name, task.name, source_name, mode, retriever is not None, limit, seed, fingerprint(items),
                  model_fingerprint(engine.spec), hashlib.sha1(first.encode("utf-8")).hexdigest()[:12])
     predictions = store.start(key, len(items))

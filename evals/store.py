@@ -41,7 +41,7 @@ class RunKey:
     seed: int
     fingerprint: str  # the questions and answer key
     model_fingerprint: str = ""  # the model's files (medtui.model_fingerprint)
-    prompt_fingerprint: str = ""  # the first question's full prompt: instruction, template, RAG sources
+    prompt_fingerprint: str = ""  # the first question's prompt without sources: instruction and chat template
 
     @property
     def id(self) -> str:
