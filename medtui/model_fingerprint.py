@@ -1,8 +1,10 @@
 """A short id for the exact weights, tokenizer and chat template a model spec points at.
 
 Eval runs are keyed by it, so a model retrained or replaced under the same name starts a new
-run instead of resuming (or being compared as) the old one. Big files are sampled (size plus
-their first and last MiB), so a multi-GB GGUF costs milliseconds; small ones are hashed whole.
+run instead of resuming (or being compared as) the old one. Big files are sampled: their size
+and 64 windows of 64 KiB spread evenly from first byte to last, so a multi-GB GGUF costs
+milliseconds yet a LoRA merged into most layers changes the id (the header, embeddings and
+final norm alone would not); small files are hashed whole.
 A Hub id that is not a local path is identified by the id itself.
 """
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from medtui.registry import ModelSpec
 
-SAMPLE = 1 << 20
+WINDOW, WINDOWS = 1 << 16, 64
 MODEL_FILES = ("*.gguf", "*.safetensors", "*.bin", "config.json", "generation_config.json", "tokenizer.json",
                "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.jinja",
                "adapter_config.json")
@@ -21,12 +23,12 @@ def _file_digest(path: Path, digest) -> None:
     size = path.stat().st_size
     digest.update(f"{path.name}:{size}\n".encode())
     with open(path, "rb") as f:
-        if size <= 4 * SAMPLE:
+        if size <= WINDOW * WINDOWS:
             digest.update(f.read())
-        else:
-            digest.update(f.read(SAMPLE))
-            f.seek(size - SAMPLE)
-            digest.update(f.read(SAMPLE))
+            return
+        for i in range(WINDOWS):
+            f.seek(i * (size - WINDOW) // (WINDOWS - 1))
+            digest.update(f.read(WINDOW))
 
 
 def _location_digest(location: str, digest) -> None:
