@@ -97,6 +97,16 @@ async def test_wizard_reports_bad_input_in_one_line(tiny_hf_model, tmp_path):
         assert not list_runs()
 
 
+async def open_monitor(pilot, app: MedtuiApp) -> TrainScreen:
+    """F5, the Runs tab, keys on the runs table (x stops, r resumes)."""
+    await ready(pilot, app)
+    await pilot.press("f5")
+    screen = app.screen
+    screen.query_one(TabbedContent).active = "runs"
+    screen.query_one(RunsTable).focus()
+    return screen
+
+
 async def test_monitor_resumes_a_run_whose_process_is_gone(tiny_hf_model, tmp_path):
     from trainers.config import TrainConfig
     from trainers.runs import create_run
@@ -106,11 +116,7 @@ async def test_monitor_resumes_a_run_whose_process_is_gone(tiny_hf_model, tmp_pa
     create_run(config)  # a folder marked running with no process: what a crash or a reboot leaves
     app = MedtuiApp(Settings(rag=False, max_tokens=8))
     async with app.run_test(size=(170, 50)) as pilot:
-        await ready(pilot, app)
-        await pilot.press("f5")
-        screen = app.screen
-        screen.query_one(TabbedContent).active = "runs"
-        screen.query_one(RunsTable).focus()
+        screen = await open_monitor(pilot, app)
         await wait_for(pilot, lambda: "stopped (r resumes)" in _text(screen, "#run-status"))
         await pilot.press("x")
         await pilot.pause(0.1)
@@ -130,12 +136,8 @@ async def test_monitor_stops_a_live_run_with_a_checkpoint_and_resumes_it(tiny_hf
     start(config)
     app = MedtuiApp(Settings(rag=False, max_tokens=8))
     async with app.run_test(size=(170, 50)) as pilot:
-        await ready(pilot, app)
-        await pilot.press("f5")
-        screen = app.screen
-        screen.query_one(TabbedContent).active = "runs"
+        screen = await open_monitor(pilot, app)
         table = screen.query_one(RunsTable)
-        table.focus()
         await wait_for(pilot, lambda: table.row_count == 1 and str(table.get_row_at(0)[4]).split("/")[0] not in ("", "0"),
                        timeout=120)
         await pilot.press("x")
