@@ -13,10 +13,10 @@ import time
 
 from llama_cpp import Llama
 
-from medtui.config import Settings
-from medtui.engines import GenerationParams, load_engine
-from medtui.engines.llamacpp import default_threads
-from medtui.registry import Registry
+from medtui.core.config import Settings
+from medtui.core.engines import GenerationParams, load_engine
+from medtui.core.engines.llamacpp import default_threads
+from medtui.core.registry import Registry
 
 MESSAGES = [
     {"role": "system", "content": "You are a careful medical assistant."},
@@ -63,7 +63,9 @@ def main() -> None:
     for _ in range(args.runs):  # interleaved so drift hits both sides alike
         results["medtui"].append(timed(via_medtui()))
         results["llama-cpp-python"].append(timed(via_llama()))
-    print(f"SmolLM2-135M Q4_1, {len(tokens)} prompt tokens, {args.tokens} new tokens, {default_threads()} threads, median of {args.runs}")
+    print(
+        f"SmolLM2-135M Q4_1, {len(tokens)} prompt tokens, {args.tokens} new tokens, {default_threads()} threads, median of {args.runs}"
+    )
     print(f"{'':18}{'TTFT ms':>10}{'decode tok/s':>14}{'pieces':>8}")
     medians = {}
     for name, rows in results.items():
@@ -72,7 +74,9 @@ def main() -> None:
         medians[name] = (ttft, tps)
         print(f"{name:18}{ttft:>10.1f}{tps:>14.1f}{rows[0][2]:>8}")
     (m_ttft, m_tps), (d_ttft, d_tps) = medians["medtui"], medians["llama-cpp-python"]
-    print(f"ratio medtui/direct: TTFT {m_ttft / d_ttft:.3f}, decode {m_tps / d_tps:.3f} (target: TTFT <= 1.05, decode >= 0.95)")
+    print(
+        f"ratio medtui/direct: TTFT {m_ttft / d_ttft:.3f}, decode {m_tps / d_tps:.3f} (target: TTFT <= 1.05, decode >= 0.95)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ from pathlib import Path
 from evals.runner import build_prompt, select
 from evals.scoring import letter_token_ids
 from evals.tasks import TASKS
-from medtui.assets import asset_path
-from medtui.engines.transformers_engine import TransformersEngine, shared_prefix_length
-from medtui.registry import ModelSpec
+from medtui.core.assets import asset_path
+from medtui.core.engines.transformers_engine import TransformersEngine, shared_prefix_length
+from medtui.core.registry import ModelSpec
 
 
 def smollm2_hf_folder() -> Path:
@@ -51,12 +51,14 @@ def plain_batched(engine: TransformersEngine, prompts: list[str], ids: list[int]
     pad = engine.tokenizer.pad_token_id or engine.tokenizer.eos_token_id
     out: list[list[float]] = [[] for _ in prompts]
     for start in range(0, len(order), batch):
-        members = order[start:start + batch]
+        members = order[start : start + batch]
         width = max(len(encoded[i]) for i in members)
         ids_ = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in members])
         mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in members])
         with torch.inference_mode():
-            logits = engine.model(input_ids=ids_, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]
+            logits = engine.model(
+                input_ids=ids_, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)
+            ).logits[:, -1]
         for i, row in zip(members, torch.log_softmax(logits.float(), -1)[:, ids].tolist()):
             out[i] = row
     return out
@@ -98,10 +100,14 @@ def main() -> None:
     print(f"  one at a time (forward per choice)   {slow:7.2f} questions/s")
     print(f"  plain batching (b={args.batch}, full logits)    {plain_rate:7.2f} questions/s")
     print(f"  batched letter log-likelihood (b={args.batch}) {fast:7.2f} questions/s")
-    print(f"  prefix cache + last-position logits vs plain batching: {fast / plain_rate:.2f}x; "
-          f"largest difference {max(abs(a - b) for x, y in zip(batched, plain) for a, b in zip(x, y)):.1e}")
+    print(
+        f"  prefix cache + last-position logits vs plain batching: {fast / plain_rate:.2f}x; "
+        f"largest difference {max(abs(a - b) for x, y in zip(batched, plain) for a, b in zip(x, y)):.1e}"
+    )
     largest = max(abs(a - b) for x, y in zip(batched, slow_rows) for a, b in zip(x, y))
-    print(f"  ratio {fast / slow:.1f}x; same choice on {same}/{len(items)} questions; largest log-prob difference {largest:.1e}")
+    print(
+        f"  ratio {fast / slow:.1f}x; same choice on {same}/{len(items)} questions; largest log-prob difference {largest:.1e}"
+    )
     for label, times in (("batched", fast_times), ("plain batching", plain_times), ("one at a time", slow_times)):
         print(f"  rounds (s), {label}: {' '.join(f'{t:.1f}' for t in times)}")
     ceiling(engine, prompts, min(fast_times), min(slow_times))
@@ -120,9 +126,11 @@ def ceiling(engine: TransformersEngine, prompts: list[str], fast_s: float, slow_
     fast = 2 * body * (shared + sum(len(e) - shared for e in encoded)) + 2 * head * len(prompts)
     slow = sum(2 * (body + head) * len(engine.tokenize(p + " " + letter)) for p in prompts for letter in "ABCD")
     peak, device = measured_flops()
-    print(f"  work: {slow / fast:.1f}x fewer FLOPs batched ({len(prompts)} prompts of {sum(map(len, encoded)) / len(encoded):.0f} "
-          f"tokens on average, {shared} shared); reached {fast / fast_s / 1e9:.0f} (batched) and {slow / slow_s / 1e9:.0f} "
-          f"(one at a time) GFLOP/s of a measured {device} matmul peak of {peak / 1e9:.0f}")
+    print(
+        f"  work: {slow / fast:.1f}x fewer FLOPs batched ({len(prompts)} prompts of {sum(map(len, encoded)) / len(encoded):.0f} "
+        f"tokens on average, {shared} shared); reached {fast / fast_s / 1e9:.0f} (batched) and {slow / slow_s / 1e9:.0f} "
+        f"(one at a time) GFLOP/s of a measured {device} matmul peak of {peak / 1e9:.0f}"
+    )
     print(f"  ceiling: {slow / fast * peak / (slow / slow_s):.1f}x if batched scoring ran at that peak")
 
 

@@ -19,13 +19,15 @@ import numpy as np
 from llama_cpp import Llama
 
 BENCH = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != BENCH]  # this file is `export` too: find the package
+sys.path[:] = [
+    p for p in sys.path if str(Path(p or ".").resolve()) != BENCH
+]  # this file is `export` too: find the package
 
 from export.merge import load_base  # noqa: E402
 from export.pipeline import ExportRequest, export_model  # noqa: E402
 from export.sources import ExportSource  # noqa: E402
-from medtui.assets import asset_path  # noqa: E402
-from medtui.engines.llamacpp import default_threads  # noqa: E402
+from medtui.core.assets import asset_path  # noqa: E402
+from medtui.core.engines.llamacpp import default_threads  # noqa: E402
 
 sys.path.append(BENCH)
 from shared_data import SHARED, jsonl_gz  # noqa: E402
@@ -52,10 +54,10 @@ def perplexity(llm: Llama, ids: list[int], windows: int) -> float:
     """Non-overlapping 512-token windows, each from a fresh context."""
     nll, n = 0.0, 0
     for w in range(windows):
-        chunk = ids[w * WINDOW:(w + 1) * WINDOW]
+        chunk = ids[w * WINDOW : (w + 1) * WINDOW]
         llm.reset()
         llm.eval(chunk)
-        logits = np.asarray(llm.scores[:len(chunk)], dtype=np.float64)
+        logits = np.asarray(llm.scores[: len(chunk)], dtype=np.float64)
         top = logits.max(axis=-1, keepdims=True)
         logprobs = logits - (np.log(np.exp(logits - top).sum(axis=-1, keepdims=True)) + top)
         nll -= sum(logprobs[i - 1, chunk[i]] for i in range(1, len(chunk)))
@@ -98,25 +100,49 @@ def main() -> None:
             start = time.perf_counter()
             result = export_model(ExportRequest(str(hf), quant, name=f"bench-{quant}", out_dir=tmp / "exports"))
             exports[quant] = (result, time.perf_counter() - start)
-        llms = {q: Llama(model_path=str(r.gguf), n_ctx=WINDOW, n_batch=WINDOW, n_threads=default_threads(),
-                         logits_all=True, verbose=False) for q, (r, _) in exports.items()}
+        llms = {
+            q: Llama(
+                model_path=str(r.gguf),
+                n_ctx=WINDOW,
+                n_batch=WINDOW,
+                n_threads=default_threads(),
+                logits_all=True,
+                verbose=False,
+            )
+            for q, (r, _) in exports.items()
+        }
         # Decode speed: best of interleaved rounds, so a busy moment does not land on one type only.
         speeds = {q: 0.0 for q in QUANTS}
         for _ in range(args.rounds):
             speeds = {q: max(speeds[q], decode_speed(llms[q], args.tokens)) for q in QUANTS}
-        rows = [(q, exports[q][1], exports[q][0].gguf.stat().st_size / 1e6, speeds[q],
-                 perplexity(llms[q], ids, args.windows), exports[q][0].verification) for q in QUANTS]
+        rows = [
+            (
+                q,
+                exports[q][1],
+                exports[q][0].gguf.stat().st_size / 1e6,
+                speeds[q],
+                perplexity(llms[q], ids, args.windows),
+                exports[q][0].verification,
+            )
+            for q in QUANTS
+        ]
         for llm in llms.values():
             llm.close()
 
     f16 = rows[0]
-    print(f"SmolLM2-135M-Instruct (dequantized Q4_1), {default_threads()} threads, "
-          f"perplexity over {args.windows}×{WINDOW} tokens of OpenStax Pharmacology for Nurses")
-    print(f"{'type':<8}{'export s':>10}{'×f16':>7}{'size MB':>10}{'×f16':>7}{'decode tok/s':>14}{'×f16':>7}"
-          f"{'ppl':>9}{'×f16':>8}{'verify top-1':>14}{'verify Δppl':>13}")
+    print(
+        f"SmolLM2-135M-Instruct (dequantized Q4_1), {default_threads()} threads, "
+        f"perplexity over {args.windows}×{WINDOW} tokens of OpenStax Pharmacology for Nurses"
+    )
+    print(
+        f"{'type':<8}{'export s':>10}{'×f16':>7}{'size MB':>10}{'×f16':>7}{'decode tok/s':>14}{'×f16':>7}"
+        f"{'ppl':>9}{'×f16':>8}{'verify top-1':>14}{'verify Δppl':>13}"
+    )
     for quant, seconds, size, speed, ppl, v in rows:
-        print(f"{quant:<8}{seconds:>10.1f}{seconds / f16[1]:>7.2f}{size:>10.1f}{size / f16[2]:>7.2f}{speed:>14.1f}"
-              f"{speed / f16[3]:>7.2f}{ppl:>9.3f}{ppl / f16[4]:>8.4f}{v.top1:>14.1%}{v.ppl_rel:>13.2%}")
+        print(
+            f"{quant:<8}{seconds:>10.1f}{seconds / f16[1]:>7.2f}{size:>10.1f}{size / f16[2]:>7.2f}{speed:>14.1f}"
+            f"{speed / f16[3]:>7.2f}{ppl:>9.3f}{ppl / f16[4]:>8.4f}{v.top1:>14.1%}{v.ppl_rel:>13.2%}"
+        )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from shared_data import SHARED, bioasq, jsonl_gz, write_jsonl  # noqa: E402
+from shared_data import SHARED, bioasq, jsonl_gz, write_jsonl
 
 CACHE = Path(__file__).parent / ".cache"
 
@@ -39,8 +39,8 @@ def corpus_rows(limit: int) -> list[dict]:
     patient information and HPO definitions (about 110K in all)."""
     import json
 
-    from medtui.assets import asset_path
-    from medtui.rag.corpora.hpo import iter_hpo
+    from medtui.core.assets import asset_path
+    from medtui.core.rag.corpora.hpo import iter_hpo
 
     _, pool = bioasq(["7B", "8B", "9B", "10B", "11B"])
     rows = list(pool.values())
@@ -51,7 +51,9 @@ def corpus_rows(limit: int) -> list[dict]:
         for row in jsonl_gz(book):
             for n, para in enumerate(p for p in row["text"].split("\n") if len(p) > 80 and not p.startswith("#")):
                 rows.append({"id": f"{row['id']}-{n}", "title": row["title"], "text": para})
-    wikidoc = json.loads((SHARED / "medalpaca_wikidoc_patient_info" / "medical_meadow_small.json").read_text(encoding="utf-8"))
+    wikidoc = json.loads(
+        (SHARED / "medalpaca_wikidoc_patient_info" / "medical_meadow_small.json").read_text(encoding="utf-8")
+    )
     for i, row in enumerate(wikidoc):
         for n, para in enumerate(p for p in row["output"].split("\n") if len(p) > 80):
             rows.append({"id": f"wikidoc-{i}-{n}", "title": row["input"], "text": para})
@@ -64,14 +66,14 @@ def corpus_rows(limit: int) -> list[dict]:
 def embedding_backends(texts: list[str]) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from medtui.assets import asset_path
+    from medtui.core.assets import asset_path
 
     folder = str(asset_path("minilm"))
     results = {}
     for backend in ("torch", "onnx"):
         try:
             model = SentenceTransformer(folder, device="cpu", backend=backend)
-        except Exception as e:  # noqa: BLE001 - report why a backend is unavailable
+        except Exception as e:
             print(f"  {backend:<6} unavailable: {type(e).__name__}: {str(e).splitlines()[0][:100]}")
             continue
         model.encode(texts[:64], batch_size=64)
@@ -87,7 +89,9 @@ def embedding_backends(texts: list[str]) -> None:
     for other in ("onnx", "onnxruntime"):
         if "torch" in results and other in results:
             agreement = float(np.min(np.sum(results["torch"][1] * results[other][1], axis=1)))
-            print(f"  {other}/torch speed ratio {results[other][0] / results['torch'][0]:.2f}, lowest cosine agreement {agreement:.5f}")
+            print(
+                f"  {other}/torch speed ratio {results[other][0] / results['torch'][0]:.2f}, lowest cosine agreement {agreement:.5f}"
+            )
 
 
 def onnxruntime_direct(folder: str, texts: list[str]) -> tuple[float, np.ndarray]:
@@ -102,14 +106,27 @@ def onnxruntime_direct(folder: str, texts: list[str]) -> tuple[float, np.ndarray
 
     class Encoder(torch.nn.Module):  # positional inputs for the tracer; transformers 5 takes keywords
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            return model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     path = Path(tempfile.mkdtemp()) / "minilm.onnx"
     sample = tokenizer(["a b c", "d e"], padding=True, return_tensors="pt")
-    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "token_type_ids": {0: "batch", 1: "seq"}}
+    axes = {
+        "input_ids": {0: "batch", 1: "seq"},
+        "attention_mask": {0: "batch", 1: "seq"},
+        "token_type_ids": {0: "batch", 1: "seq"},
+    }
     with torch.no_grad():
-        torch.onnx.export(Encoder(), (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]), str(path),
-                          input_names=list(axes), output_names=["last_hidden_state"], dynamic_axes=axes, dynamo=False)
+        torch.onnx.export(
+            Encoder(),
+            (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+            str(path),
+            input_names=list(axes),
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            dynamo=False,
+        )
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -126,7 +143,7 @@ def onnxruntime_direct(folder: str, texts: list[str]) -> tuple[float, np.ndarray
     start = time.perf_counter()
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     for i in range(0, len(ordered), 64):
-        idx = ordered[i:i + 64]
+        idx = ordered[i : i + 64]
         out[idx] = encode([texts[j] for j in idx])
     return len(texts) / (time.perf_counter() - start), out
 
@@ -135,7 +152,7 @@ def static_vectors(texts: list[str]) -> np.ndarray:
     """Mean of MiniLM's input token embeddings: cheap 384-d vectors with real word structure."""
     from transformers import AutoModel, AutoTokenizer
 
-    from medtui.assets import asset_path
+    from medtui.core.assets import asset_path
 
     folder = str(asset_path("minilm"))
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -149,9 +166,9 @@ def write_path(rows: list[dict], vectors: np.ndarray, work: Path) -> None:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    from medtui.rag.index import BATCH, SnippetIndex
-    from medtui.rag.snippet import Snippet
-    from medtui.rag.sources import resolve_source
+    from medtui.core.rag.index import BATCH, SnippetIndex
+    from medtui.core.rag.snippet import Snippet
+    from medtui.core.rag.sources import resolve_source
 
     by_text = {r["text"]: v.tolist() for r, v in zip(rows, vectors)}
     source = write_jsonl(rows, work / "rows.jsonl")
@@ -161,9 +178,13 @@ def write_path(rows: list[dict], vectors: np.ndarray, work: Path) -> None:
     snippets = [Snippet(f"rows.jsonl:{r['id']}", r["title"], "rows.jsonl", r["text"]) for r in rows]
     start = time.perf_counter()
     for i in range(0, len(snippets), BATCH):
-        batch = snippets[i:i + BATCH]
-        collection.add(ids=[s.id for s in batch], documents=[s.text for s in batch],
-                       metadatas=[s.metadata() for s in batch], embeddings=[by_text[s.text] for s in batch])
+        batch = snippets[i : i + BATCH]
+        collection.add(
+            ids=[s.id for s in batch],
+            documents=[s.text for s in batch],
+            metadatas=[s.metadata() for s in batch],
+            embeddings=[by_text[s.text] for s in batch],
+        )
     plain = len(snippets) / (time.perf_counter() - start)
 
     index = SnippetIndex("write-bench", work / "ours")
@@ -180,9 +201,9 @@ def write_path(rows: list[dict], vectors: np.ndarray, work: Path) -> None:
 
 
 def query_latency(rows: list[dict], n_queries: int) -> None:
-    from medtui.rag.index import SnippetIndex
-    from medtui.rag.retriever import Retriever
-    from medtui.rag.sources import resolve_source
+    from medtui.core.rag.index import SnippetIndex
+    from medtui.core.rag.retriever import Retriever
+    from medtui.core.rag.sources import resolve_source
 
     questions, _ = bioasq(["11B"])
     queries = [q.body for q in questions[:n_queries]]
@@ -211,7 +232,7 @@ def query_latency(rows: list[dict], n_queries: int) -> None:
         timings["dense (HNSW)"].append(t1 - t0)
         timings["bm25"].append(t2 - t1)
         timings["fetch texts"].append(t3 - t2)
-    import medtui.rag.retriever as retriever_module
+    import medtui.core.rag.retriever as retriever_module
 
     vectors_by_query = {q: v.tolist() for q, v in zip(queries, query_vectors)}
     retriever_module.embed = lambda texts, name: [vectors_by_query[texts[0]]]  # exclude the model
@@ -241,10 +262,10 @@ def main() -> None:
     try:
         if 1 in args.parts:
             print(f"1. embedding throughput, {args.embed_snippets} real snippets, {os.cpu_count()} cores")
-            embedding_backends([r["text"] for r in rows[:args.embed_snippets]])
+            embedding_backends([r["text"] for r in rows[: args.embed_snippets]])
         if 2 in args.parts:
             print(f"2. write path, {args.write_snippets} snippets, precomputed vectors")
-            subset = rows[:args.write_snippets]
+            subset = rows[: args.write_snippets]
             write_path(subset, static_vectors([r["text"] for r in subset]), work / "write")
         if 3 in args.parts:
             print(f"3. query latency at {len(rows)} snippets")

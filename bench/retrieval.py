@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from shared_data import bioasq, write_jsonl  # noqa: E402
+from shared_data import bioasq, write_jsonl
 
 CACHE = Path(__file__).parent / ".cache"
 
@@ -36,9 +36,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["MEDTUI_INDEXES_DIR"] = str(CACHE / "indexes")
 
-    from medtui.rag.index import SnippetIndex
-    from medtui.rag.retriever import Retriever, SearchOptions
-    from medtui.rag.sources import resolve_source
+    from medtui.core.rag.index import SnippetIndex
+    from medtui.core.rag.retriever import Retriever, SearchOptions
+    from medtui.core.rag.sources import resolve_source
 
     questions, pool = bioasq(args.tasks)
     corpus = write_jsonl(pool.values(), CACHE / f"bioasq-{'-'.join(args.tasks)}.jsonl")
@@ -67,7 +67,9 @@ def main() -> None:
     for single in ("dense", "bm25"):
         low, high = paired_bootstrap(per_question["hybrid"], per_question[single])
         ratio = sum(per_question["hybrid"]) / sum(per_question[single])
-        print(f"hybrid vs {single}: nDCG@10 ratio {ratio:.3f}, difference 95% CI [{low:+.3f}, {high:+.3f}] (paired bootstrap)")
+        print(
+            f"hybrid vs {single}: nDCG@10 ratio {ratio:.3f}, difference 95% CI [{low:+.3f}, {high:+.3f}] (paired bootstrap)"
+        )
 
 
 def paired_bootstrap(a: list[float], b: list[float], rounds: int = 2000) -> tuple[float, float]:

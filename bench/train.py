@@ -35,8 +35,16 @@ def rows_file(rows: int, out: Path) -> Path:
     lines = DATA.read_text(encoding="utf-8").splitlines()[:rows]
     with open(out, "w", encoding="utf-8") as f:
         for r in map(json.loads, lines):
-            f.write(json.dumps({"Question": r["Question"][:300], "Complex_CoT": r["Complex_CoT"][:200],
-                                "Response": r["Response"][:150]}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "Question": r["Question"][:300],
+                        "Complex_CoT": r["Complex_CoT"][:200],
+                        "Response": r["Response"][:150],
+                    }
+                )
+                + "\n"
+            )
     return out
 
 
@@ -55,7 +63,7 @@ def one(backend: str, quant: str, packing: bool, args: argparse.Namespace) -> di
     import torch
     from transformers import TrainerCallback
 
-    from medtui.assets import asset_path
+    from medtui.core.assets import asset_path
     from trainers.api import measured_flops
     from trainers.backends import load_model
     from trainers.config import TrainConfig
@@ -69,9 +77,22 @@ def one(backend: str, quant: str, packing: bool, args: argparse.Namespace) -> di
     gguf = asset_path("smollm2_gguf")
     base = materialize(BaseModel(str(gguf), gguf), log=lambda m: None)
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
-    config = TrainConfig(method="sft", model=base, data=str(rows_file(args.rows, work / "rows.jsonl")), max_seq_len=args.seq_len,
-                         batch_size=args.batch, grad_accum=1, max_steps=args.steps + 1, packing=packing, quant=quant,
-                         backend=backend, eval_fraction=0.0, save_steps=10_000, lr=1e-4, decontaminate=False)
+    config = TrainConfig(
+        method="sft",
+        model=base,
+        data=str(rows_file(args.rows, work / "rows.jsonl")),
+        max_seq_len=args.seq_len,
+        batch_size=args.batch,
+        grad_accum=1,
+        max_steps=args.steps + 1,
+        packing=packing,
+        quant=quant,
+        backend=backend,
+        eval_fraction=0.0,
+        save_steps=10_000,
+        lr=1e-4,
+        decontaminate=False,
+    )
     tokenizer = load_tokenizer(base)
     data = prepare_sft(config, tokenizer)
     model, used_backend, used_quant = load_model(config, base)
@@ -92,9 +113,19 @@ def one(backend: str, quant: str, packing: bool, args: argparse.Namespace) -> di
     if used_quant == "4bit":  # packed 4-bit weights count as two per byte
         params = sum(p.numel() * (2 if p.dtype == torch.uint8 else 1) for p in model.get_base_model().parameters())
     flops, device = measured_flops()
-    return {"backend": used_backend, "quant": used_quant, "packing": packing, "device": device, "steps": len(marks) - 1,
-            "tokens_per_s": tokens_per_s, "mean_tokens_per_s": mean_tokens_per_s, "peak_bytes": peak_memory(), "params": params, "peak_flops": flops,
-            "mfu": 6 * params * tokens_per_s / flops}
+    return {
+        "backend": used_backend,
+        "quant": used_quant,
+        "packing": packing,
+        "device": device,
+        "steps": len(marks) - 1,
+        "tokens_per_s": tokens_per_s,
+        "mean_tokens_per_s": mean_tokens_per_s,
+        "peak_bytes": peak_memory(),
+        "params": params,
+        "peak_flops": flops,
+        "mfu": 6 * params * tokens_per_s / flops,
+    }
 
 
 def configurations() -> list[tuple[str, str, bool]]:
@@ -126,15 +157,31 @@ def main() -> None:
 
     import torch
 
-    print(f"SmolLM2-135M-Instruct, {args.rows} HuatuoGPT-o1 rows, seq len {args.seq_len}, batch {args.batch}, "
-          f"{args.steps} timed steps; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}")
+    print(
+        f"SmolLM2-135M-Instruct, {args.rows} HuatuoGPT-o1 rows, seq len {args.seq_len}, batch {args.batch}, "
+        f"{args.steps} timed steps; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}"
+    )
     if not torch.cuda.is_available():
         print("no CUDA GPU: unsloth needs one and is not run; 4-bit runs on bitsandbytes' CPU backend")
     results = []
     for backend, quant, packing in configurations():
-        command = [sys.executable, __file__, "--one", backend, quant, "on" if packing else "off", "--steps", str(args.steps),
-                   "--seq-len", str(args.seq_len), "--batch", str(args.batch), "--rows", str(args.rows)]
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            backend,
+            quant,
+            "on" if packing else "off",
+            "--steps",
+            str(args.steps),
+            "--seq-len",
+            str(args.seq_len),
+            "--batch",
+            str(args.batch),
+            "--rows",
+            str(args.rows),
+        ]
         done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
         line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
@@ -147,19 +194,25 @@ def main() -> None:
     print("| backend | quant | packing | tokens/s (fastest step) | tokens/s (mean) | peak memory | matmul peak | MFU |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['backend']} | {r['quant']} | {'on' if r['packing'] else 'off'} | {r['tokens_per_s']:.0f} | "
-              f"{r['mean_tokens_per_s']:.0f} | {r['peak_bytes'] / 2**30:.2f} GiB | {r['peak_flops'] / 1e9:.0f} GFLOP/s | {r['mfu']:.1%} |")
+        print(
+            f"| {r['backend']} | {r['quant']} | {'on' if r['packing'] else 'off'} | {r['tokens_per_s']:.0f} | "
+            f"{r['mean_tokens_per_s']:.0f} | {r['peak_bytes'] / 2**30:.2f} GiB | {r['peak_flops'] / 1e9:.0f} GFLOP/s | {r['mfu']:.1%} |"
+        )
 
     def find(backend: str, quant: str, packing: bool) -> dict | None:
         return next((r for r in results if (r["backend"], r["quant"], r["packing"]) == (backend, quant, packing)), None)
 
     print()
-    for fast, slow, label in ((find("unsloth", "4bit", True), find("hf", "4bit", True), "unsloth / plain (QLoRA)"),
-                              (find("hf", "none", True), find("hf", "none", False), "packing on / off (useful tokens/s)"),
-                              (find("hf", "4bit", True), find("hf", "none", True), "4-bit / 16-32-bit base")):
+    for fast, slow, label in (
+        (find("unsloth", "4bit", True), find("hf", "4bit", True), "unsloth / plain (QLoRA)"),
+        (find("hf", "none", True), find("hf", "none", False), "packing on / off (useful tokens/s)"),
+        (find("hf", "4bit", True), find("hf", "none", True), "4-bit / 16-32-bit base"),
+    ):
         if fast and slow:
-            print(f"{label}: {fast['tokens_per_s'] / slow['tokens_per_s']:.2f}x tokens/s, "
-                  f"{fast['peak_bytes'] / slow['peak_bytes']:.2f}x peak memory")
+            print(
+                f"{label}: {fast['tokens_per_s'] / slow['tokens_per_s']:.2f}x tokens/s, "
+                f"{fast['peak_bytes'] / slow['peak_bytes']:.2f}x peak memory"
+            )
 
 
 if __name__ == "__main__":

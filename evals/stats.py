@@ -15,7 +15,7 @@ def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
 
 
 def format_accuracy(correct: int, n: int) -> str:
-    """"42.0% [33.1%–51.4%]": how every front end shows an accuracy, never without its interval."""
+    """ "42.0% [33.1%–51.4%]": how every front end shows an accuracy, never without its interval."""
     if not n:
         return "–"
     low, high = wilson(correct, n)

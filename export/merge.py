@@ -12,9 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from export.sources import ExportSource
-from medtui.engines.dequantize import load_dequantized
-from medtui.errors import MedtuiError
-from medtui.registry import is_hub_id
+from medtui.core.engines.dequantize import load_dequantized
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import is_hub_id
 
 
 @dataclass
@@ -53,7 +53,9 @@ def load_base(source: ExportSource) -> tuple[object, object]:
         if source.base_is_gguf:
             model, tokenizer = _dequantized(base, Path(base).stat().st_mtime)
             return copy.deepcopy(model), tokenizer  # merging changes the model in place
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=_dtype(base), use_safetensors=True, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            base, dtype=_dtype(base), use_safetensors=True, trust_remote_code=False
+        )
         return model, AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     except (OSError, ValueError) as e:
         if is_hub_id(base):
@@ -77,7 +79,9 @@ def load_merged(source: ExportSource) -> Merged:
         except (OSError, ValueError, RuntimeError) as e:
             raise MedtuiError(f"adapter {source.adapter} does not fit base {base}: {e}") from None
         if any((source.adapter / f).is_file() for f in ("tokenizer.json", "tokenizer.model")):
-            tokenizer = AutoTokenizer.from_pretrained(str(source.adapter), trust_remote_code=False)  # trained with these
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(source.adapter), trust_remote_code=False
+            )  # trained with these
     return Merged(model.eval(), tokenizer)
 
 
@@ -86,7 +90,9 @@ def save_merged(merged: Merged, folder: Path) -> None:
     merged.model.save_pretrained(folder, safe_serialization=True)
     merged.tokenizer.save_pretrained(folder)
     if not merged.tokenizer.chat_template:
-        raise MedtuiError(f"{folder}: the tokenizer has no chat template, so the chat could not prompt the export: add one to the base")
+        raise MedtuiError(
+            f"{folder}: the tokenizer has no chat template, so the chat could not prompt the export: add one to the base"
+        )
 
 
 def count_params(merged: Merged) -> int:

@@ -19,10 +19,10 @@ from export.merge import Merged, count_params, load_merged, save_merged
 from export.quantize import QUANTS, quantize
 from export.sources import ExportSource, base_architectures, check_tokenizer_files, resolve_source
 from export.verify import Verification, verify
-from medtui import paths
-from medtui.engines.gguf_file import check_gguf
-from medtui.errors import MedtuiError
-from medtui.registry import Registry, spec_from_source
+from medtui.core import paths
+from medtui.core.engines.gguf_file import check_gguf
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import Registry, spec_from_source
 
 STAGES = ("merge", "convert", "quantize", "verify", "register")
 Progress = Callable[[str, float, str], None]  # (stage, overall fraction 0..1, detail)
@@ -104,7 +104,9 @@ def _threshold_kind(request: ExportRequest, source: ExportSource, base_gguf: Pat
     return {0: "f16", 1: "f16", 32: "f16", 7: "q8_0"}.get(ftype, "q4_k_m")
 
 
-def export_model(request: ExportRequest, progress: Progress | None = None, cancel: threading.Event | None = None) -> ExportResult:
+def export_model(
+    request: ExportRequest, progress: Progress | None = None, cancel: threading.Event | None = None
+) -> ExportResult:
     """Export, verify and register; raises MedtuiError (bad input, failed check) or Cancelled."""
     started = time.monotonic()
     cancel = cancel or threading.Event()
@@ -119,7 +121,9 @@ def export_model(request: ExportRequest, progress: Progress | None = None, cance
     if request.quant not in QUANTS:
         raise MedtuiError(f"unknown quant {request.quant!r}: use one of {', '.join(QUANTS)}")
     if request.adapter_only and request.quant not in LORA_TYPES:
-        raise MedtuiError(f"a GGUF LoRA is written as {' or '.join(LORA_TYPES)}, not {request.quant}: pass --quant f16 or q8_0")
+        raise MedtuiError(
+            f"a GGUF LoRA is written as {' or '.join(LORA_TYPES)}, not {request.quant}: pass --quant f16 or q8_0"
+        )
     source = resolve_source(request.target, request.base)
     base_gguf = _adapter_base_gguf(request, source) if request.adapter_only else None
     name = request.name or f"{source.name}-{'lora-' if request.adapter_only else ''}{request.quant}"
@@ -160,10 +164,20 @@ def export_model(request: ExportRequest, progress: Progress | None = None, cance
         staged = work / "final"
         staged.mkdir()
         moved = (adapter or gguf).rename(staged / (adapter or gguf).name)
-        (staged / "verification.json").write_text(json.dumps(
-            {"source": request.target, "base": source.base, "adapter": str(source.adapter) if source.adapter else None,
-             "quant": request.quant, "llama_cpp_python": converter.llama_cpp_version(), **result.to_dict()}, indent=2),
-            encoding="utf-8")
+        (staged / "verification.json").write_text(
+            json.dumps(
+                {
+                    "source": request.target,
+                    "base": source.base,
+                    "adapter": str(source.adapter) if source.adapter else None,
+                    "quant": request.quant,
+                    "llama_cpp_python": converter.llama_cpp_version(),
+                    **result.to_dict(),
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
         staged.replace(final)
         shutil.rmtree(work)
         placed = final / moved.name
@@ -182,7 +196,9 @@ def export_model(request: ExportRequest, progress: Progress | None = None, cance
 
 def _adapter_base_gguf(request: ExportRequest, source: ExportSource) -> Path:
     if source.adapter is None:
-        raise MedtuiError(f"{request.target} has no LoRA adapter: the adapter route needs a training run or a PEFT adapter")
+        raise MedtuiError(
+            f"{request.target} has no LoRA adapter: the adapter route needs a training run or a PEFT adapter"
+        )
     if request.base_gguf:
         return check_gguf(Path(request.base_gguf).expanduser().resolve(), "base GGUF")
     if source.source_gguf is not None:
@@ -207,8 +223,12 @@ def _convert_model(merged: Merged, work: Path, name: str, quant: str, stage, can
     save_merged(merged, hf)
     stage("convert", "llama.cpp convert_hf_to_gguf.py")
     f16 = work / f"{name}.f16.gguf"
-    converter.run_converter("convert_hf_to_gguf.py", [str(hf), "--outfile", str(f16), "--outtype", "f16"],
-                            _converter_progress(stage, "convert"), cancel)
+    converter.run_converter(
+        "convert_hf_to_gguf.py",
+        [str(hf), "--outfile", str(f16), "--outtype", "f16"],
+        _converter_progress(stage, "convert"),
+        cancel,
+    )
     shutil.rmtree(hf)
     if quant == "f16":
         return f16
@@ -219,14 +239,18 @@ def _convert_model(merged: Merged, work: Path, name: str, quant: str, stage, can
     return out
 
 
-def _convert_adapter(source: ExportSource, merged: Merged, work: Path, quant: str, stage, cancel: threading.Event) -> Path:
+def _convert_adapter(
+    source: ExportSource, merged: Merged, work: Path, quant: str, stage, cancel: threading.Event
+) -> Path:
     base_config = work / "base-config"  # the converter reads the base's config.json, not its weights
     merged.model.config.save_pretrained(base_config)
     merged.tokenizer.save_pretrained(base_config)
     stage("convert", "llama.cpp convert_lora_to_gguf.py")
     out = work / f"{source.name}.lora.{quant}.gguf"
-    converter.run_converter("convert_lora_to_gguf.py",
-                            [str(source.adapter), "--base", str(base_config), "--outfile", str(out), "--outtype", quant],
-                            _converter_progress(stage, "convert"), cancel)
+    converter.run_converter(
+        "convert_lora_to_gguf.py",
+        [str(source.adapter), "--base", str(base_config), "--outfile", str(out), "--outtype", quant],
+        _converter_progress(stage, "convert"),
+        cancel,
+    )
     return out
-

@@ -4,7 +4,7 @@ import ctypes
 import os
 from pathlib import Path
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 
 QUANTS = ("f16", "q8_0", "q4_k_m")
 
@@ -24,4 +24,6 @@ def quantize(source: Path, dest: Path, quant: str) -> None:
     params.nthread = os.cpu_count() or 1
     code = llama_cpp.llama_model_quantize(str(source).encode(), str(dest).encode(), ctypes.byref(params))
     if code != 0 or not dest.is_file():
-        raise MedtuiError(f"llama.cpp could not quantize {source} to {quant} (code {code}): check the disk and the f16 file")
+        raise MedtuiError(
+            f"llama.cpp could not quantize {source} to {quant} (code {code}): check the disk and the f16 file"
+        )

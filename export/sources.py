@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtui import paths
-from medtui.errors import MedtuiError
-from medtui.registry import Registry
+from medtui.core import paths
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import Registry
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 
@@ -68,7 +68,9 @@ def _from_run(folder: Path, base: str | None) -> ExportSource:
         except MedtuiError:
             pass
         origin = Path(model) if model.endswith(".gguf") and Path(model).is_file() else None
-    return ExportSource(folder.name, base or _base_of(str(run.get("base", "")), folder / "run.json"), folder / "adapter", origin)
+    return ExportSource(
+        folder.name, base or _base_of(str(run.get("base", "")), folder / "run.json"), folder / "adapter", origin
+    )
 
 
 def _from_adapter(folder: Path, base: str | None) -> ExportSource:
@@ -91,7 +93,9 @@ def resolve_source(target: str, base: str | None = None) -> ExportSource:
             return _from_adapter(path, base)
         if (path / "config.json").is_file():
             return ExportSource(path.name, str(path), None)
-        raise MedtuiError(f"{path}: not a training run (run.json), a PEFT adapter (adapter_config.json) or a model folder (config.json)")
+        raise MedtuiError(
+            f"{path}: not a training run (run.json), a PEFT adapter (adapter_config.json) or a model folder (config.json)"
+        )
     if path.suffix == ".gguf":
         raise MedtuiError(f"{target} is already a GGUF file: register it with `medtui models add NAME {target}`")
     spec = Registry().get(target)

@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 
 # Bytes per parameter of each file an export writes (k-quants and Q8_0 carry block scales).
 BYTES_PER_PARAM = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 1.07, "q4_k_m": 0.61}
@@ -20,7 +20,9 @@ def free_bytes(folder: Path) -> int:
 
 def needed_bytes(n_params: int, merged_dtype: str, quant: str) -> int:
     """Merged HF folder + the f16 GGUF the converter writes + the quantized GGUF (when not f16)."""
-    per_param = BYTES_PER_PARAM[merged_dtype] + BYTES_PER_PARAM["f16"] + (0 if quant == "f16" else BYTES_PER_PARAM[quant])
+    per_param = (
+        BYTES_PER_PARAM[merged_dtype] + BYTES_PER_PARAM["f16"] + (0 if quant == "f16" else BYTES_PER_PARAM[quant])
+    )
     return int(n_params * per_param * MARGIN)
 
 

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from export.merge import Merged
-from medtui.engines.chat_template import render_chat
-from medtui.engines.llamacpp import LlamaCppEngine, default_threads
-from medtui.errors import MedtuiError
-from medtui.registry import ModelSpec
+from medtui.core.engines.chat_template import render_chat
+from medtui.core.engines.llamacpp import LlamaCppEngine, default_threads
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import ModelSpec
 
 PROMPTS = (
     "What are the first-line treatments for community-acquired pneumonia in adults?",
@@ -81,7 +81,12 @@ class Verification:
         )
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "ppl_rel": self.ppl_rel, "passed": self.passed, "thresholds": asdict(THRESHOLDS[self.kind])}
+        return {
+            **asdict(self),
+            "ppl_rel": self.ppl_rel,
+            "passed": self.passed,
+            "thresholds": asdict(THRESHOLDS[self.kind]),
+        }
 
 
 def _check_loads_and_template(gguf: Path, adapter: Path | None, merged: Merged) -> tuple[bool, list[str]]:
@@ -130,10 +135,19 @@ def verify(gguf: Path, merged: Merged, kind: str, adapter: Path | None = None) -
     tok = merged.tokenizer
     sequences = [tok(p, add_special_tokens=False)["input_ids"] for p in rendered]
     text_ids = tok(TEXT)["input_ids"]
-    llm = Llama(model_path=str(gguf), lora_path=str(adapter) if adapter else None, n_ctx=512, n_batch=512,
-                n_threads=default_threads(), logits_all=True, verbose=False)
+    llm = Llama(
+        model_path=str(gguf),
+        lora_path=str(adapter) if adapter else None,
+        n_ctx=512,
+        n_batch=512,
+        n_threads=default_threads(),
+        logits_all=True,
+        verbose=False,
+    )
     try:
-        tokens_ok = all(llm.tokenize(p.encode("utf-8"), add_bos=False, special=True) == ids for p, ids in zip(rendered, sequences))
+        tokens_ok = all(
+            llm.tokenize(p.encode("utf-8"), add_bos=False, special=True) == ids for p, ids in zip(rendered, sequences)
+        )
         agree = positions = 0
         for ids in sequences:
             hf, gg = _hf_logprobs(merged, ids), _gguf_logprobs(llm, ids)

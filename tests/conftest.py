@@ -30,7 +30,7 @@ def default_index(indexes_dir):
     """The real first-run index (about a minute on 2 cores), built once."""
     mp = pytest.MonkeyPatch()
     mp.setenv("MEDTUI_INDEXES_DIR", str(indexes_dir))
-    from medtui.rag.default_index import ensure_default_index
+    from medtui.core.rag.default_index import ensure_default_index
 
     index = ensure_default_index()
     mp.undo()
@@ -40,14 +40,14 @@ def default_index(indexes_dir):
 @pytest.fixture
 def fast_settings():
     """Short answers keep generation tests quick on 2 cores."""
-    from medtui.config import Settings
+    from medtui.core.config import Settings
 
     return Settings(max_tokens=24, temperature=0.0, n_ctx=2048)
 
 
 @pytest.fixture(scope="session")
 def smollm2_gguf() -> Path:
-    from medtui.assets import asset_path
+    from medtui.core.assets import asset_path
 
     return asset_path("smollm2_gguf")
 
@@ -62,9 +62,15 @@ def tiny_hf_model(tmp_path_factory, smollm2_gguf) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(smollm2_gguf.parent), gguf_file=smollm2_gguf.name)
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
     )
     LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)

@@ -5,14 +5,14 @@ import json
 
 import pytest
 
-from medtui.rag.chunker import Chunker, ChunkSpec, Document
+from medtui.core.rag.chunker import Chunker, ChunkSpec, Document
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from medtui.assets import asset_path
+    from medtui.core.assets import asset_path
 
     return AutoTokenizer.from_pretrained(str(asset_path("minilm")))
 
@@ -23,7 +23,11 @@ def openstax_section(shared_data) -> dict:
     with gzip.open(shared_data / "openstax_medical_textbooks" / "microbiology.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
-            if row["text"].count("\n### ") >= 3 and len(row["text"]) > 8000 and row["title"] not in ("Preface", "Introduction"):
+            if (
+                row["text"].count("\n### ") >= 3
+                and len(row["text"]) > 8000
+                and row["title"] not in ("Preface", "Introduction")
+            ):
                 return row
     raise AssertionError("no long section found")
 
@@ -51,9 +55,15 @@ def test_chunks_never_cross_a_heading_and_carry_it_in_the_title(tokenizer, opens
     chunks = list(chunker.chunk(doc))
     lines = doc.text.splitlines()
     # headings that have text under them (not directly followed by another heading)
-    headings = [line.lstrip("#").strip() for line, nxt in zip(lines, lines[1:]) if line.startswith("### ") and not nxt.startswith("#")]
+    headings = [
+        line.lstrip("#").strip()
+        for line, nxt in zip(lines, lines[1:])
+        if line.startswith("### ") and not nxt.startswith("#")
+    ]
     titles = {c.title for c in chunks}
-    assert headings and all(any(t.startswith(f"{doc.title} › ") and t.endswith(f"› {h}") for t in titles) for h in headings)
+    assert headings and all(
+        any(t.startswith(f"{doc.title} › ") and t.endswith(f"› {h}") for t in titles) for h in headings
+    )
     for c in chunks:
         assert not any(line.startswith("#") for line in c.text.splitlines())
 

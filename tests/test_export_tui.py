@@ -2,8 +2,8 @@
 
 from textual.widgets import DataTable, Select, Static
 
-from medtui.config import Settings
-from medtui.registry import Registry, spec_from_source
+from medtui.core.config import Settings
+from medtui.core.registry import Registry, spec_from_source
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.export_screen import ExportScreen
 from tests.test_tui_chat import ready, wait_for

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from medtui.errors import MedtuiError
-from medtui.rag.index import SnippetIndex
-from medtui.rag.retriever import Retriever, SearchOptions
-from medtui.rag.sources import resolve_source
+from medtui.core.errors import MedtuiError
+from medtui.core.rag.index import SnippetIndex
+from medtui.core.rag.retriever import Retriever, SearchOptions
+from medtui.core.rag.sources import resolve_source
 
 MEDTUI = [str(Path(sys.executable).with_name("medtui"))]
 
@@ -61,7 +61,9 @@ def test_each_retriever_alone_and_fusion_combines_them(bioasq_index):
     bm25 = Retriever(bioasq_index, SearchOptions(dense=False)).search(question, 8)
     hybrid = Retriever(bioasq_index).search(question, 8)
     assert all(set(h.scores) == {"dense"} for h in dense) and all(set(h.scores) == {"bm25"} for h in bm25)
-    assert {h.snippet.id for h in hybrid} <= {h.snippet.id for h in dense} | {h.snippet.id for h in bm25} | {h.snippet.id for h in hybrid}
+    assert {h.snippet.id for h in hybrid} <= {h.snippet.id for h in dense} | {h.snippet.id for h in bm25} | {
+        h.snippet.id for h in hybrid
+    }
     # a hit both retrievers rank highly beats one only a single retriever found
     both = [h for h in hybrid if {"dense", "bm25"} <= set(h.scores)]
     assert both and hybrid[0] in both
@@ -90,7 +92,10 @@ def test_saved_hf_dataset_in_medrag_format(tmp_path, bioasq_jsonl):
     import datasets
 
     rows = [json.loads(line) for line in bioasq_jsonl.read_text().splitlines()][:80]
-    medrag = [{"id": f"med_{i}", "title": r["title"], "content": r["text"], "contents": f"{r['title']}. {r['text']}"} for i, r in enumerate(rows)]
+    medrag = [
+        {"id": f"med_{i}", "title": r["title"], "content": r["text"], "contents": f"{r['title']}. {r['text']}"}
+        for i, r in enumerate(rows)
+    ]
     folder = tmp_path / "medrag_like"
     datasets.Dataset.from_list(medrag).save_to_disk(str(folder))
     out = ok(run("index", "add", "medrag-like", str(folder)))
@@ -104,7 +109,10 @@ def test_saved_hf_dataset_in_medrag_format(tmp_path, bioasq_jsonl):
 def test_openstax_folder_and_medquad_jsonl_are_chunked_and_cited(tmp_path, shared_data):
     import gzip
 
-    rows = [json.loads(line) for line in gzip.open(shared_data / "openstax_medical_textbooks" / "nutrition_for_nurses.jsonl.gz", "rt")]
+    rows = [
+        json.loads(line)
+        for line in gzip.open(shared_data / "openstax_medical_textbooks" / "nutrition_for_nurses.jsonl.gz", "rt")
+    ]
     folder = tmp_path / "notes"
     folder.mkdir()
     for row in rows[3:5]:
@@ -112,7 +120,21 @@ def test_openstax_folder_and_medquad_jsonl_are_chunked_and_cited(tmp_path, share
     medquad = tmp_path / "medquad.jsonl"
     with gzip.open(shared_data / "medquad" / "medquad_answered.jsonl.gz", "rt") as f:
         medquad.write_text("".join(next(f) for _ in range(20)), encoding="utf-8")
-    out = ok(run("index", "add", "mixed", str(folder), str(medquad), "--text-field", "answer", "--title-field", "question", "--chunk-tokens", "160"))
+    out = ok(
+        run(
+            "index",
+            "add",
+            "mixed",
+            str(folder),
+            str(medquad),
+            "--text-field",
+            "answer",
+            "--title-field",
+            "question",
+            "--chunk-tokens",
+            "160",
+        )
+    )
     index = SnippetIndex("mixed").open()
     manifest = index.manifest()
     assert f"mixed: {manifest.count} snippets, complete" in out and manifest.chunk_tokens == 160
@@ -128,8 +150,12 @@ def test_openstax_folder_and_medquad_jsonl_are_chunked_and_cited(tmp_path, share
 
 
 def test_killed_build_is_refused_then_resumes_to_the_clean_count(bioasq_jsonl, bioasq_index):
-    proc = subprocess.Popen(MEDTUI + ["index", "add", "killed", str(bioasq_jsonl), "--whole"], env=os.environ.copy(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        MEDTUI + ["index", "add", "killed", str(bioasq_jsonl), "--whole"],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     manifest_path = SnippetIndex("killed").manifest_path
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -152,24 +178,33 @@ def test_killed_build_is_refused_then_resumes_to_the_clean_count(bioasq_jsonl, b
 
 def test_ctrl_c_stops_with_the_resume_command(bioasq_jsonl):
     # As in a terminal: Ctrl-C delivered (a runner that started us in the background may ignore SIGINT).
-    proc = subprocess.Popen(MEDTUI + ["index", "add", "interrupted", str(bioasq_jsonl), "--whole", "--limit", "400"],
-                            env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        MEDTUI + ["index", "add", "interrupted", str(bioasq_jsonl), "--whole", "--limit", "400"],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     manifest_path = SnippetIndex("interrupted").manifest_path
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (manifest_path.exists() and json.loads(manifest_path.read_text()).get("count", 0) >= 128):
+    while time.monotonic() < deadline and not (
+        manifest_path.exists() and json.loads(manifest_path.read_text()).get("count", 0) >= 128
+    ):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "medtui index rebuild interrupted" in err and "Traceback" not in err
-    assert "interrupted: 400 snippets, complete" in ok(run("index", "add", "interrupted", str(bioasq_jsonl), "--whole", "--limit", "400"))
+    assert "interrupted: 400 snippets, complete" in ok(
+        run("index", "add", "interrupted", str(bioasq_jsonl), "--whole", "--limit", "400")
+    )
 
 
 def test_cancel_leaves_a_resumable_partial_index(bioasq_jsonl):
     import threading
 
-    from medtui.rag.index import Cancelled
+    from medtui.core.rag.index import Cancelled
 
     cancel = threading.Event()
     index = SnippetIndex("cancelled")
@@ -244,12 +279,16 @@ def test_pdf_and_text_files_in_a_folder(tmp_path):
     docs = tmp_path / "handouts"
     docs.mkdir()
     _pdf(docs / "warfarin.pdf", ["Warfarin dosing is monitored with the INR.", "Vitamin K reverses warfarin."])
-    (docs / "asthma.txt").write_text("Asthma\n\nInhaled corticosteroids are the mainstay of asthma control.\n", encoding="utf-8")
+    (docs / "asthma.txt").write_text(
+        "Asthma\n\nInhaled corticosteroids are the mainstay of asthma control.\n", encoding="utf-8"
+    )
     ok(run("index", "add", "handouts", str(docs)))
     index = SnippetIndex("handouts").open()
     assert index.manifest().count == 2
     hit = Retriever(index).search("How is warfarin monitored?", 1)[0]
-    assert hit.snippet.doc_id == "handouts:warfarin.pdf" and "INR" in hit.snippet.text and hit.snippet.title == "warfarin"
+    assert (
+        hit.snippet.doc_id == "handouts:warfarin.pdf" and "INR" in hit.snippet.text and hit.snippet.title == "warfarin"
+    )
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     one_line_error(run("index", "add", "handouts2", str(docs)), "broken.pdf", "unreadable PDF")
 
@@ -260,13 +299,19 @@ def tiny_cross_encoder(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from medtui.assets import asset_path
+    from medtui.core.assets import asset_path
 
     folder = tmp_path_factory.mktemp("cross-encoder")
     tokenizer = AutoTokenizer.from_pretrained(str(asset_path("minilm")))
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, num_labels=1)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+    )
     BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
@@ -283,7 +328,7 @@ def test_cross_encoder_rerank_orders_by_its_own_score(bioasq_index, tiny_cross_e
 
 
 def test_separate_query_encoder_is_recorded_and_used(bioasq_jsonl):
-    from medtui.assets import asset_path
+    from medtui.core.assets import asset_path
 
     query_encoder = str(asset_path("minilm"))  # any sentence-transformers folder: here MiniLM by path
     index = SnippetIndex("two-encoders")

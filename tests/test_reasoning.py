@@ -2,10 +2,15 @@
 
 import pytest
 
-from medtui.chat.reasoning import split_reasoning
+from medtui.core.reasoning import split_reasoning
 
 CASES = [
-    ("<think>Check the kidney.</think>Nephritis is kidney inflammation.", "Check the kidney.", "Nephritis is kidney inflammation.", False),
+    (
+        "<think>Check the kidney.</think>Nephritis is kidney inflammation.",
+        "Check the kidney.",
+        "Nephritis is kidney inflammation.",
+        False,
+    ),
     # R1-distilled templates open the tag in the prompt: only the closing tag is generated
     ("The glomerulus is involved.\n</think>\n\nAnswer: B", "The glomerulus is involved.", "Answer: B", False),
     ("<think>still reasoning about A versus C", "still reasoning about A versus C", "", True),

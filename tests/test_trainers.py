@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 from trainers.config import TrainConfig
 from trainers.data import DataReport, SftRow, sft_rows
 from trainers.formatting import IGNORE, format_row, tokenize_formatted
@@ -34,8 +34,16 @@ def write_short_huatuo(shared_data: Path, out: Path, rows: int, question: int | 
     lines = (shared_data / "huatuogpt_o1_demo" / "demo_data.jsonl").read_text().splitlines()[:rows]
     with open(out, "w") as f:
         for r in map(json.loads, lines):
-            f.write(json.dumps({"Question": r["Question"][:question], "Complex_CoT": r["Complex_CoT"][:cot],
-                                "Response": r["Response"][:response]}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "Question": r["Question"][:question],
+                        "Complex_CoT": r["Complex_CoT"][:cot],
+                        "Response": r["Response"][:response],
+                    }
+                )
+                + "\n"
+            )
     return out
 
 
@@ -55,7 +63,9 @@ def test_labels_masked_token_by_token(tiny_hf_model):
     row = SftRow("What causes scurvy?", "Vitamin C is needed for collagen.", "Lack of vitamin C.", "x")
     formatted = format_row(tok, row, "You are a careful doctor.")
     assert formatted.prompt.endswith("<|im_start|>assistant\n")
-    assert formatted.completion == "<think>\nVitamin C is needed for collagen.\n</think>\n\nLack of vitamin C.<|im_end|>\n"
+    assert (
+        formatted.completion == "<think>\nVitamin C is needed for collagen.\n</think>\n\nLack of vitamin C.<|im_end|>\n"
+    )
     tokens = tokenize_formatted(tok, formatted)
     ids, mask = tokens["input_ids"], tokens["completion_mask"]
     boundary = mask.index(1)
@@ -75,7 +85,10 @@ def test_packing_keeps_examples_apart(tiny_hf_model, short_sft, tmp_path):
 
     tok = _tokenizer(tiny_hf_model)
     config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), max_seq_len=512, batch_size=2)
-    examples = [tokenize_formatted(tok, format_row(tok, SftRow(f"Question {i}?", "", "Answer " * (i + 1), "x"))) for i in range(6)]
+    examples = [
+        tokenize_formatted(tok, format_row(tok, SftRow(f"Question {i}?", "", "Answer " * (i + 1), "x")))
+        for i in range(6)
+    ]
     from trainers.prepare import Prepared
 
     model = AutoModelForCausalLM.from_pretrained(tiny_hf_model)
@@ -109,7 +122,9 @@ def test_gradient_checkpointing_only_when_asked(tiny_hf_model, short_sft, tmp_pa
     for asked in (False, True):
         config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), gradient_checkpointing=asked)
         model = AutoModelForCausalLM.from_pretrained(tiny_hf_model)
-        trainer = _trainer(config, "sft", model, tok, Prepared(examples, [], DataReport(), "t"), tmp_path / str(asked), [])
+        trainer = _trainer(
+            config, "sft", model, tok, Prepared(examples, [], DataReport(), "t"), tmp_path / str(asked), []
+        )
         assert trainer.args.gradient_checkpointing is asked
 
 
@@ -119,15 +134,27 @@ def test_bad_rows_counted_and_benchmark_items_dropped(tmp_path):
     _, items = TASKS["pubmedqa"].load()
     planted = items[0].question
     path = tmp_path / "rows.jsonl"
-    path.write_text("\n".join([
-        json.dumps({"question": "Why does a fever occur in infection?", "answer": "Pyrogens reset the set point."}),
-        "{not json",
-        json.dumps(["a", "list"]),
-        json.dumps({"question": "No answer here"}),
-        json.dumps({"question": planted, "answer": "yes"}),
-        json.dumps({"question": "A question naming a test abstract", "answer": "maybe", "pmid": items and open(
-            REPO / "evals" / "data" / "pubmedqa_test_pmids.txt").read().split()[0]}),
-    ]) + "\n")
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(
+                    {"question": "Why does a fever occur in infection?", "answer": "Pyrogens reset the set point."}
+                ),
+                "{not json",
+                json.dumps(["a", "list"]),
+                json.dumps({"question": "No answer here"}),
+                json.dumps({"question": planted, "answer": "yes"}),
+                json.dumps(
+                    {
+                        "question": "A question naming a test abstract",
+                        "answer": "maybe",
+                        "pmid": items and open(REPO / "evals" / "data" / "pubmedqa_test_pmids.txt").read().split()[0],
+                    }
+                ),
+            ]
+        )
+        + "\n"
+    )
     from trainers.decontaminate import benchmark_questions
 
     report = DataReport()
@@ -140,16 +167,32 @@ def test_bad_rows_counted_and_benchmark_items_dropped(tmp_path):
 def test_sft_too_long_rows_counted(tiny_hf_model, short_sft):
     from trainers.prepare import prepare_sft
 
-    data = prepare_sft(TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), max_seq_len=200), _tokenizer(tiny_hf_model))
+    data = prepare_sft(
+        TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), max_seq_len=200),
+        _tokenizer(tiny_hf_model),
+    )
     assert data.report.dropped["too_long"] > 0 and data.report.kept == len(data.train) + len(data.eval)
     assert all(len(r["input_ids"]) <= 200 for r in data.train)
 
 
 def test_msft_end_to_end_with_cpt_on_openstax(tiny_hf_model, short_sft, shared_data):
     corpus = shared_data / "openstax_medical_textbooks" / "nutrition_for_nurses.jsonl.gz"
-    config = TrainConfig(method="msft", model=str(tiny_hf_model), data=str(short_sft), corpus=str(corpus), name="msft-tiny",
-                         limit=12, max_seq_len=256, max_steps=3, batch_size=2, grad_accum=1, lr=1e-3, save_steps=2,
-                         eval_steps=2, train_embeddings=True)
+    config = TrainConfig(
+        method="msft",
+        model=str(tiny_hf_model),
+        data=str(short_sft),
+        corpus=str(corpus),
+        name="msft-tiny",
+        limit=12,
+        max_seq_len=256,
+        max_steps=3,
+        batch_size=2,
+        grad_accum=1,
+        lr=1e-3,
+        save_steps=2,
+        eval_steps=2,
+        train_embeddings=True,
+    )
     run = execute(create_run(config), threading.Event(), log=lambda m: None)
     assert run.status == "complete" and run.info["global_step"] == 3
     merged = run.dir / "stages" / "merged"
@@ -161,7 +204,7 @@ def test_msft_end_to_end_with_cpt_on_openstax(tiny_hf_model, short_sft, shared_d
     assert {r["stage"] for r in cpt_records} == {"cpt", "sft"}
     progress = read_progress(run.dir)
     assert progress.stage == "sft" and progress.step == 3 and progress.train and progress.eval
-    from medtui.registry import Registry
+    from medtui.core.registry import Registry
 
     spec = Registry().get("msft-tiny")
     assert spec.source == str(merged) and spec.adapter == str(run.adapter)
@@ -169,14 +212,32 @@ def test_msft_end_to_end_with_cpt_on_openstax(tiny_hf_model, short_sft, shared_d
 
 
 def _worker(run_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "trainers.worker", str(run_dir)], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "trainers.worker", str(run_dir)],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_resume_after_sigkill_reaches_the_same_step(tiny_hf_model, short_sft):
-    config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), name="killed", max_seq_len=512,
-                         epochs=1, batch_size=1, grad_accum=1, lr=1e-3, save_steps=2, eval_steps=1000, eval_fraction=0.0,
-                         limit=10)
+    config = TrainConfig(
+        method="sft",
+        model=str(tiny_hf_model),
+        data=str(short_sft),
+        name="killed",
+        max_seq_len=512,
+        epochs=1,
+        batch_size=1,
+        grad_accum=1,
+        lr=1e-3,
+        save_steps=2,
+        eval_steps=1000,
+        eval_fraction=0.0,
+        limit=10,
+    )
     run = create_run(config)
     process = _worker(run.dir)
     deadline = time.time() + 120
@@ -202,15 +263,23 @@ def test_resume_after_sigkill_reaches_the_same_step(tiny_hf_model, short_sft):
 
 def test_cli_errors_are_one_line(tiny_hf_model, short_sft):
     def medtui(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "medtui", "train", *args], capture_output=True, text=True, cwd=REPO)
+        return subprocess.run(
+            [sys.executable, "-m", "medtui", "train", *args], capture_output=True, text=True, cwd=REPO
+        )
 
     cases = [
         (["sft", "-m", "no-such-model", "-d", str(short_sft)], "unknown model 'no-such-model'"),
         (["sft", "-m", str(tiny_hf_model), "-d", "/no/such.jsonl"], "not found"),
-        (["sft", "-m", str(tiny_hf_model), "-d", str(short_sft), "--answer-field", "nope"], "fields are Question, Complex_CoT, Response"),
+        (
+            ["sft", "-m", str(tiny_hf_model), "-d", str(short_sft), "--answer-field", "nope"],
+            "fields are Question, Complex_CoT, Response",
+        ),
         (["cpt", "-m", str(tiny_hf_model)], "cpt needs a corpus"),
         (["sft", "-m", str(tiny_hf_model), "-d", str(short_sft), "--launcher", "mpi"], "--launcher 'mpi'"),
-        (["msft", "-m", str(tiny_hf_model), "-d", str(short_sft), "-c", str(short_sft), "--launcher", "accelerate"], "msft under accelerate"),
+        (
+            ["msft", "-m", str(tiny_hf_model), "-d", str(short_sft), "-c", str(short_sft), "--launcher", "accelerate"],
+            "msft under accelerate",
+        ),
         (["status", "nope"], "no training run"),
     ]
     for args, expected in cases:
@@ -234,8 +303,13 @@ def test_sft_rows_from_a_saved_dataset_and_its_splits(tmp_path):
     """A folder written by `DatasetDict.save_to_disk` (what a Hub dataset becomes offline) reads like a file."""
     from datasets import Dataset, DatasetDict
 
-    rows = {"question": ["What causes scurvy?", "What causes rickets?"], "answer": ["Lack of vitamin C.", "Lack of vitamin D."]}
-    DatasetDict({"train": Dataset.from_dict(rows), "test": Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "saved"))
+    rows = {
+        "question": ["What causes scurvy?", "What causes rickets?"],
+        "answer": ["Lack of vitamin C.", "Lack of vitamin D."],
+    }
+    DatasetDict({"train": Dataset.from_dict(rows), "test": Dataset.from_dict(rows)}).save_to_disk(
+        str(tmp_path / "saved")
+    )
     report = DataReport()
     got = list(sft_rows(str(tmp_path / "saved"), report))
     assert [(r.question, r.answer) for r in got] == list(zip(rows["question"], rows["answer"])) and report.kept == 2

@@ -26,8 +26,14 @@ def short_sft(shared_data, tmp_path_factory) -> Path:
 
 
 def _medtui(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "medtui", "train", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "medtui", "train", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_qlora_step_runs_on_cpu(tiny_hf_model, short_sft):
@@ -36,11 +42,28 @@ def test_qlora_step_runs_on_cpu(tiny_hf_model, short_sft):
 
     from trainers.backends import load_model
 
-    config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(short_sft), name="qlora-cpu", quant="4bit",
-                         max_seq_len=512, max_steps=2, batch_size=1, grad_accum=1, lr=1e-3, eval_fraction=0.0, limit=4)
+    config = TrainConfig(
+        method="sft",
+        model=str(tiny_hf_model),
+        data=str(short_sft),
+        name="qlora-cpu",
+        quant="4bit",
+        max_seq_len=512,
+        max_steps=2,
+        batch_size=1,
+        grad_accum=1,
+        lr=1e-3,
+        eval_fraction=0.0,
+        limit=4,
+    )
     model, backend, quant = load_model(config, str(tiny_hf_model))
     frozen = [m for m in model.modules() if isinstance(m, Linear4bit)]
-    assert backend == "hf" and quant == "4bit" and frozen and all(m.weight.dtype.is_floating_point is False for m in frozen)
+    assert (
+        backend == "hf"
+        and quant == "4bit"
+        and frozen
+        and all(m.weight.dtype.is_floating_point is False for m in frozen)
+    )
     run = execute(create_run(config), threading.Event(), log=lambda m: None)
     assert run.status == "complete" and run.info["used_quant"] == "4bit" and run.info["global_step"] == 2
     assert all(loss == loss for _, loss in read_progress(run.dir).train)  # no NaN from the 4-bit matmuls
@@ -57,9 +80,22 @@ def test_train_embeddings_trains_lm_head_and_embeddings_at_their_own_rate(tiny_h
     from trainers.stage import _trainer, save_adapter
 
     corpus = shared_data / "openstax_medical_textbooks" / "nutrition_for_nurses.jsonl.gz"
-    config = TrainConfig(method="cpt", model=str(tiny_hf_model), corpus=str(corpus), limit=6, max_seq_len=128, max_steps=2,
-                         batch_size=1, grad_accum=1, lr=1e-3, embedding_lr=1e-4, eval_fraction=0.0, train_embeddings=True,
-                         scheduler="constant", warmup_ratio=0.0)
+    config = TrainConfig(
+        method="cpt",
+        model=str(tiny_hf_model),
+        corpus=str(corpus),
+        limit=6,
+        max_seq_len=128,
+        max_steps=2,
+        batch_size=1,
+        grad_accum=1,
+        lr=1e-3,
+        embedding_lr=1e-4,
+        eval_fraction=0.0,
+        train_embeddings=True,
+        scheduler="constant",
+        warmup_ratio=0.0,
+    )
     tokenizer = load_tokenizer(str(tiny_hf_model))
     model, _, _ = load_model(config, str(tiny_hf_model))
     head = model.get_output_embeddings()
@@ -94,8 +130,26 @@ def _wait_for(run_name: str, done, timeout: float = 180) -> None:
 
 
 def test_detached_run_watched_with_status(tiny_hf_model, short_sft):
-    started = _medtui("sft", "-m", str(tiny_hf_model), "-d", str(short_sft), "--name", "bg", "--max-steps", "3",
-                      "--batch-size", "1", "--grad-accum", "1", "--max-seq-len", "512", "--limit", "6", "--detach")
+    started = _medtui(
+        "sft",
+        "-m",
+        str(tiny_hf_model),
+        "-d",
+        str(short_sft),
+        "--name",
+        "bg",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "1",
+        "--grad-accum",
+        "1",
+        "--max-seq-len",
+        "512",
+        "--limit",
+        "6",
+        "--detach",
+    )
     assert started.returncode == 0 and "started run bg in the background" in started.stdout, started.stderr
     _wait_for("bg", lambda run, progress: run.status in ("complete", "failed"))
     out = _medtui("status", "bg").stdout
@@ -104,9 +158,30 @@ def test_detached_run_watched_with_status(tiny_hf_model, short_sft):
 
 
 def test_cancelled_run_resumes_from_the_cli(tiny_hf_model, short_sft):
-    started = _medtui("sft", "-m", str(tiny_hf_model), "-d", str(short_sft), "--name", "stopme", "--max-steps", "20",
-                      "--batch-size", "1", "--grad-accum", "1", "--max-seq-len", "512", "--limit", "8", "--save-steps", "1000",
-                      "--eval-steps", "1000", "--detach")
+    started = _medtui(
+        "sft",
+        "-m",
+        str(tiny_hf_model),
+        "-d",
+        str(short_sft),
+        "--name",
+        "stopme",
+        "--max-steps",
+        "20",
+        "--batch-size",
+        "1",
+        "--grad-accum",
+        "1",
+        "--max-seq-len",
+        "512",
+        "--limit",
+        "8",
+        "--save-steps",
+        "1000",
+        "--eval-steps",
+        "1000",
+        "--detach",
+    )
     assert started.returncode == 0, started.stderr
     _wait_for("stopme", lambda run, progress: progress.step >= 1)
     pid = load_run("stopme").info["pid"]
@@ -125,14 +200,23 @@ def test_cancelled_run_resumes_from_the_cli(tiny_hf_model, short_sft):
 
 
 def test_index_as_cpt_corpus(tiny_hf_model, bioasq_jsonl, tmp_path):
-    from medtui.rag.index import SnippetIndex
-    from medtui.rag.sources import resolve_source
+    from medtui.core.rag.index import SnippetIndex
+    from medtui.core.rag.sources import resolve_source
 
     small = tmp_path / "snippets.jsonl"
     small.write_text("".join(bioasq_jsonl.read_text().splitlines(keepends=True)[:12]))
     SnippetIndex("cpt-corpus").add([resolve_source(str(small), whole=True)])
-    config = TrainConfig(method="cpt", model=str(tiny_hf_model), corpus="index:cpt-corpus", name="cpt-index", max_seq_len=128,
-                         max_steps=2, batch_size=1, grad_accum=1, eval_fraction=0.0)
+    config = TrainConfig(
+        method="cpt",
+        model=str(tiny_hf_model),
+        corpus="index:cpt-corpus",
+        name="cpt-index",
+        max_seq_len=128,
+        max_steps=2,
+        batch_size=1,
+        grad_accum=1,
+        eval_fraction=0.0,
+    )
     run = execute(create_run(config), threading.Event(), log=lambda m: None)
     assert run.status == "complete" and run.info["global_step"] == 2
     assert run.info["data_report"]["read"] == 12 and run.info["data_report"]["kept"] == 12

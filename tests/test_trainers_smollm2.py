@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from medtui.engines.base import GenerationParams
-from medtui.engines.transformers_engine import TransformersEngine
-from medtui.registry import ModelSpec, Registry
+from medtui.core.engines.base import GenerationParams
+from medtui.core.engines.transformers_engine import TransformersEngine
+from medtui.core.registry import ModelSpec, Registry
 from trainers.config import TrainConfig
 from trainers.pipeline import execute
 from trainers.runs import create_run, read_progress
@@ -33,8 +33,16 @@ def short_rows(shared_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sft-smollm2") / "short.jsonl"
     with open(out, "w", encoding="utf-8") as f:
         for r in map(json.loads, lines[:5]):
-            f.write(json.dumps({"Question": r["Question"][:160], "Complex_CoT": r["Complex_CoT"][:120],
-                                "Response": r["Response"][:80]}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "Question": r["Question"][:160],
+                        "Complex_CoT": r["Complex_CoT"][:120],
+                        "Response": r["Response"][:80],
+                    }
+                )
+                + "\n"
+            )
     return out
 
 
@@ -49,9 +57,24 @@ def _greedy(spec: ModelSpec) -> str:
 
 def test_smollm2_sft_loss_goes_down_and_adapter_changes_output(smollm2_gguf, short_rows):
     # Two epochs over five rows: the second pass sees the same rows, so its loss must be lower.
-    config = TrainConfig(method="sft", model=str(smollm2_gguf), data=str(short_rows), name="smollm2-sft", max_seq_len=256,
-                         epochs=2, batch_size=1, grad_accum=1, lr=2e-3, lora_r=8, lora_alpha=16, lora_dropout=0.0,
-                         warmup_ratio=0.0, scheduler="constant", eval_fraction=0.0, save_steps=1000)
+    config = TrainConfig(
+        method="sft",
+        model=str(smollm2_gguf),
+        data=str(short_rows),
+        name="smollm2-sft",
+        max_seq_len=256,
+        epochs=2,
+        batch_size=1,
+        grad_accum=1,
+        lr=2e-3,
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        warmup_ratio=0.0,
+        scheduler="constant",
+        eval_fraction=0.0,
+        save_steps=1000,
+    )
     run = execute(create_run(config), threading.Event(), log=lambda m: None)
     assert run.status == "complete" and run.info["used_backend"] == "hf" and run.info["used_quant"] == "none"
 

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from medtui.history import History
+from medtui.core.history import History
 from medtui.tui.app import MedtuiApp
 from medtui.tui.widgets.chat.answer_view import AnswerView
 from medtui.tui.widgets.sources.sources_panel import SourcesPanel

@@ -6,8 +6,8 @@ from textual.widgets import DataTable, Input, OptionList, SelectionList, Static,
 from evals.compare import comparison
 from evals.runner import run_task
 from evals.store import RunStore
-from medtui.config import Settings
-from medtui.registry import Registry, spec_from_source
+from medtui.core.config import Settings
+from medtui.core.registry import Registry, spec_from_source
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.eval_screen import EvalScreen
 from medtui.tui.widgets.evals.accuracy_chart import AccuracyChart
@@ -56,7 +56,9 @@ async def test_two_models_are_compared_in_a_table_and_a_chart(tiny_hf_model):
         screen.query_one(TabbedContent).active = "tab-chart"
         await pilot.pause(0.3)
         chart = str(screen.query_one(AccuracyChart).render())
-        assert "smollm2 · loglik" in chart and "tiny · loglik" in chart and "mmlu_anatomy" in chart and "accuracy" in chart
+        assert (
+            "smollm2 · loglik" in chart and "tiny · loglik" in chart and "mmlu_anatomy" in chart and "accuracy" in chart
+        )
 
         screen.query_one(TabbedContent).active = "tab-wrong"
         wrong = screen.query_one("#wrong", OptionList)
@@ -74,7 +76,9 @@ async def test_two_models_are_compared_in_a_table_and_a_chart(tiny_hf_model):
 async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_path, gate, monkeypatch):
     from medtui.tui.screens import eval_screen
 
-    monkeypatch.setattr(eval_screen, "run_task", lambda *a, progress, **k: run_task(*a, progress=gate.hold(progress), **k))
+    monkeypatch.setattr(
+        eval_screen, "run_task", lambda *a, progress, **k: run_task(*a, progress=gate.hold(progress), **k)
+    )
     Registry().add(spec_from_source("tiny", str(tiny_hf_model)))
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"not a model")

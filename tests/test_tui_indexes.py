@@ -6,7 +6,7 @@ import time
 
 from textual.widgets import DataTable, Input, Static, Switch
 
-from medtui.rag.index import SnippetIndex
+from medtui.core.rag.index import SnippetIndex
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.indexes import IndexesScreen
 from medtui.tui.widgets.sources.sources_panel import SourcesPanel

@@ -2,9 +2,9 @@
 
 from textual.widgets import Collapsible, Input, OptionList, Static
 
-from medtui.config import Settings
-from medtui.history import History
-from medtui.registry import Registry, spec_from_source
+from medtui.core.config import Settings
+from medtui.core.history import History
+from medtui.core.registry import Registry, spec_from_source
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.passage import PassageScreen
 from medtui.tui.screens.switcher import ModelSwitcher
@@ -65,7 +65,9 @@ async def test_escape_stops_a_long_answer_and_keeps_what_was_shown():
         await ready(pilot, app)
         await pilot.press(*"Write a long essay about the history of medicine.")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.generating and app.query(AnswerView) and len(app.query_one(AnswerView).text) > 20)
+        await wait_for(
+            pilot, lambda: app.generating and app.query(AnswerView) and len(app.query_one(AnswerView).text) > 20
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: not app.generating, timeout=30)
         view = app.query_one(AnswerView)
@@ -78,15 +80,32 @@ async def test_history_reopen_rename_delete_export_and_collapsed_reasoning(medtu
     history = History()
     first = history.new_conversation("Kidneys", "smollm2")
     history.add_message(first, "user", "What is nephritis?")
-    history.add_message(first, "assistant", "Looking at [1].\n</think>\nInflammation of the kidney [1].",
-                        [{"n": 1, "id": "hpo:1", "title": "Nephritis", "source": "hpo", "text": "Kidney inflammation.", "score": 0.5, "scores": {"dense": 0.5}}],
-                        model="smollm2")
+    history.add_message(
+        first,
+        "assistant",
+        "Looking at [1].\n</think>\nInflammation of the kidney [1].",
+        [
+            {
+                "n": 1,
+                "id": "hpo:1",
+                "title": "Nephritis",
+                "source": "hpo",
+                "text": "Kidney inflammation.",
+                "score": 0.5,
+                "scores": {"dense": 0.5},
+            }
+        ],
+        model="smollm2",
+    )
     second = history.new_conversation("Eyes", "smollm2")
     history.add_message(second, "user", "What is blepharitis?")
     app = MedtuiApp(Settings(rag=False))
     async with app.run_test(size=SIZE) as pilot:
         sidebar_list = app.query_one("#history-list", OptionList)
-        assert [str(sidebar_list.get_option_at_index(i).prompt) for i in range(sidebar_list.option_count)] == ["Eyes", "Kidneys"]
+        assert [str(sidebar_list.get_option_at_index(i).prompt) for i in range(sidebar_list.option_count)] == [
+            "Eyes",
+            "Kidneys",
+        ]
         sidebar_list.focus()
         await pilot.press("down", "enter")
         await pilot.pause(0.2)
@@ -162,7 +181,9 @@ async def test_missing_index_and_broken_model_are_notifications_not_crashes(tmp_
     Registry().add(spec_from_source("broken", str(bad)))
     app = MedtuiApp(Settings(index="nowhere", max_tokens=8))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.engine is not None and not any(w.group == "index" and w.is_running for w in app.workers))
+        await wait_for(
+            pilot, lambda: app.engine is not None and not any(w.group == "index" and w.is_running for w in app.workers)
+        )
         assert any("index 'nowhere' not found" in n.message for n in app._notifications)
         await pilot.press(*"What is gout?", "enter")
         await pilot.pause(0.1)

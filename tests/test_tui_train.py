@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.widgets import Input, Select, Static, TabbedContent
 
-from medtui.config import Settings
-from medtui.registry import Registry
+from medtui.core.config import Settings
+from medtui.core.registry import Registry
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.train_screen import TrainScreen
 from medtui.tui.widgets.train.loss_chart import LossChart
@@ -18,10 +18,20 @@ from trainers.runs import list_runs
 
 def _rows(folder: Path) -> Path:
     path = folder / "sft.jsonl"
-    rows = [{"Question": f"What does vitamin {v} deficiency cause?", "Complex_CoT": f"Vitamin {v} is needed for {use}.",
-             "Response": f"Deficiency of vitamin {v} causes {disease}."}
-            for v, use, disease in [("C", "collagen", "scurvy"), ("D", "bone mineralisation", "rickets"),
-                                    ("B1", "glucose metabolism", "beriberi"), ("B3", "NAD synthesis", "pellagra")] * 3]
+    rows = [
+        {
+            "Question": f"What does vitamin {v} deficiency cause?",
+            "Complex_CoT": f"Vitamin {v} is needed for {use}.",
+            "Response": f"Deficiency of vitamin {v} causes {disease}.",
+        }
+        for v, use, disease in [
+            ("C", "collagen", "scurvy"),
+            ("D", "bone mineralisation", "rickets"),
+            ("B1", "glucose metabolism", "beriberi"),
+            ("B3", "NAD synthesis", "pellagra"),
+        ]
+        * 3
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
@@ -111,8 +121,15 @@ async def test_monitor_resumes_a_run_whose_process_is_gone(tiny_hf_model, tmp_pa
     from trainers.config import TrainConfig
     from trainers.runs import create_run
 
-    config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(_rows(tmp_path)), name="orphan", max_steps=2,
-                         batch_size=2, grad_accum=1)
+    config = TrainConfig(
+        method="sft",
+        model=str(tiny_hf_model),
+        data=str(_rows(tmp_path)),
+        name="orphan",
+        max_steps=2,
+        batch_size=2,
+        grad_accum=1,
+    )
     create_run(config)  # a folder marked running with no process: what a crash or a reboot leaves
     app = MedtuiApp(Settings(rag=False, max_tokens=8))
     async with app.run_test(size=(170, 50)) as pilot:
@@ -131,21 +148,34 @@ async def test_monitor_stops_a_live_run_with_a_checkpoint_and_resumes_it(tiny_hf
     from trainers.config import TrainConfig
 
     steps = 20  # about a second each here: still running when x lands, even on a much faster machine
-    config = TrainConfig(method="sft", model=str(tiny_hf_model), data=str(_rows(tmp_path)), name="live", max_steps=steps,
-                         batch_size=2, grad_accum=1, save_steps=1000)
+    config = TrainConfig(
+        method="sft",
+        model=str(tiny_hf_model),
+        data=str(_rows(tmp_path)),
+        name="live",
+        max_steps=steps,
+        batch_size=2,
+        grad_accum=1,
+        save_steps=1000,
+    )
     start(config)
     app = MedtuiApp(Settings(rag=False, max_tokens=8))
     async with app.run_test(size=(170, 50)) as pilot:
         screen = await open_monitor(pilot, app)
         table = screen.query_one(RunsTable)
-        await wait_for(pilot, lambda: table.row_count == 1 and str(table.get_row_at(0)[4]).split("/")[0] not in ("", "0"),
-                       timeout=120)
+        await wait_for(
+            pilot,
+            lambda: table.row_count == 1 and str(table.get_row_at(0)[4]).split("/")[0] not in ("", "0"),
+            timeout=120,
+        )
         await pilot.press("x")
         await wait_for(pilot, lambda: "cancelled" in _text(screen, "#run-status"), timeout=120)
         run = list_runs()[0]
         stopped_at = int(str(table.get_row_at(0)[4]).split("/")[0])
         assert 0 < stopped_at < steps
-        assert [p.name for p in (run.dir / "checkpoints").glob("checkpoint-*")] == [f"checkpoint-{stopped_at}"]  # saved on the way out
+        assert [p.name for p in (run.dir / "checkpoints").glob("checkpoint-*")] == [
+            f"checkpoint-{stopped_at}"
+        ]  # saved on the way out
 
         await wait_for(pilot, lambda: not is_alive(load_run(run.dir)), timeout=60)  # marked cancelled, then exits
         await pilot.press("r")

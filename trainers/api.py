@@ -16,8 +16,22 @@ from trainers.model import BaseModel, resolve_model
 from trainers.prepare import prepare_cpt, sft_examples
 from trainers.runs import Progress, Run, list_runs, load_run, read_progress
 
-__all__ = ["TrainConfig", "Example", "Estimate", "preview", "estimate", "start", "resume", "list_runs", "load_run",
-           "read_progress", "is_alive", "measured_flops", "Run", "Progress"]
+__all__ = [
+    "TrainConfig",
+    "Example",
+    "Estimate",
+    "preview",
+    "estimate",
+    "start",
+    "resume",
+    "list_runs",
+    "load_run",
+    "read_progress",
+    "is_alive",
+    "measured_flops",
+    "Run",
+    "Progress",
+]
 
 
 @dataclass(frozen=True)
@@ -115,7 +129,11 @@ def estimate(config: TrainConfig) -> Estimate:
         rows, tokens = len(lengths), int(sum(lengths) * kept / max(1, len(lengths)))
     packed = config.packing or config.method == "cpt"
     sequences = math.ceil(tokens / config.max_seq_len) if packed else rows
-    steps = config.max_steps if config.max_steps > 0 else math.ceil(sequences * config.epochs / (config.batch_size * config.grad_accum))
+    steps = (
+        config.max_steps
+        if config.max_steps > 0
+        else math.ceil(sequences * config.epochs / (config.batch_size * config.grad_accum))
+    )
     params, hidden, layers, vocab = _param_count(base)
     flops, device = measured_flops()
     mfu = 0.35 if device == "cuda" else 0.5
@@ -128,8 +146,10 @@ def estimate(config: TrainConfig) -> Estimate:
     kept = layers * hidden * act_bytes + per_layer if config.gradient_checkpointing else layers * per_layer
     activations = config.batch_size * config.max_seq_len * (kept + vocab * 4 * 2)
     memory = int(params * bytes_per_weight + activations)
-    how = (f"time = {passes} x {params / 1e6:.0f}M params x {trained_tokens / 1e6:.2f}M tokens / ({flops / 1e12:.2f} TFLOP/s measured "
-           f"matmul on {device} x {mfu:.0%} assumed utilisation); memory = weights at {bytes_per_weight} B/param + "
-           f"activations of one micro-batch ({config.batch_size} x {config.max_seq_len} tokens) incl. fp32 logits"
-           + (", with activation checkpointing" if config.gradient_checkpointing else ""))
+    how = (
+        f"time = {passes} x {params / 1e6:.0f}M params x {trained_tokens / 1e6:.2f}M tokens / ({flops / 1e12:.2f} TFLOP/s measured "
+        f"matmul on {device} x {mfu:.0%} assumed utilisation); memory = weights at {bytes_per_weight} B/param + "
+        f"activations of one micro-batch ({config.batch_size} x {config.max_seq_len} tokens) incl. fp32 logits"
+        + (", with activation checkpointing" if config.gradient_checkpointing else "")
+    )
     return Estimate(rows, report, int(tokens), steps, params, seconds, memory, how)

@@ -9,7 +9,7 @@ when CUDA is present: it patches transformers on import and refuses to load with
 import importlib.util
 import os
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 from trainers.config import TrainConfig
 from trainers.model import EMBEDDING_MODULES, compute_dtype, cuda_available, load_base, lora_targets, output_layer
 
@@ -44,8 +44,12 @@ def load_hf(config: TrainConfig, base: str, quant: str):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     lora = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, bias="none",
-        task_type="CAUSAL_LM", target_modules=lora_targets(model, config.target_modules, config.train_embeddings),
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        bias="none",
+        task_type="CAUSAL_LM",
+        target_modules=lora_targets(model, config.target_modules, config.train_embeddings),
         modules_to_save=[output_layer(model)] if config.train_embeddings else None,
     )
     return get_peft_model(model, lora)
@@ -62,13 +66,23 @@ def load_unsloth(config: TrainConfig, base: str, quant: str):
     from unsloth import FastLanguageModel
 
     model, _ = FastLanguageModel.from_pretrained(
-        model_name=base, max_seq_length=config.max_seq_len, dtype=compute_dtype(), load_in_4bit=quant == "4bit",
-        device_map={"": int(os.environ.get("LOCAL_RANK", "0"))}, trust_remote_code=False, use_exact_model_name=True,
+        model_name=base,
+        max_seq_length=config.max_seq_len,
+        dtype=compute_dtype(),
+        load_in_4bit=quant == "4bit",
+        device_map={"": int(os.environ.get("LOCAL_RANK", "0"))},
+        trust_remote_code=False,
+        use_exact_model_name=True,
     )
     return FastLanguageModel.get_peft_model(
-        model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0, bias="none",
+        model,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0,
+        bias="none",
         target_modules=lora_targets(model, config.target_modules, train_embeddings=False),
-        use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False, random_state=config.seed,
+        use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
+        random_state=config.seed,
         modules_to_save=[*EMBEDDING_MODULES, output_layer(model)] if config.train_embeddings else None,
     )
 
@@ -92,5 +106,8 @@ def optimizer_for(model, config: TrainConfig):
     for name, param in model.named_parameters():
         if param.requires_grad:
             (embedding if any(f".{m}." in name for m in vocabulary) else rest).append(param)
-    return torch.optim.AdamW([{"params": rest, "lr": config.lr}, {"params": embedding, "lr": config.embedding_lr}],
-                             lr=config.lr, weight_decay=0.0)
+    return torch.optim.AdamW(
+        [{"params": rest, "lr": config.lr}, {"params": embedding, "lr": config.embedding_lr}],
+        lr=config.lr,
+        weight_decay=0.0,
+    )

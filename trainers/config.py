@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 
 METHODS = ("sft", "cpt", "msft")
 QUANTS = ("auto", "4bit", "none")
@@ -69,19 +69,31 @@ class TrainConfig:
         if self.method not in METHODS:
             raise MedtuiError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
         if self.method in ("sft", "msft") and not self.data:
-            raise MedtuiError(f"{self.method} needs SFT data: pass --data (a JSONL/CSV file, a saved dataset or a Hub id)")
+            raise MedtuiError(
+                f"{self.method} needs SFT data: pass --data (a JSONL/CSV file, a saved dataset or a Hub id)"
+            )
         if self.method in ("cpt", "msft") and not self.corpus:
-            raise MedtuiError(f"{self.method} needs a corpus: pass --corpus (index:NAME, a Hub id, JSONL/CSV or .txt files)")
+            raise MedtuiError(
+                f"{self.method} needs a corpus: pass --corpus (index:NAME, a Hub id, JSONL/CSV or .txt files)"
+            )
         if self.name and not _NAME.match(self.name):
             raise MedtuiError(f"run name {self.name!r}: use letters, digits, '.', '_' or '-'")
-        for flag, value, allowed in (("--quant", self.quant, QUANTS), ("--backend", self.backend, BACKENDS),
-                                     ("--scheduler", self.scheduler, SCHEDULERS)):
+        for flag, value, allowed in (
+            ("--quant", self.quant, QUANTS),
+            ("--backend", self.backend, BACKENDS),
+            ("--scheduler", self.scheduler, SCHEDULERS),
+        ):
             if value not in allowed:
                 raise MedtuiError(f"{flag} {value!r}: use one of {', '.join(allowed)}")
         if not 0 <= self.eval_fraction < 0.5:
             raise MedtuiError(f"--eval-fraction {self.eval_fraction}: use a value from 0 to 0.5")
-        for flag, value in (("--lora-r", self.lora_r), ("--batch-size", self.batch_size), ("--grad-accum", self.grad_accum),
-                            ("--max-seq-len", self.max_seq_len), ("--save-steps", self.save_steps)):
+        for flag, value in (
+            ("--lora-r", self.lora_r),
+            ("--batch-size", self.batch_size),
+            ("--grad-accum", self.grad_accum),
+            ("--max-seq-len", self.max_seq_len),
+            ("--save-steps", self.save_steps),
+        ):
             if value < 1:
                 raise MedtuiError(f"{flag} must be at least 1 (got {value})")
         if self.lr <= 0 or self.epochs <= 0:

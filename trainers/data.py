@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from medtui.errors import MedtuiError
-from medtui.rag.corpora.hf_dataset import is_saved_dataset, open_dataset
-from medtui.registry import is_hub_id
+from medtui.core.errors import MedtuiError
+from medtui.core.rag.corpora.hf_dataset import is_saved_dataset, open_dataset
+from medtui.core.registry import is_hub_id
 
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".csv.gz", ".tsv")
 TEXT_SUFFIXES = (".txt", ".md")
@@ -62,7 +62,11 @@ class SftRow:
 
 
 def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8", newline="") if path.suffix == ".gz" else open(path, encoding="utf-8", newline="")
+    return (
+        gzip.open(path, "rt", encoding="utf-8", newline="")
+        if path.suffix == ".gz"
+        else open(path, encoding="utf-8", newline="")
+    )
 
 
 def _table_rows(path: Path, report: DataReport) -> Iterator[tuple[str, dict]]:
@@ -92,11 +96,15 @@ def _table_rows(path: Path, report: DataReport) -> Iterator[tuple[str, dict]]:
                     continue
                 yield f"{path}:{n}", row
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, json.JSONDecodeError) as e:
-        raise MedtuiError(f"{path}: unreadable ({type(e).__name__}): expected UTF-8 JSONL or CSV, optionally gzipped") from None
+        raise MedtuiError(
+            f"{path}: unreadable ({type(e).__name__}): expected UTF-8 JSONL or CSV, optionally gzipped"
+        ) from None
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(TABLE_SUFFIXES + TEXT_SUFFIXES))
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(TABLE_SUFFIXES + TEXT_SUFFIXES)
+    )
 
 
 def _hf_rows(location: str, subset: str | None, split: str, limit: int | None) -> Iterator[tuple[str, dict]]:
@@ -106,8 +114,9 @@ def _hf_rows(location: str, subset: str | None, split: str, limit: int | None) -
         yield f"{location}:{n}", dict(row)
 
 
-def iter_rows(source: str, report: DataReport, subset: str | None = None, split: str = "train",
-              limit: int | None = None) -> Iterator[tuple[str, dict]]:
+def iter_rows(
+    source: str, report: DataReport, subset: str | None = None, split: str = "train", limit: int | None = None
+) -> Iterator[tuple[str, dict]]:
     """(where, row) from any table-like source; .txt/.md files give one {"text": ...} row each."""
     if source.startswith("index:"):
         yield from islice(_index_rows(source.removeprefix("index:")), limit)
@@ -125,7 +134,9 @@ def iter_rows(source: str, report: DataReport, subset: str | None = None, split:
     elif is_hub_id(source):
         rows = _hf_rows(source, subset, split, limit)
     else:
-        raise MedtuiError(f"dataset {source!r} not found: give a JSONL/CSV/.txt file, a folder, index:NAME or a Hub id like org/name")
+        raise MedtuiError(
+            f"dataset {source!r} not found: give a JSONL/CSV/.txt file, a folder, index:NAME or a Hub id like org/name"
+        )
     yield from islice(rows, limit)
 
 
@@ -143,7 +154,7 @@ def _file_rows(path: Path, report: DataReport) -> Iterator[tuple[str, dict]]:
 
 def _index_rows(name: str) -> Iterator[tuple[str, dict]]:
     """Every snippet of a complete retrieval index, in pages, as {"text": title + text}."""
-    from medtui.rag.index import SnippetIndex
+    from medtui.core.rag.index import SnippetIndex
 
     index = SnippetIndex(name).open()
     collection, page = index.collection(), 1000
@@ -157,8 +168,15 @@ def _index_rows(name: str) -> Iterator[tuple[str, dict]]:
         index.close()
 
 
-def pick_field(columns: list[str], given: str | None, guesses: tuple[str, ...], what: str, flag: str,
-               source: str, required: bool = True) -> str | None:
+def pick_field(
+    columns: list[str],
+    given: str | None,
+    guesses: tuple[str, ...],
+    what: str,
+    flag: str,
+    source: str,
+    required: bool = True,
+) -> str | None:
     """The column to read: the one given (which must exist), else the first known name present."""
     if given:
         if given not in columns:
@@ -174,9 +192,17 @@ def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def sft_rows(source: str, report: DataReport, question: str | None = None, reasoning: str | None = None,
-             answer: str | None = None, subset: str | None = None, split: str = "train",
-             limit: int | None = None, screen: Screen | None = None) -> Iterator[SftRow]:
+def sft_rows(
+    source: str,
+    report: DataReport,
+    question: str | None = None,
+    reasoning: str | None = None,
+    answer: str | None = None,
+    subset: str | None = None,
+    split: str = "train",
+    limit: int | None = None,
+    screen: Screen | None = None,
+) -> Iterator[SftRow]:
     """Question / reasoning / answer rows; rows missing the question or the answer, or repeating
     a benchmark test item (`screen`), are counted and skipped."""
     fields_: tuple[str | None, str | None, str | None] | None = None
@@ -184,9 +210,13 @@ def sft_rows(source: str, report: DataReport, question: str | None = None, reaso
         report.read += 1
         if fields_ is None:
             columns = list(row)
-            fields_ = (pick_field(columns, question, QUESTION_FIELDS, "question", "--question-field", source),
-                       pick_field(columns, reasoning, REASONING_FIELDS, "reasoning", "--reasoning-field", source, required=False),
-                       pick_field(columns, answer, ANSWER_FIELDS, "answer", "--answer-field", source))
+            fields_ = (
+                pick_field(columns, question, QUESTION_FIELDS, "question", "--question-field", source),
+                pick_field(
+                    columns, reasoning, REASONING_FIELDS, "reasoning", "--reasoning-field", source, required=False
+                ),
+                pick_field(columns, answer, ANSWER_FIELDS, "answer", "--answer-field", source),
+            )
         q_field, r_field, a_field = fields_
         q, a = _text(row.get(q_field)), _text(row.get(a_field))
         if not q or not a:
@@ -198,8 +228,15 @@ def sft_rows(source: str, report: DataReport, question: str | None = None, reaso
         yield SftRow(q, _text(row.get(r_field)) if r_field else "", a, where)
 
 
-def corpus_texts(source: str, report: DataReport, text_field: str | None = None, subset: str | None = None,
-                 split: str = "train", limit: int | None = None, screen: Screen | None = None) -> Iterator[tuple[str, str]]:
+def corpus_texts(
+    source: str,
+    report: DataReport,
+    text_field: str | None = None,
+    subset: str | None = None,
+    split: str = "train",
+    limit: int | None = None,
+    screen: Screen | None = None,
+) -> Iterator[tuple[str, str]]:
     """(where, text) documents for continual pretraining; empty or non-text rows are counted."""
     column: str | None = None
     for where, row in iter_rows(source, report, subset, split, limit):

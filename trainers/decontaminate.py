@@ -12,10 +12,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from evals.tasks import PUBMEDQA_TEST_PMIDS, TASKS
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 
-CHECKED_TASKS = ("medqa", "medmcqa", "pubmedqa", "mmlu_anatomy", "mmlu_clinical_knowledge", "mmlu_college_biology",
-                 "mmlu_college_medicine", "mmlu_medical_genetics", "mmlu_professional_medicine", "headqa", "bioasq_yesno")
+CHECKED_TASKS = (
+    "medqa",
+    "medmcqa",
+    "pubmedqa",
+    "mmlu_anatomy",
+    "mmlu_clinical_knowledge",
+    "mmlu_college_biology",
+    "mmlu_college_medicine",
+    "mmlu_medical_genetics",
+    "mmlu_professional_medicine",
+    "headqa",
+    "bioasq_yesno",
+)
 PMID_FIELDS = ("pmid", "pubid", "PMID", "pubmed_id")
 MIN_CHARS = 24  # shorter "questions" (e.g. "Which of the following?") would match by chance
 _NON_WORD = re.compile(r"\W+")

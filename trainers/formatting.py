@@ -13,11 +13,11 @@ what the model would produce.
 
 from dataclasses import dataclass
 
-from medtui.engines.chat_template import render_chat
+from medtui.core.engines.chat_template import render_chat
 from trainers.data import SftRow
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-_SENTINEL = "\uE000medtui-response\uE000"
+_SENTINEL = "\ue000medtui-response\ue000"
 IGNORE = -100  # the label of a token without loss
 
 
@@ -37,16 +37,20 @@ def format_row(tokenizer, row: SftRow, system_prompt: str = "") -> Formatted:
     """Prompt and completion text for one row, with the tokenizer's own chat template."""
     template = tokenizer.chat_template
     bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
-    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [{"role": "user", "content": row.question}]
+    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
+        {"role": "user", "content": row.question}
+    ]
     prompt = render_chat(template, messages, bos, eos, add_generation_prompt=True)
-    full = render_chat(template, [*messages, {"role": "assistant", "content": _SENTINEL}], bos, eos, add_generation_prompt=False)
+    full = render_chat(
+        template, [*messages, {"role": "assistant", "content": _SENTINEL}], bos, eos, add_generation_prompt=False
+    )
     body = response_body(row)
     opened = prompt.endswith(THINK_OPEN + "\n") or prompt.endswith(THINK_OPEN)
     if opened and body.startswith(THINK_OPEN):  # the template already opened the thinking block
-        body = body[len(THINK_OPEN):].lstrip("\n") if prompt.endswith("\n") else body[len(THINK_OPEN):]
+        body = body[len(THINK_OPEN) :].lstrip("\n") if prompt.endswith("\n") else body[len(THINK_OPEN) :]
     if _SENTINEL in full:
         before, after = full.split(_SENTINEL, 1)
-        between = before[len(prompt):] if before.startswith(prompt) else ""
+        between = before[len(prompt) :] if before.startswith(prompt) else ""
         return Formatted(prompt, between + body + (after or eos))
     return Formatted(prompt, body + eos)
 
@@ -57,11 +61,14 @@ def tokenize_formatted(tokenizer, formatted: Formatted) -> dict[str, list[int]]:
     what the model sees at chat time before it starts answering."""
     prompt_ids = tokenizer(formatted.prompt, add_special_tokens=False)["input_ids"]
     full_ids = tokenizer(formatted.prompt + formatted.completion, add_special_tokens=False)["input_ids"]
-    if full_ids[:len(prompt_ids)] == prompt_ids:
-        completion_ids = full_ids[len(prompt_ids):]
+    if full_ids[: len(prompt_ids)] == prompt_ids:
+        completion_ids = full_ids[len(prompt_ids) :]
     else:  # the two texts merge into one token at the boundary: tokenize them apart
         completion_ids = tokenizer(formatted.completion, add_special_tokens=False)["input_ids"]
-    return {"input_ids": prompt_ids + completion_ids, "completion_mask": [0] * len(prompt_ids) + [1] * len(completion_ids)}
+    return {
+        "input_ids": prompt_ids + completion_ids,
+        "completion_mask": [0] * len(prompt_ids) + [1] * len(completion_ids),
+    }
 
 
 def labels_from_mask(input_ids: list[int], completion_mask: list[int]) -> list[int]:

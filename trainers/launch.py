@@ -5,10 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 from trainers.config import TrainConfig
 from trainers.runs import LOG_FILE, Run, create_run, load_run, update_run
-
 
 LAUNCHERS = ("python", "accelerate")
 
@@ -18,8 +17,10 @@ def check_launcher(config: TrainConfig, launcher: str) -> None:
     if launcher not in LAUNCHERS:
         raise MedtuiError(f"--launcher {launcher!r}: use one of {', '.join(LAUNCHERS)}")
     if launcher == "accelerate" and config.method == "msft":
-        raise MedtuiError("msft under accelerate launch is not supported (its merge step runs on one process): "
-                          "run `medtui train cpt` and then `medtui train sft` on the merged model")
+        raise MedtuiError(
+            "msft under accelerate launch is not supported (its merge step runs on one process): "
+            "run `medtui train cpt` and then `medtui train sft` on the merged model"
+        )
 
 
 def worker_command(run: Run, launcher: str) -> list[str]:
@@ -40,8 +41,12 @@ def spawn(run: Run, launcher: str = "python") -> int:
     command = worker_command(run, launcher)
     with open(run.dir / LOG_FILE, "a", encoding="utf-8") as out:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, cwd=str(Path(__file__).resolve().parents[1]),
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=str(Path(__file__).resolve().parents[1]),
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     update_run(run, pid=process.pid)

@@ -11,10 +11,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtui import paths
-from medtui.engines.dequantize import load_dequantized
-from medtui.errors import MedtuiError
-from medtui.registry import Registry, is_hub_id
+from medtui.core import paths
+from medtui.core.engines.dequantize import load_dequantized
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import Registry, is_hub_id
 
 # LoRA on the input embeddings. The output layer (lm_head) cannot carry a LoRA: TRL computes the
 # loss from `lm_head.weight` directly, so one would never train (it refuses it). It is trained as
@@ -41,7 +41,9 @@ def resolve_model(model: str) -> BaseModel:
     if model in names:
         spec = names[model]
         if spec.adapter:
-            raise MedtuiError(f"model {model!r} carries a LoRA adapter: train on its base ({spec.source}), or merge it first")
+            raise MedtuiError(
+                f"model {model!r} carries a LoRA adapter: train on its base ({spec.source}), or merge it first"
+            )
         model = spec.source
     path = Path(model).expanduser()
     if path.suffix == ".gguf":
@@ -54,7 +56,9 @@ def resolve_model(model: str) -> BaseModel:
         return BaseModel(str(path.resolve()))
     if is_hub_id(model):
         return BaseModel(model)
-    raise MedtuiError(f"unknown model {model!r}: give a name from `medtui models list`, a .gguf file, a model folder or a Hub id")
+    raise MedtuiError(
+        f"unknown model {model!r}: give a name from `medtui models list`, a .gguf file, a model folder or a Hub id"
+    )
 
 
 def _cache_name(gguf: Path) -> str:
@@ -105,8 +109,10 @@ def load_tokenizer(source: str):
 
 def _load_error(source: str, error: Exception) -> MedtuiError:
     if is_hub_id(source):
-        return MedtuiError(f"cannot load {source} from the Hugging Face Hub ({type(error).__name__}): download it on a "
-                           f"connected machine (`hf download {source}`) and pass the folder")
+        return MedtuiError(
+            f"cannot load {source} from the Hugging Face Hub ({type(error).__name__}): download it on a "
+            f"connected machine (`hf download {source}`) and pass the folder"
+        )
     return MedtuiError(f"{source}: missing or corrupt model files ({type(error).__name__}: {error})")
 
 
@@ -120,7 +126,10 @@ def load_base(source: str, quant: str):
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute_dtype(),
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype(),
         )
         kwargs["device_map"] = {"": 0 if torch.cuda.is_available() else "cpu"}
     try:
@@ -142,8 +151,13 @@ def lora_targets(model, configured: tuple[str, ...], train_embeddings: bool) -> 
     if configured:
         targets = list(configured)
     else:
-        targets = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                          if isinstance(module, torch.nn.Linear) and not name.endswith("lm_head")})
+        targets = sorted(
+            {
+                name.rsplit(".", 1)[-1]
+                for name, module in model.named_modules()
+                if isinstance(module, torch.nn.Linear) and not name.endswith("lm_head")
+            }
+        )
     if train_embeddings:
         targets += [m for m in EMBEDDING_MODULES if m not in targets]
     return targets
@@ -163,7 +177,9 @@ def merge_adapter(base: str, adapter: Path, out: Path) -> None:
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=compute_dtype(), use_safetensors=True, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(
+        base, dtype=compute_dtype(), use_safetensors=True, trust_remote_code=False
+    )
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     merged.save_pretrained(tmp, safe_serialization=True)
     load_tokenizer(base).save_pretrained(tmp)

@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 from trainers.model import materialize, merge_adapter, resolve_model
 from trainers.runs import CANCELLED, COMPLETE, FAILED, RUNNING, Run, register, update_run
 from trainers.stage import Log, OnRecord, StageResult, train_stage
@@ -63,8 +63,17 @@ def execute(run: Run, stop: threading.Event, log: Log = print, on_record: OnReco
         if result.adapter is None:
             log(f"stopped at step {result.global_step}; checkpoints kept: `medtui train resume {run.name}` continues")
             return update_run(run, status=CANCELLED, global_step=result.global_step)
-        run = update_run(run, status=COMPLETE, base=final_base, global_step=result.global_step, used_backend=result.backend,
-                         used_quant=result.quant, data_report=result.data, finished=time.time(), stage="done")
+        run = update_run(
+            run,
+            status=COMPLETE,
+            base=final_base,
+            global_step=result.global_step,
+            used_backend=result.backend,
+            used_quant=result.quant,
+            data_report=result.data,
+            finished=time.time(),
+            stage="done",
+        )
         register(run)
         log(f"complete: adapter at {run.adapter}, registered as model {run.name!r}")
         return run

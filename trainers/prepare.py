@@ -9,7 +9,7 @@ into `max_seq_len` blocks. A fixed-seed shuffle holds out `eval_fraction` for th
 import random
 from dataclasses import dataclass
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 from trainers.config import TrainConfig
 from trainers.data import DataReport, corpus_texts, sft_rows
 from trainers.decontaminate import benchmark_questions
@@ -34,8 +34,17 @@ def _screen(config: TrainConfig):
 
 def sft_examples(config: TrainConfig, tokenizer, report: DataReport, limit: int | None = None):
     """(row, formatted, tokens) for each usable row, counting the ones left out."""
-    rows = sft_rows(config.data, report, config.question_field, config.reasoning_field, config.answer_field,
-                    config.subset, config.split, limit or config.limit, _screen(config))
+    rows = sft_rows(
+        config.data,
+        report,
+        config.question_field,
+        config.reasoning_field,
+        config.answer_field,
+        config.subset,
+        config.split,
+        limit or config.limit,
+        _screen(config),
+    )
     for row in rows:
         formatted = format_row(tokenizer, row, config.system_prompt)
         tokens = tokenize_formatted(tokenizer, formatted)
@@ -56,7 +65,9 @@ def _split(rows: list, fraction: float, seed: int) -> tuple[list, list]:
 
 def _require(rows: list, report: DataReport, source: str) -> None:
     if not rows:
-        raise MedtuiError(f"{source}: no rows left after filtering ({report.describe()}): check the field mapping and --max-seq-len")
+        raise MedtuiError(
+            f"{source}: no rows left after filtering ({report.describe()}): check the field mapping and --max-seq-len"
+        )
 
 
 def prepare_sft(config: TrainConfig, tokenizer) -> Prepared:
@@ -70,9 +81,12 @@ def prepare_sft(config: TrainConfig, tokenizer) -> Prepared:
 def prepare_cpt(config: TrainConfig, tokenizer) -> Prepared:
     report = DataReport()
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    docs = [{"input_ids": tokenizer(text, add_special_tokens=False)["input_ids"] + eos}
-            for _, text in corpus_texts(config.corpus, report, config.text_field, config.subset, config.split,
-                                        config.limit, _screen(config))]
+    docs = [
+        {"input_ids": tokenizer(text, add_special_tokens=False)["input_ids"] + eos}
+        for _, text in corpus_texts(
+            config.corpus, report, config.text_field, config.subset, config.split, config.limit, _screen(config)
+        )
+    ]
     _require(docs, report, config.corpus)
     train, eval_ = _split(docs, config.eval_fraction, config.seed)
     return Prepared(train, eval_, report, config.corpus)
@@ -87,7 +101,18 @@ def check_sources(config: TrainConfig) -> None:
     resolve_backend(config)
     report = DataReport()
     if config.method in ("sft", "msft"):
-        next(sft_rows(config.data, report, config.question_field, config.reasoning_field, config.answer_field,
-                      config.subset, config.split, 1), None)
+        next(
+            sft_rows(
+                config.data,
+                report,
+                config.question_field,
+                config.reasoning_field,
+                config.answer_field,
+                config.subset,
+                config.split,
+                1,
+            ),
+            None,
+        )
     if config.method in ("cpt", "msft"):
         next(corpus_texts(config.corpus, report, config.text_field, config.subset, config.split, 1), None)

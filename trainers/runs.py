@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtui import paths
-from medtui.errors import MedtuiError
-from medtui.registry import ModelSpec, Registry
+from medtui.core import paths
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import ModelSpec, Registry
 from trainers.config import TrainConfig
 
 RUNNING, FAILED, CANCELLED, COMPLETE = "running", "failed", "cancelled", "complete"
@@ -72,7 +72,9 @@ def create_run(config: TrainConfig) -> Run:
     if (folder / RUN_FILE).exists():
         run = load_run(folder)
         if run.config.to_dict() != config.to_dict():
-            raise MedtuiError(f"run {name!r} exists with other settings: `medtui train resume {name}` continues it, or pick another --name")
+            raise MedtuiError(
+                f"run {name!r} exists with other settings: `medtui train resume {name}` continues it, or pick another --name"
+            )
         return run
     folder.mkdir(parents=True, exist_ok=True)
     now = time.time()
@@ -165,6 +167,8 @@ def register(run: Run) -> None:
     existing = next((s for s in registry.all() if s.name == run.name), None)
     if existing is not None:
         if existing.adapter != str(run.adapter):
-            raise MedtuiError(f"model name {run.name!r} is taken: `medtui models add NAME {run.base} --adapter {run.adapter}`")
+            raise MedtuiError(
+                f"model name {run.name!r} is taken: `medtui models add NAME {run.base} --adapter {run.adapter}`"
+            )
         registry.remove(run.name)
     registry.add(ModelSpec(name=run.name, kind="hf", source=str(run.base), adapter=str(run.adapter)))

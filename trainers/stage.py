@@ -54,8 +54,13 @@ def _progress_callback(progress_file: Path, stage: str, stop: threading.Event, o
             if not state.is_world_process_zero or not logs:
                 return
             now = time.time()
-            record = {"stage": stage, "step": state.global_step, "max_steps": state.max_steps, "epoch": round(state.epoch or 0, 4),
-                      "time": now}
+            record = {
+                "stage": stage,
+                "step": state.global_step,
+                "max_steps": state.max_steps,
+                "epoch": round(state.epoch or 0, 4),
+                "time": now,
+            }
             for key in ("loss", "eval_loss", "learning_rate", "grad_norm"):
                 if key in logs:
                     record["lr" if key == "learning_rate" else key] = float(logs[key])
@@ -88,7 +93,11 @@ def _trainer(config: TrainConfig, method: str, model, tokenizer, data: Prepared,
     has_eval = bool(data.eval)
     # TRL turns checkpointing on by default (a third more compute per step): only when asked.
     # transformers renamed the argument; the old name still works where the new one is missing.
-    checkpointing = "activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__ else "gradient_checkpointing"
+    checkpointing = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+        else "gradient_checkpointing"
+    )
     args = SFTConfig(
         **{checkpointing: config.gradient_checkpointing, f"{checkpointing}_kwargs": {"use_reentrant": False}},
         output_dir=str(folder / "checkpoints"),
@@ -124,9 +133,13 @@ def _trainer(config: TrainConfig, method: str, model, tokenizer, data: Prepared,
     tensorboard = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(folder / "tensorboard")))
     optimizer = optimizer_for(model, config)
     return SFTTrainer(
-        model=model, args=args, processing_class=tokenizer,
-        train_dataset=Dataset.from_list(data.train), eval_dataset=Dataset.from_list(data.eval) if has_eval else None,
-        callbacks=[tensorboard, *callbacks], optimizers=(optimizer, None),
+        model=model,
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list(data.train),
+        eval_dataset=Dataset.from_list(data.eval) if has_eval else None,
+        callbacks=[tensorboard, *callbacks],
+        optimizers=(optimizer, None),
     )
 
 
@@ -137,7 +150,11 @@ def last_checkpoint(folder: Path) -> str | None:
     """The newest complete checkpoint. A process killed while saving leaves a folder without
     its state files; that one is removed, and the one before it is used."""
     checkpoints = folder / "checkpoints"
-    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])) if checkpoints.is_dir() else []
+    found = (
+        sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+        if checkpoints.is_dir()
+        else []
+    )
     for candidate in reversed(found):
         weights = any(candidate.glob("*.safetensors"))
         if weights and all((candidate / name).exists() for name in CHECKPOINT_FILES):
@@ -159,8 +176,16 @@ def save_adapter(model, base: str, out: Path) -> None:
     tmp.rename(out)
 
 
-def train_stage(config: TrainConfig, method: str, base: str, folder: Path, stop: threading.Event,
-                log: Log = print, on_record: OnRecord | None = None, progress_file: Path | None = None) -> StageResult:
+def train_stage(
+    config: TrainConfig,
+    method: str,
+    base: str,
+    folder: Path,
+    stop: threading.Event,
+    log: Log = print,
+    on_record: OnRecord | None = None,
+    progress_file: Path | None = None,
+) -> StageResult:
     """Train `method` ("sft" or "cpt") on `base`; checkpoints and adapter go in `folder`,
     progress records (tagged with the stage) in `progress_file` (default: folder/progress.jsonl)."""
     import torch
@@ -169,8 +194,10 @@ def train_stage(config: TrainConfig, method: str, base: str, folder: Path, stop:
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(base)
     data = (prepare_sft if method == "sft" else prepare_cpt)(config, tokenizer)
-    log(f"{method} data: {data.report.describe()}; {len(data.train)} train / {len(data.eval)} eval rows, "
-        f"{data.train_tokens} train tokens")
+    log(
+        f"{method} data: {data.report.describe()}; {len(data.train)} train / {len(data.eval)} eval rows, "
+        f"{data.train_tokens} train tokens"
+    )
     model, backend, quant = load_model(config, base)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log(f"backend {backend}, quant {quant}, LoRA r {config.lora_r}: {trainable:,} trainable parameters")

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 from trainers.backends import resolve_backend
 from trainers.runs import LOG_FILE, Run, is_main_process, load_run
 

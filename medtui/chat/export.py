@@ -3,9 +3,9 @@
 import re
 from pathlib import Path
 
-from medtui import paths
-from medtui.chat.reasoning import split_reasoning
-from medtui.history import History
+from medtui.core import paths
+from medtui.core.history import History
+from medtui.core.reasoning import split_reasoning
 
 
 def conversation_markdown(history: History, conversation_id: int) -> str:

@@ -7,15 +7,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from medtui.chat.reasoning import split_reasoning
-from medtui.config import Settings
-from medtui.engines.base import Engine, GenerationParams
-from medtui.errors import MedtuiError
-from medtui.history import History
-from medtui.rag.prompt import fit_prompt
-from medtui.rag.retriever import Retriever
-from medtui.rag.snippet import Hit
-from medtui.text import check_utf8
+from medtui.core.config import Settings
+from medtui.core.engines.base import Engine, GenerationParams
+from medtui.core.errors import MedtuiError
+from medtui.core.history import History
+from medtui.core.rag.prompt import fit_prompt
+from medtui.core.rag.retriever import Retriever
+from medtui.core.rag.snippet import Hit
+from medtui.core.reasoning import split_reasoning
+from medtui.core.text import check_utf8
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,17 @@ Event = Sources | Token | Done
 def source_records(hits: list[Hit]) -> list[dict]:
     """What the history keeps of each cited source, so a reopened chat can still show it."""
     return [
-        {"n": i, "id": h.snippet.id, "title": h.snippet.title, "source": h.snippet.source,
-         "text": h.snippet.text, "doc_id": h.snippet.doc_id, "position": h.snippet.position,
-         "score": h.score, "scores": h.scores}
+        {
+            "n": i,
+            "id": h.snippet.id,
+            "title": h.snippet.title,
+            "source": h.snippet.source,
+            "text": h.snippet.text,
+            "doc_id": h.snippet.doc_id,
+            "position": h.snippet.position,
+            "score": h.score,
+            "scores": h.scores,
+        }
         for i, h in enumerate(hits, 1)
     ]
 
@@ -74,8 +82,12 @@ class ChatService:
         return turns
 
     def answer(
-        self, conversation_id: int, question: str, cancel: threading.Event | None = None,
-        rag: bool | None = None, top_k: int | None = None,
+        self,
+        conversation_id: int,
+        question: str,
+        cancel: threading.Event | None = None,
+        rag: bool | None = None,
+        top_k: int | None = None,
     ) -> Iterator[Event]:
         cancel = cancel or threading.Event()
         question = clean_question(question)
@@ -95,7 +107,8 @@ class ChatService:
         yield Sources(fitted.hits, fitted.notices)
         params = GenerationParams(
             max_tokens=min(settings.max_tokens, self.engine.n_ctx - fitted.tokens),
-            temperature=settings.temperature, seed=settings.seed,
+            temperature=settings.temperature,
+            seed=settings.seed,
         )
         text = ""
         try:

@@ -4,7 +4,7 @@ import logging
 import sys
 
 from medtui.cli.app import app
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 
 
 def main() -> None:

@@ -15,8 +15,15 @@ app = typer.Typer(
 
 @app.callback(invoke_without_command=True)
 def _default(
-    ctx: typer.Context, model: Model = None, index: Index = None, rag: Rag = None, top_k: TopK = None,
-    max_tokens: MaxTokens = None, n_ctx: NCtx = None, temperature: Temperature = None, offline: Offline = None,
+    ctx: typer.Context,
+    model: Model = None,
+    index: Index = None,
+    rag: Rag = None,
+    top_k: TopK = None,
+    max_tokens: MaxTokens = None,
+    n_ctx: NCtx = None,
+    temperature: Temperature = None,
+    offline: Offline = None,
 ) -> None:
     """`medtui [flags]` is `medtui chat [flags]`."""
     if ctx.invoked_subcommand is None:

@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from medtui.chat.reasoning import split_reasoning
 from medtui.chat.service import ChatService, Done, Sources, Token, clean_question, source_records
 from medtui.cli.options import Index, MaxTokens, Model, NCtx, Offline, Rag, Temperature, TopK, settings_from
 from medtui.cli.progress import progress_bar
-from medtui.errors import MedtuiError
-from medtui.history import History
-from medtui.services import open_engine, open_retriever
+from medtui.core.errors import MedtuiError
+from medtui.core.history import History
+from medtui.core.reasoning import split_reasoning
+from medtui.core.wiring import open_engine, open_retriever
 
 
 def _read_stdin() -> str:
@@ -25,13 +25,25 @@ def _read_stdin() -> str:
 
 def ask(
     question: Annotated[str, typer.Argument(help="The question, or - to read it from stdin.")],
-    model: Model = None, index: Index = None, rag: Rag = None, top_k: TopK = None,
-    max_tokens: MaxTokens = None, n_ctx: NCtx = None, temperature: Temperature = None, offline: Offline = None,
+    model: Model = None,
+    index: Index = None,
+    rag: Rag = None,
+    top_k: TopK = None,
+    max_tokens: MaxTokens = None,
+    n_ctx: NCtx = None,
+    temperature: Temperature = None,
+    offline: Offline = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     settings = settings_from(
-        model=model, index=index, rag=rag, top_k=top_k, max_tokens=max_tokens, n_ctx=n_ctx,
-        temperature=temperature, offline=offline,
+        model=model,
+        index=index,
+        rag=rag,
+        top_k=top_k,
+        max_tokens=max_tokens,
+        n_ctx=n_ctx,
+        temperature=temperature,
+        offline=offline,
     )
     question = clean_question(_read_stdin() if question == "-" else question)
     with progress_bar("building the default index") as progress:
@@ -55,8 +67,18 @@ def ask(
     hits = sources.hits if sources else []
     if as_json:
         split = split_reasoning(text)
-        print(json.dumps({"question": question, "model": engine.spec.name, "answer": split.answer,
-                          "reasoning": split.reasoning, "sources": source_records(hits)}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "question": question,
+                    "model": engine.spec.name,
+                    "answer": split.answer,
+                    "reasoning": split.reasoning,
+                    "sources": source_records(hits),
+                },
+                ensure_ascii=False,
+            )
+        )
         return
     print()
     if hits:

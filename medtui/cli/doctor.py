@@ -3,15 +3,24 @@
 from importlib import metadata
 from pathlib import Path
 
-from medtui import paths
-from medtui.assets import asset_status
-from medtui.config import load_settings
-from medtui.errors import MedtuiError
-from medtui.rag.index import SnippetIndex
-from medtui.registry import Registry
+from medtui.core import paths
+from medtui.core.assets import asset_status
+from medtui.core.config import load_settings
+from medtui.core.errors import MedtuiError
+from medtui.core.rag.index import SnippetIndex
+from medtui.core.registry import Registry
 from trainers.runs import list_runs
 
-PACKAGES = ["torch", "transformers", "peft", "llama-cpp-python", "sentence-transformers", "chromadb", "bm25s", "textual"]
+PACKAGES = [
+    "torch",
+    "transformers",
+    "peft",
+    "llama-cpp-python",
+    "sentence-transformers",
+    "chromadb",
+    "bm25s",
+    "textual",
+]
 OPTIONAL = ["trl", "bitsandbytes", "unsloth"]
 
 
@@ -60,7 +69,9 @@ def doctor() -> None:
     settings = load_settings()
     print(f"config   {paths.config_file()}{'' if paths.config_file().exists() else ' (defaults)'}")
     print(f"data     {paths.data_dir()}")
-    print(f"model    {settings.model}   index {settings.index}   rag {'on' if settings.rag else 'off'}   top_k {settings.top_k}")
+    print(
+        f"model    {settings.model}   index {settings.index}   rag {'on' if settings.rag else 'off'}   top_k {settings.top_k}"
+    )
     print("\npackages")
     for name in PACKAGES + OPTIONAL:
         print(f"  {name:<22} {_version(name)}")
@@ -85,4 +96,6 @@ def doctor() -> None:
     if not names:
         print("  none yet (the default index builds on first chat)")
     runs = list_runs()
-    print(f"\ntraining runs  {len(runs)}" + (f" ({sum(r.status == 'complete' for r in runs)} complete)" if runs else ""))
+    print(
+        f"\ntraining runs  {len(runs)}" + (f" ({sum(r.status == 'complete' for r in runs)} complete)" if runs else "")
+    )

@@ -13,13 +13,26 @@ from export.quantize import QUANTS
 
 
 def export(
-    target: Annotated[str, typer.Argument(help="A training run (folder or name), a PEFT adapter folder, an HF model folder, or a registered model.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A training run (folder or name), a PEFT adapter folder, an HF model folder, or a registered model."
+        ),
+    ],
     quant: Annotated[str, typer.Option("--quant", "-q", help=f"GGUF type: {', '.join(QUANTS)}.")] = "q8_0",
     name: Annotated[str | None, typer.Option("--name", help="Name to register (default: <source>-<quant>).")] = None,
-    base: Annotated[str | None, typer.Option("--base", help="Base model folder, GGUF or registered name (overrides the adapter's).")] = None,
-    adapter_only: Annotated[bool, typer.Option("--adapter-only", help="Write a GGUF LoRA for a base GGUF instead of a merged model.")] = False,
-    base_gguf: Annotated[str | None, typer.Option("--base-gguf", help="The base GGUF a LoRA applies to (adapter route).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the exported GGUFs (default: <data>/gguf).")] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", help="Base model folder, GGUF or registered name (overrides the adapter's).")
+    ] = None,
+    adapter_only: Annotated[
+        bool, typer.Option("--adapter-only", help="Write a GGUF LoRA for a base GGUF instead of a merged model.")
+    ] = False,
+    base_gguf: Annotated[
+        str | None, typer.Option("--base-gguf", help="The base GGUF a LoRA applies to (adapter route).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the exported GGUFs (default: <data>/gguf).")
+    ] = None,
 ) -> None:
     """Merge, convert with llama.cpp, quantize, verify against the HF model, then register."""
     request = ExportRequest(target, quant, name, base, adapter_only, base_gguf, out)

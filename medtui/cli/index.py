@@ -8,12 +8,12 @@ import typer
 
 from medtui.cli.options import settings_from
 from medtui.cli.progress import progress_bar
-from medtui.errors import MedtuiError
-from medtui.rag.chunker import ChunkSpec
-from medtui.rag.embedder import DEFAULT_EMBEDDER
-from medtui.rag.index import SnippetIndex, list_indexes
-from medtui.rag.manifest import Manifest
-from medtui.rag.sources import resolve_source
+from medtui.core.errors import MedtuiError
+from medtui.core.rag.chunker import ChunkSpec
+from medtui.core.rag.embedder import DEFAULT_EMBEDDER
+from medtui.core.rag.index import SnippetIndex, list_indexes
+from medtui.core.rag.manifest import Manifest
+from medtui.core.rag.sources import resolve_source
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -25,7 +25,10 @@ def _resumable(run, name: str):
     try:
         return run()
     except KeyboardInterrupt:
-        print(f"medtui: stopped; the index is kept partial and is not served. Resume: medtui index rebuild {name}", file=sys.stderr)
+        print(
+            f"medtui: stopped; the index is kept partial and is not served. Resume: medtui index rebuild {name}",
+            file=sys.stderr,
+        )
         raise typer.Exit(130) from None
 
 
@@ -36,31 +39,59 @@ def _summary(manifest: Manifest) -> str:
 @app.command("add")
 def add(
     name: Name,
-    sources: Annotated[list[str], typer.Argument(help="Hub dataset ids (MedRAG/textbooks), JSONL/CSV files, folders of .txt/.md/.pdf, saved datasets, or 'default'.")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="Hub dataset ids (MedRAG/textbooks), JSONL/CSV files, folders of .txt/.md/.pdf, saved datasets, or 'default'."
+        ),
+    ],
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
     text_field: Annotated[str | None, typer.Option(help="Column with the text (guessed: content, text, ...).")] = None,
     title_field: Annotated[str | None, typer.Option(help="Column with the title.")] = None,
     id_field: Annotated[str | None, typer.Option(help="Column with a stable id.")] = None,
-    whole: Annotated[bool | None, typer.Option("--whole/--chunk", help="Keep rows as they are, or chunk them (default: MedRAG rows whole, the rest chunked).")] = None,
+    whole: Annotated[
+        bool | None,
+        typer.Option(
+            "--whole/--chunk",
+            help="Keep rows as they are, or chunk them (default: MedRAG rows whole, the rest chunked).",
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N documents of each source.")] = None,
-    chunk_tokens: Annotated[int | None, typer.Option(min=16, help="Chunk size in embedder tokens (new index; default 200).")] = None,
-    chunk_overlap: Annotated[int | None, typer.Option(min=0, help="Tokens shared by consecutive chunks (default 32).")] = None,
-    embedder: Annotated[str, typer.Option(help="Sentence-transformers model for passages (new index).")] = DEFAULT_EMBEDDER,
-    query_embedder: Annotated[str, typer.Option(help="A separate query encoder (MedCPT-style pairs); default: the embedder.")] = "",
+    chunk_tokens: Annotated[
+        int | None, typer.Option(min=16, help="Chunk size in embedder tokens (new index; default 200).")
+    ] = None,
+    chunk_overlap: Annotated[
+        int | None, typer.Option(min=0, help="Tokens shared by consecutive chunks (default 32).")
+    ] = None,
+    embedder: Annotated[
+        str, typer.Option(help="Sentence-transformers model for passages (new index).")
+    ] = DEFAULT_EMBEDDER,
+    query_embedder: Annotated[
+        str, typer.Option(help="A separate query encoder (MedCPT-style pairs); default: the embedder.")
+    ] = "",
     offline: Annotated[bool | None, typer.Option("--offline/--online", help="Forbid (or allow) Hub downloads.")] = None,
 ) -> None:
     """Add sources to an index (created if new). Rerun the same command to resume after Ctrl-C or a crash."""
     settings_from(offline=offline)
-    specs = [resolve_source(s, split=split, text_field=text_field, title_field=title_field, id_field=id_field, whole=whole, limit=limit) for s in sources]
+    specs = [
+        resolve_source(
+            s, split=split, text_field=text_field, title_field=title_field, id_field=id_field, whole=whole, limit=limit
+        )
+        for s in sources
+    ]
     chunking = None
     if chunk_tokens is not None or chunk_overlap is not None:
         try:
-            chunking = ChunkSpec(chunk_tokens or ChunkSpec.tokens, ChunkSpec.overlap if chunk_overlap is None else chunk_overlap)
+            chunking = ChunkSpec(
+                chunk_tokens or ChunkSpec.tokens, ChunkSpec.overlap if chunk_overlap is None else chunk_overlap
+            )
         except ValueError as e:
             raise MedtuiError(str(e)) from None
     index = SnippetIndex(name)
     with progress_bar(f"indexing {name}") as update:
-        manifest = _resumable(lambda: index.add(specs, chunking, update, embedder=embedder, query_embedder=query_embedder), name)
+        manifest = _resumable(
+            lambda: index.add(specs, chunking, update, embedder=embedder, query_embedder=query_embedder), name
+        )
     print(_summary(manifest))
 
 
@@ -98,12 +129,18 @@ def info(name: Name) -> None:
     except MedtuiError as e:
         health = str(e)
     when = datetime.datetime.fromtimestamp(manifest.updated).isoformat(timespec="seconds")
-    print(f"name      {manifest.name}\npath      {index.root}\nstate     {manifest.state} (format {manifest.format}, updated {when})")
-    print(f"snippets  {manifest.count} (BM25 {manifest.bm25_count})\nembedder  {manifest.embedder}"
-          + (f" (queries: {manifest.query_embedder})" if manifest.query_embedder else ""))
+    print(
+        f"name      {manifest.name}\npath      {index.root}\nstate     {manifest.state} (format {manifest.format}, updated {when})"
+    )
+    print(
+        f"snippets  {manifest.count} (BM25 {manifest.bm25_count})\nembedder  {manifest.embedder}"
+        + (f" (queries: {manifest.query_embedder})" if manifest.query_embedder else "")
+    )
     print(f"chunks    {manifest.chunk_tokens} tokens, {manifest.chunk_overlap} overlap\nhealth    {health}")
     for entry in manifest.sources:
-        print(f"source    {entry.get('kind')}:{entry.get('location')}  {entry.get('state')}  {entry.get('snippets', '?')} snippets")
+        print(
+            f"source    {entry.get('kind')}:{entry.get('location')}  {entry.get('state')}  {entry.get('snippets', '?')} snippets"
+        )
 
 
 @app.command("remove")

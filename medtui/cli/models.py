@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from medtui.registry import Registry, spec_from_source
+from medtui.core.registry import Registry, spec_from_source
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,7 +23,9 @@ def list_models() -> None:
 def add(
     name: Annotated[str, typer.Argument(help="A short name for the model.")],
     source: Annotated[str, typer.Argument(help="A .gguf file, a Hugging Face model folder, or a Hub id (org/model).")],
-    adapter: Annotated[str | None, typer.Option("--adapter", help="A LoRA adapter: PEFT folder (HF) or GGUF LoRA.")] = None,
+    adapter: Annotated[
+        str | None, typer.Option("--adapter", help="A LoRA adapter: PEFT folder (HF) or GGUF LoRA.")
+    ] = None,
 ) -> None:
     """Register a model so the chat and `ask` can use it."""
     spec = spec_from_source(name, source, adapter)

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from medtui.config import Settings, apply_offline, load_settings
+from medtui.core.config import Settings, apply_offline, load_settings
 
 Model = Annotated[str | None, typer.Option("--model", "-m", help="Model name from `medtui models list`.")]
 Index = Annotated[str | None, typer.Option("--index", help="Retrieval index name.")]

@@ -1,6 +1,6 @@
 """The chat app: composes the widgets, reacts to their messages, runs slow work in workers.
 
-Everything medical happens in the services (medtui.chat, medtui.rag, medtui.engines); this
+Everything medical happens in the services (medtui.chat, medtui.core.rag, medtui.core.engines); this
 layer only moves their events onto the screen.
 """
 
@@ -16,16 +16,16 @@ from textual.widgets import Footer, Header
 
 from medtui.chat.export import export_conversation
 from medtui.chat.service import ChatService, Done, Sources, Token, clean_question, source_records
-from medtui.config import Settings
-from medtui.engines import Engine
-from medtui.errors import MedtuiError
-from medtui.history import History
-from medtui.rate import RateMeter
-from medtui.rag.index import Cancelled, Progress, SnippetIndex, list_indexes
-from medtui.rag.retriever import Retriever
-from medtui.rag.sources import resolve_source
-from medtui.registry import Registry
-from medtui.services import open_engine, open_retriever
+from medtui.core.config import Settings
+from medtui.core.engines import Engine
+from medtui.core.errors import MedtuiError
+from medtui.core.history import History
+from medtui.core.rag.index import Cancelled, Progress, SnippetIndex, list_indexes
+from medtui.core.rag.retriever import Retriever
+from medtui.core.rag.sources import resolve_source
+from medtui.core.rate import RateMeter
+from medtui.core.registry import Registry
+from medtui.core.wiring import open_engine, open_retriever
 from medtui.tui.screens.eval_screen import EvalScreen
 from medtui.tui.screens.export_screen import ExportScreen
 from medtui.tui.screens.indexes import IndexAction, IndexesScreen, IndexRow
@@ -108,7 +108,9 @@ class MedtuiApp(App):
         yield SystemCommand("Retrieval settings", "RAG on/off and top-k", self.action_retrieval_settings)
         yield SystemCommand("Indexes", "Use, resume, rebuild or add to a retrieval index", self.action_indexes)
         yield SystemCommand("Benchmarks", "Run MedQA, MedMCQA, PubMedQA, MMLU… and compare", self.action_evaluate)
-        yield SystemCommand("Train", "Train a LoRA adapter (SFT, continual pretraining, MSFT) and watch runs", self.action_train)
+        yield SystemCommand(
+            "Train", "Train a LoRA adapter (SFT, continual pretraining, MSFT) and watch runs", self.action_train
+        )
         yield SystemCommand("Export", "Merge a LoRA and export a verified GGUF (f16, q8_0, q4_k_m)", self.action_export)
         yield SystemCommand("New chat", "Start a new conversation", self.action_new_chat)
 
@@ -201,9 +203,13 @@ class MedtuiApp(App):
             if self.conversation_id is None:
                 self.conversation_id = self.history.new_conversation(question[:60], self.engine.spec.name)
                 self.call_from_thread(self._refresh_history)
-            for event in service.answer(self.conversation_id, question, self._stop_answer, rag=self.rag, top_k=self.top_k):
+            for event in service.answer(
+                self.conversation_id, question, self._stop_answer, rag=self.rag, top_k=self.top_k
+            ):
                 if isinstance(event, Sources):
-                    self.call_from_thread(self.query_one(SourcesPanel).show, source_records(event.hits), event.notices, self.rag)
+                    self.call_from_thread(
+                        self.query_one(SourcesPanel).show, source_records(event.hits), event.notices, self.rag
+                    )
                     for notice in event.notices:
                         self.call_from_thread(self.notify, notice, severity="warning")
                     self.call_from_thread(log.add_question, question)
@@ -238,9 +244,14 @@ class MedtuiApp(App):
             self.notify("the model is still loading: try again in a moment", severity="warning")
         elif self.rag and self.retriever is None:
             if any(w.group == "index" and w.is_running for w in self.workers):
-                self.notify("the index is still building: wait for it, or turn retrieval off with ctrl+r", severity="warning")
+                self.notify(
+                    "the index is still building: wait for it, or turn retrieval off with ctrl+r", severity="warning"
+                )
             else:
-                self.notify("no index is loaded (see the error): turn retrieval off with ctrl+r, or retry with F2", severity="error")
+                self.notify(
+                    "no index is loaded (see the error): turn retrieval off with ctrl+r, or retry with F2",
+                    severity="error",
+                )
         else:
             self.generating = True
             self._stop_answer.clear()

@@ -16,7 +16,19 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
-    Button, DataTable, Footer, Input, Label, OptionList, ProgressBar, Select, SelectionList, Static, Switch, TabbedContent, TabPane,
+    Button,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    OptionList,
+    ProgressBar,
+    Select,
+    SelectionList,
+    Static,
+    Switch,
+    TabbedContent,
+    TabPane,
 )
 
 from evals.compare import Comparison, comparison
@@ -26,10 +38,10 @@ from evals.scoring import Prediction
 from evals.stats import format_accuracy
 from evals.store import RunRow, RunStore
 from evals.tasks import TASKS
-from medtui.config import Settings
-from medtui.errors import MedtuiError
-from medtui.registry import Registry
-from medtui.services import open_engine, open_retriever
+from medtui.core.config import Settings
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import Registry
+from medtui.core.wiring import open_engine, open_retriever
 from medtui.tui.widgets.evals.accuracy_chart import AccuracyChart
 from medtui.tui.widgets.evals.comparison_table import ComparisonTable
 
@@ -60,7 +72,10 @@ class EvalScreen(Screen):
         self._items: dict[tuple[str, str], dict] = {}
 
     def compose(self) -> ComposeResult:
-        models = [(f"{spec.name}  ({spec.describe()})", spec.name, spec.name == self.settings.model) for spec in Registry().all()]
+        models = [
+            (f"{spec.name}  ({spec.describe()})", spec.name, spec.name == self.settings.model)
+            for spec in Registry().all()
+        ]
         with Vertical(id="setup"):
             with Horizontal(id="pickers"):
                 with Vertical():
@@ -68,11 +83,15 @@ class EvalScreen(Screen):
                     yield SelectionList[str](*models, id="models")
                 with Vertical():
                     yield Label("Benchmarks")
-                    yield SelectionList[str](*[(f"{name}  ({task.size})", name, name.startswith("mmlu_")) for name, task in TASKS.items()],
-                                             id="tasks")
+                    yield SelectionList[str](
+                        *[(f"{name}  ({task.size})", name, name.startswith("mmlu_")) for name, task in TASKS.items()],
+                        id="tasks",
+                    )
             with Horizontal(id="options"):
                 yield Label("Mode")
-                yield Select([("loglik", "loglik"), ("generate", "generate")], value="loglik", allow_blank=False, id="mode")
+                yield Select(
+                    [("loglik", "loglik"), ("generate", "generate")], value="loglik", allow_blank=False, id="mode"
+                )
                 yield Label("RAG")
                 yield Switch(value=False, id="rag")
                 yield Label("Limit")
@@ -93,7 +112,9 @@ class EvalScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#runs", DataTable).add_columns("method", "task", "n", "accuracy [95% CI]", "invalid", "source", "state")
+        self.query_one("#runs", DataTable).add_columns(
+            "method", "task", "n", "accuracy [95% CI]", "invalid", "source", "state"
+        )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id != "run" or self.running:
@@ -109,8 +130,13 @@ class EvalScreen(Screen):
             return
         self.running = True
         self.cancel.clear()
-        self.run_benchmarks(models, tasks, str(self.query_one("#mode", Select).value), self.query_one("#rag", Switch).value,
-                            int(raw) if raw else None)
+        self.run_benchmarks(
+            models,
+            tasks,
+            str(self.query_one("#mode", Select).value),
+            self.query_one("#rag", Switch).value,
+            int(raw) if raw else None,
+        )
 
     @work(thread=True, exclusive=True, group="eval")
     def run_benchmarks(self, models: list[str], tasks: list[str], mode: str, rag: bool, limit: int | None) -> None:
@@ -130,13 +156,33 @@ class EvalScreen(Screen):
                     continue
                 try:
                     for name in tasks:
-                        def progress(done: int, total: int, correct: int, name: str = name, model: str = model, number: int = number) -> None:
-                            self.app.call_from_thread(bar.update, total=total, progress=done)
-                            self.app.call_from_thread(live.update, f"model {number}/{len(models)} {model} · {name}: {done}/{total} · "
-                                                                   f"accuracy so far {correct / done:.1%} (Esc stops)")
 
-                        result = run_task(engine, TASKS[name], mode=mode, retriever=retriever, limit=limit, seed=self.settings.seed,
-                                          store=store, progress=progress, cancel=self.cancel)
+                        def progress(
+                            done: int,
+                            total: int,
+                            correct: int,
+                            name: str = name,
+                            model: str = model,
+                            number: int = number,
+                        ) -> None:
+                            self.app.call_from_thread(bar.update, total=total, progress=done)
+                            self.app.call_from_thread(
+                                live.update,
+                                f"model {number}/{len(models)} {model} · {name}: {done}/{total} · "
+                                f"accuracy so far {correct / done:.1%} (Esc stops)",
+                            )
+
+                        result = run_task(
+                            engine,
+                            TASKS[name],
+                            mode=mode,
+                            retriever=retriever,
+                            limit=limit,
+                            seed=self.settings.seed,
+                            store=store,
+                            progress=progress,
+                            cancel=self.cancel,
+                        )
                         self.run_ids.add(result.key.id)
                         runs = [r for r in store.runs() if r.key.id in self.run_ids]
                         row = next(r for r in runs if r.key.id == result.key.id)
@@ -158,13 +204,23 @@ class EvalScreen(Screen):
         self.query_one(AccuracyChart).show(compared)
         n = len(predictions)
         invalid = sum(p.predicted is None for p in predictions)
-        self.query_one("#runs", DataTable).add_row(row.key.method, row.key.task, str(n), format_accuracy(row.correct, n),
-                                                   f"{invalid / n:.1%}" if n else "–", row.key.source, row.state)
+        self.query_one("#runs", DataTable).add_row(
+            row.key.method,
+            row.key.task,
+            str(n),
+            format_accuracy(row.correct, n),
+            f"{invalid / n:.1%}" if n else "–",
+            row.key.source,
+            row.state,
+        )
         wrong = [(row.key.task, row.key.source, p) for p in predictions if not p.correct]
         self.wrong += wrong
         self.query_one("#wrong", OptionList).add_options(
-            [f"{row.key.model} · {t} · {p.item_id} · answered {LETTERS[p.predicted] if p.predicted is not None else 'invalid'}"
-             for t, _, p in wrong])
+            [
+                f"{row.key.model} · {t} · {p.item_id} · answered {LETTERS[p.predicted] if p.predicted is not None else 'invalid'}"
+                for t, _, p in wrong
+            ]
+        )
 
     @on(OptionList.OptionHighlighted, "#wrong")
     def _show_wrong(self, event: OptionList.OptionHighlighted) -> None:
@@ -175,7 +231,8 @@ class EvalScreen(Screen):
         options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(item.choices))
         picked = LETTERS[p.predicted] if p.predicted is not None else "invalid"
         self.query_one("#detail-text", Static).update(
-            f"{item.question}\n\n{options}\n\ncorrect: {item.answer_letter}   model: {picked}\n\nmodel output:\n{p.output}")
+            f"{item.question}\n\n{options}\n\ncorrect: {item.answer_letter}   model: {picked}\n\nmodel output:\n{p.output}"
+        )
 
     def action_stop_or_close(self) -> None:
         if self.running:

@@ -23,9 +23,9 @@ from export.converter import Cancelled
 from export.pipeline import ExportRequest, ExportResult, export_model
 from export.quantize import QUANTS
 from export.verify import THRESHOLDS
-from medtui import paths
-from medtui.errors import MedtuiError
-from medtui.registry import Registry
+from medtui.core import paths
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import Registry
 
 
 def export_sources() -> list[tuple[str, str]]:
@@ -53,7 +53,9 @@ class ExportScreen(Screen):
     ExportScreen #verification { height: auto; }
     """
     BINDINGS = [Binding("escape", "stop_or_close", "Stop / close")]
-    HELP = "Pick a source and a quant type, then Export. Esc stops an export (nothing is registered) or closes the screen."
+    HELP = (
+        "Pick a source and a quant type, then Export. Esc stops an export (nothing is registered) or closes the screen."
+    )
 
     class Exported(Message):
         """A verified export was registered under `name`."""
@@ -83,7 +85,11 @@ class ExportScreen(Screen):
                 yield Label("Base GGUF (LoRA only)")
                 yield Input(placeholder="optional: the base .gguf the LoRA is applied to", id="base-gguf")
             yield ProgressBar(id="progress", total=1.0, show_eta=False)
-            yield Static("" if sources else "nothing to export: register an HF model or finish a training run", id="stage", markup=False)
+            yield Static(
+                "" if sources else "nothing to export: register an HF model or finish a training run",
+                id="stage",
+                markup=False,
+            )
         yield DataTable(id="verification", cursor_type="none")
         yield Footer()
 
@@ -99,8 +105,12 @@ class ExportScreen(Screen):
             self.notify("pick a model or training run to export", severity="error")
             return
         base_gguf = self.query_one("#base-gguf", Input).value.strip() or None
-        request = ExportRequest(str(target), str(self.query_one("#quant", Select).value),
-                                adapter_only=self.query_one("#adapter-only", Switch).value, base_gguf=base_gguf)
+        request = ExportRequest(
+            str(target),
+            str(self.query_one("#quant", Select).value),
+            adapter_only=self.query_one("#adapter-only", Switch).value,
+            base_gguf=base_gguf,
+        )
         self.running = True
         self.cancel.clear()
         self.run_export(request)
@@ -129,10 +139,19 @@ class ExportScreen(Screen):
         self.result = result
         v = result.verification
         self.query_one(DataTable).add_row(
-            result.name, v.kind, f"{v.top1:.1%} (≥ {THRESHOLDS[v.kind].top1:.0%})", f"{v.ppl_hf:.3f}", f"{v.ppl_gguf:.3f}",
-            f"{v.ppl_rel:.2%}", "same" if v.template_ok else "different", "passed" if v.passed else "failed")
+            result.name,
+            v.kind,
+            f"{v.top1:.1%} (≥ {THRESHOLDS[v.kind].top1:.0%})",
+            f"{v.ppl_hf:.3f}",
+            f"{v.ppl_gguf:.3f}",
+            f"{v.ppl_rel:.2%}",
+            "same" if v.template_ok else "different",
+            "passed" if v.passed else "failed",
+        )
         where = Path(result.adapter or result.gguf)
-        self.query_one("#stage", Static).update(f"registered {result.name} ({where}) in {result.seconds:.0f} s: pick it with ctrl+o")
+        self.query_one("#stage", Static).update(
+            f"registered {result.name} ({where}) in {result.seconds:.0f} s: pick it with ctrl+o"
+        )
         self.post_message(self.Exported(result.name))
 
     def action_stop_or_close(self) -> None:

@@ -53,7 +53,10 @@ class IndexesScreen(ModalScreen[IndexAction | None]):
             yield DataTable(id="indexes", cursor_type="row")
             with Horizontal():
                 yield Input(placeholder="index name", id="new-name")
-                yield Input(placeholder="source: file, folder, saved dataset, Hub id (MedRAG/textbooks) or default", id="new-source")
+                yield Input(
+                    placeholder="source: file, folder, saved dataset, Hub id (MedRAG/textbooks) or default",
+                    id="new-source",
+                )
                 yield Button("Add", id="add")
         yield Footer()
 
@@ -61,7 +64,14 @@ class IndexesScreen(ModalScreen[IndexAction | None]):
         table = self.query_one(DataTable)
         table.add_columns("", "index", "snippets", "state", "sources")
         for row in self.rows:
-            table.add_row("●" if row.name == self.active else "", row.name, str(row.snippets), row.state, row.sources, key=row.name)
+            table.add_row(
+                "●" if row.name == self.active else "",
+                row.name,
+                str(row.snippets),
+                row.state,
+                row.sources,
+                key=row.name,
+            )
         table.focus()
 
     def _highlighted(self) -> str | None:

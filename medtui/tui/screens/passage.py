@@ -25,7 +25,9 @@ class PassageScreen(ModalScreen[None]):
         scores = ", ".join(f"{k} {v:.3f}" for k, v in r.get("scores", {}).items())
         with VerticalScroll():
             yield Static(f"[{r['n']}] {r['title']}", id="passage-title", markup=False)
-            place = f" · chunk {r['position'] + 1} of {r['doc_id']}" if r.get("doc_id") and r["doc_id"] != r["id"] else ""
+            place = (
+                f" · chunk {r['position'] + 1} of {r['doc_id']}" if r.get("doc_id") and r["doc_id"] != r["id"] else ""
+            )
             yield Static(f"{r['source']} · {r['id']}{place} · {scores}", id="passage-meta", markup=False)
             yield Static(r["text"], id="passage-text", markup=False)
         yield Footer()

@@ -8,7 +8,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from medtui.registry import ModelSpec
+from medtui.core.registry import ModelSpec
 
 
 class ModelSwitcher(ModalScreen[str | None]):

@@ -18,8 +18,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
 
-from medtui.errors import MedtuiError
-from medtui.registry import Registry
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import Registry
 from medtui.tui.widgets.train.loss_chart import LossChart
 from medtui.tui.widgets.train.runs_table import RunsTable
 from medtui.tui.widgets.train.train_form import TrainForm
@@ -67,8 +67,12 @@ class TrainScreen(Screen):
             with TabPane("New run", id="new"):
                 yield TrainForm(models, self.model)
                 with VerticalScroll(id="output"):
-                    yield Static("Preview shows the first examples as the model sees them; Estimate counts tokens, "
-                                 "steps, time and memory.", id="output-text", markup=False)
+                    yield Static(
+                        "Preview shows the first examples as the model sees them; Estimate counts tokens, "
+                        "steps, time and memory.",
+                        id="output-text",
+                        markup=False,
+                    )
             with TabPane("Runs", id="runs"):
                 yield RunsTable()
                 with Vertical(id="monitor"):
@@ -108,15 +112,20 @@ class TrainScreen(Screen):
     def _preview_text(examples: list[api.Example]) -> Text:
         out = Text()
         for n, ex in enumerate(examples, 1):
-            out.append(f"── example {n}: {ex.prompt_tokens} prompt tokens (no loss), {ex.completion_tokens} learned ──\n", style="bold")
+            out.append(
+                f"── example {n}: {ex.prompt_tokens} prompt tokens (no loss), {ex.completion_tokens} learned ──\n",
+                style="bold",
+            )
             out.append(ex.prompt, style="dim")
             out.append(ex.completion + "\n\n", style="green")
         return out or Text("no usable rows in the data")
 
     @staticmethod
     def _estimate_text(est: api.Estimate) -> str:
-        return (f"{est.report.describe()} · {est.tokens:,} tokens · {est.steps:,} steps\n"
-                f"≈ {_duration(est.seconds)} · ≈ {est.memory_bytes / 2**30:.1f} GiB · {est.params / 1e6:.0f}M parameters\n\n{est.how}")
+        return (
+            f"{est.report.describe()} · {est.tokens:,} tokens · {est.steps:,} steps\n"
+            f"≈ {_duration(est.seconds)} · ≈ {est.memory_bytes / 2**30:.1f} GiB · {est.params / 1e6:.0f}M parameters\n\n{est.how}"
+        )
 
     def _started(self, folder: Path) -> None:
         self.selected = folder
@@ -130,8 +139,10 @@ class TrainScreen(Screen):
         if self.selected is None and runs:
             self.selected = runs[-1].dir
         progress = {run.dir: api.read_progress(run.dir) for run in runs}
-        steps = {d: (f"{p.step}/{p.max_steps}" if p.max_steps else "", f"{p.train[-1][1]:.3f}" if p.train else "")
-                 for d, p in progress.items()}
+        steps = {
+            d: (f"{p.step}/{p.max_steps}" if p.max_steps else "", f"{p.train[-1][1]:.3f}" if p.train else "")
+            for d, p in progress.items()
+        }
         self.query_one(RunsTable).show(runs, steps, self.selected)
         current = next((r for r in runs if r.dir == self.selected), None)
         self._show_run(current, progress.get(self.selected) if current else None)
@@ -174,7 +185,9 @@ class TrainScreen(Screen):
         if run is None:
             return
         if run.status == COMPLETE or api.is_alive(run):
-            state = {COMPLETE: "complete", RUNNING: "still running"}.get(run.status, "still saving its checkpoint: try again in a moment")
+            state = {COMPLETE: "complete", RUNNING: "still running"}.get(
+                run.status, "still saving its checkpoint: try again in a moment"
+            )
             self.notify(f"{run.name} is {state}", severity="warning")
             return
         api.resume(str(run.dir))

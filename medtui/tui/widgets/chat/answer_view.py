@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
 
-from medtui.chat.reasoning import split_reasoning
+from medtui.core.reasoning import split_reasoning
 
 REFRESH_S = 0.1
 

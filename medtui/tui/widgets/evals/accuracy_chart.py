@@ -32,8 +32,13 @@ class AccuracyChart(PlotextPlot):
             self.refresh()
             return
         colors = [COLORS[i % len(COLORS)] for i in range(len(comparison.methods))]
-        values = [[100 * (comparison.interval(m, t) or (0.0, 0.0, 0.0))[0] for t in comparison.tasks] for m in comparison.methods]
-        plt.multiple_bar(comparison.tasks, values, labels=comparison.methods, color=colors, orientation="horizontal", width=0.8)
+        values = [
+            [100 * (comparison.interval(m, t) or (0.0, 0.0, 0.0))[0] for t in comparison.tasks]
+            for m in comparison.methods
+        ]
+        plt.multiple_bar(
+            comparison.tasks, values, labels=comparison.methods, color=colors, orientation="horizontal", width=0.8
+        )
         for offset, method in zip(group_offsets(len(comparison.methods)), comparison.methods):
             for position, task in enumerate(comparison.tasks, 1):
                 cell = comparison.interval(method, task)

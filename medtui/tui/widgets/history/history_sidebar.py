@@ -8,7 +8,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from medtui.history import Conversation
+from medtui.core.history import Conversation
 
 
 class HistorySidebar(Vertical):

@@ -13,13 +13,19 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Select, Switch
 
-from medtui.errors import MedtuiError
+from medtui.core.errors import MedtuiError
 from trainers.config import BACKENDS, METHODS, QUANTS, TrainConfig
 
 # (field, label, width) of the numeric hyperparameters, defaults from TrainConfig
 NUMBERS: tuple[tuple[str, str, int], ...] = (
-    ("lora_r", "r", 9), ("lora_alpha", "alpha", 9), ("lr", "lr", 13), ("epochs", "epochs", 10),
-    ("max_steps", "max steps", 11), ("batch_size", "batch", 9), ("grad_accum", "accum", 9), ("max_seq_len", "seq len", 11),
+    ("lora_r", "r", 9),
+    ("lora_alpha", "alpha", 9),
+    ("lr", "lr", 13),
+    ("epochs", "epochs", 10),
+    ("max_steps", "max steps", 11),
+    ("batch_size", "batch", 9),
+    ("grad_accum", "accum", 9),
+    ("max_seq_len", "seq len", 11),
 )
 _DEFAULTS = TrainConfig.__dataclass_fields__
 
@@ -50,8 +56,12 @@ class TrainForm(Vertical):
             yield Label("Method")
             yield Select([(m, m) for m in METHODS], value="sft", allow_blank=False, id="method")
             yield Label("Model")
-            yield Input(self.model, placeholder="registered name, HF folder, Hub id or .gguf", id="model",
-                        suggester=SuggestFromList(self.models))
+            yield Input(
+                self.model,
+                placeholder="registered name, HF folder, Hub id or .gguf",
+                id="model",
+                suggester=SuggestFromList(self.models),
+            )
             yield Label("Run name")
             yield Input(placeholder="(automatic)", id="name")
         with Horizontal():
@@ -83,13 +93,20 @@ class TrainForm(Vertical):
             try:
                 numbers[field] = kind(text[field])
             except ValueError:
-                raise MedtuiError(f"{label}: {text[field]!r} is not a {'whole ' if kind is int else ''}number") from None
+                raise MedtuiError(
+                    f"{label}: {text[field]!r} is not a {'whole ' if kind is int else ''}number"
+                ) from None
         if not text["model"]:
             raise MedtuiError("pick a model: a registered name, a model folder, a Hub id or a .gguf file")
         return TrainConfig(
-            method=str(self.query_one("#method", Select).value), model=text["model"], name=text["name"],
-            data=text["data"], corpus=text["corpus"], quant=str(self.query_one("#quant", Select).value),
-            backend=str(self.query_one("#backend", Select).value), packing=self.query_one("#packing", Switch).value,
+            method=str(self.query_one("#method", Select).value),
+            model=text["model"],
+            name=text["name"],
+            data=text["data"],
+            corpus=text["corpus"],
+            quant=str(self.query_one("#quant", Select).value),
+            backend=str(self.query_one("#backend", Select).value),
+            packing=self.query_one("#packing", Switch).value,
             **numbers,
         )
 

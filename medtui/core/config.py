@@ -1,0 +1,100 @@
+"""Settings: defaults, overridden by config.toml, then MEDTUI_* variables, then CLI flags."""
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from medtui.core import paths
+from medtui.core.errors import MedtuiError
+from medtui.core.text import read_utf8
+
+SYSTEM_PROMPT = (
+    "You are a careful medical assistant. Answer the question using only the numbered "
+    "sources below, citing them in square brackets like [1] or [2]. If the sources do not "
+    "cover the question, say so plainly instead of guessing. Be concise."
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = "smollm2"  # name in the model registry
+    index: str = "default"  # retrieval index name
+    rag: bool = True
+    top_k: int = 4
+    dense: bool = True  # embedding search half of hybrid retrieval
+    bm25: bool = True  # lexical half; both on = hybrid (fused with reciprocal rank fusion)
+    reranker: str = ""  # optional cross-encoder (folder or Hub id) that reorders the fused sources
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0: one per physical core
+    max_tokens: int = 512
+    temperature: float = 0.2
+    seed: int = 0
+    offline: bool = False  # True: never touch the network (sets HF_HUB_OFFLINE)
+    system_prompt: str = SYSTEM_PROMPT
+    keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s), e.g. {"cancel": "ctrl+c"}
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with the non-None changes applied (CLI flags default to None)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _coerce(name: str, kind: type, value: Any, origin: str) -> Any:
+    try:
+        if kind is bool and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(value)
+            return lowered in {"1", "true", "yes", "on"}
+        if kind is dict:
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return {str(k): str(v) for k, v in value.items()}
+        if kind in (int, float) and isinstance(value, bool):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise MedtuiError(f"{origin}: {name} = {value!r} is not a valid {kind.__name__}") from None
+
+
+def _field_type(f: dataclasses.Field) -> type:
+    return typing.get_origin(f.type) or f.type  # dict[str, str] -> dict
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Defaults < config.toml < MEDTUI_<FIELD> environment variables."""
+    path = path or paths.config_file()
+    values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            table = tomllib.loads(read_utf8(path))
+        except tomllib.TOMLDecodeError as e:
+            raise MedtuiError(f"{path}: invalid TOML ({e}): fix or delete the file") from None
+        known = {f.name: f for f in fields(Settings)}
+        for key, value in table.items():
+            if key not in known:
+                raise MedtuiError(f"{path}: unknown setting {key!r}; known: {', '.join(known)}")
+            values[key] = _coerce(key, _field_type(known[key]), value, str(path))
+    for f in fields(Settings):
+        env = os.environ.get(f"MEDTUI_{f.name.upper()}")
+        if env is not None and f.name != "keys":
+            values[f.name] = _coerce(f.name, _field_type(f), env, f"MEDTUI_{f.name.upper()}")
+    settings = Settings(**values)
+    if settings.top_k < 1 or settings.n_ctx < 256 or settings.max_tokens < 1:
+        raise MedtuiError("settings: top_k and max_tokens must be >= 1 and n_ctx >= 256")
+    if not (settings.dense or settings.bm25):
+        raise MedtuiError("settings: dense and bm25 are both off: turn one on (or set rag = false)")
+    return settings
+
+
+def apply_offline(settings: Settings) -> None:
+    """Offline mode: make huggingface_hub and transformers refuse every network call."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    if settings.offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"

@@ -1,0 +1,174 @@
+"""Hugging Face models (local folder or Hub id), optionally with a PEFT LoRA adapter.
+
+Weights load from safetensors only and never with trust_remote_code: a model folder is data,
+not code. Generation runs in a background thread feeding a TextIteratorStreamer.
+"""
+
+import threading
+from collections.abc import Iterator
+
+from medtui.core.engines.base import GenerationParams
+from medtui.core.engines.chat_template import render_chat
+from medtui.core.errors import MedtuiError
+from medtui.core.registry import ModelSpec, is_hub_id
+
+
+def _load_error(source: str, error: Exception) -> MedtuiError:
+    if is_hub_id(source):
+        return MedtuiError(
+            f"cannot load {source} from the Hugging Face Hub (offline, or no such model): "
+            f"download it on a connected machine (`hf download {source}`) or add a local folder with `medtui models add`"
+        )
+    return MedtuiError(f"{source}: missing or corrupt model files ({type(error).__name__}: {error})")
+
+
+MIN_SHARED_PREFIX = 4  # tokens: below this, copying the cache costs more than it saves
+
+
+def shared_prefix_length(encoded: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each at least one of its own to score from."""
+    n = min(len(e) for e in encoded) - 1
+    first = encoded[0]
+    for i in range(max(n, 0)):
+        if any(e[i] != first[i] for e in encoded):
+            return i
+    return max(n, 0)
+
+
+class TransformersEngine:
+    def __init__(self, spec: ModelSpec, n_ctx: int) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.spec = spec
+        self._torch = torch
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(spec.source, trust_remote_code=False)
+            model = AutoModelForCausalLM.from_pretrained(
+                spec.source, dtype="auto", use_safetensors=True, trust_remote_code=False
+            )
+        except (OSError, ValueError) as e:
+            raise _load_error(spec.source, e) from None
+        if spec.adapter:
+            from peft import PeftModel
+
+            try:
+                model = PeftModel.from_pretrained(model, spec.adapter)
+            except (OSError, ValueError) as e:
+                raise MedtuiError(f"LoRA adapter {spec.adapter} does not fit {spec.source}: {e}") from None
+        self.model = model.eval()
+        limit = getattr(model.config, "max_position_embeddings", None) or n_ctx
+        self.n_ctx = min(n_ctx, limit)
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        tok = self.tokenizer
+        return render_chat(tok.chat_template, messages, tok.bos_token or "", tok.eos_token or "")
+
+    def _encode(self, prompt: str):
+        # The template already wrote any special tokens it wants.
+        return self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+
+    def count_tokens(self, prompt: str) -> int:
+        return int(self._encode(prompt)["input_ids"].shape[1])
+
+    def tokenize(self, prompt: str) -> list[int]:
+        return self._encode(prompt)["input_ids"][0].tolist()
+
+    def next_token_logprobs(self, prompts: list[str], token_ids: list[int], batch_size: int = 8) -> list[list[float]]:
+        """Batched scoring with as little work as the answer needs.
+
+        The opening all prompts share (chat template, system prompt, "Question:") runs once and
+        its KV cache is copied into every batch; batches group similar lengths and are
+        left-padded so each row's last position is its next-token position; and only that
+        position goes through the vocabulary projection (`logits_to_keep=1`), not all of them.
+        """
+        import copy
+
+        torch, tok = self._torch, self.tokenizer
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        all_encoded = [self.tokenize(p) for p in prompts]
+        shared = shared_prefix_length(all_encoded) if len(prompts) > 1 else 0
+        order = sorted(range(len(prompts)), key=lambda i: len(all_encoded[i]))  # similar lengths: little padding
+        out: list[list[float]] = [[] for _ in prompts]
+        with torch.inference_mode():
+            prefix = None
+            if shared >= MIN_SHARED_PREFIX:
+                prefix = self.model(
+                    input_ids=torch.tensor([all_encoded[0][:shared]]), use_cache=True, logits_to_keep=1
+                ).past_key_values
+            else:
+                shared = 0
+            for start in range(0, len(order), batch_size):
+                members = order[start : start + batch_size]
+                rest = [all_encoded[i][shared:] for i in members]
+                width = max(len(e) for e in rest)
+                ids = torch.tensor([[pad] * (width - len(e)) + e for e in rest])
+                mask = torch.tensor([[1] * shared + [0] * (width - len(e)) + [1] * len(e) for e in rest])
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
+                kwargs = {}
+                if prefix is not None:
+                    cache = copy.deepcopy(prefix)
+                    cache.batch_repeat_interleave(len(members))
+                    kwargs["past_key_values"] = cache
+                logits = self.model(
+                    input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **kwargs
+                ).logits[:, -1, :]
+                logprobs = torch.log_softmax(logits.float(), dim=-1)[:, token_ids]
+                for i, row in zip(members, logprobs.tolist()):
+                    out[i] = row
+        return out
+
+    def continuation_logprob(self, prompt: str, continuation: str) -> float:
+        torch = self._torch
+        base, full = self.tokenize(prompt), self.tokenize(prompt + continuation)
+        with torch.no_grad():
+            logits = self.model(input_ids=torch.tensor([full])).logits[0]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        return float(sum(logprobs[i - 1, full[i]] for i in range(len(base), len(full))))
+
+    def stream(self, prompt: str, params: GenerationParams, cancel: threading.Event) -> Iterator[str]:
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs) -> bool:
+                return cancel.is_set()
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._torch.manual_seed(params.seed)
+        sampling = params.temperature > 0
+        kwargs = dict(
+            **self._encode(prompt),
+            max_new_tokens=params.max_tokens,
+            do_sample=sampling,
+            temperature=params.temperature if sampling else None,
+            top_p=None,
+            top_k=None,
+            streamer=streamer,
+            stopping_criteria=StoppingCriteriaList([_Cancelled()]),
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        )
+        errors: list[Exception] = []
+        worker = threading.Thread(target=self._generate, args=(kwargs, errors), daemon=True)
+        worker.start()
+        try:
+            for text in streamer:
+                if cancel.is_set():
+                    break
+                if text:
+                    yield text
+        finally:
+            cancel.set()
+            worker.join()
+        if errors:
+            raise MedtuiError(f"generation failed in {self.spec.name}: {errors[0]}")
+
+    def _generate(self, kwargs: dict, errors: list[Exception]) -> None:
+        try:
+            with self._torch.inference_mode():
+                self.model.generate(**kwargs)
+        except Exception as e:  # surfaced to the caller of stream(), not lost in the thread
+            errors.append(e)
+            kwargs["streamer"].end()
+
+    def close(self) -> None:
+        self.model = None

@@ -1,0 +1,56 @@
+"""The manifest that says whether an index is complete, and so whether it may be served.
+
+It is written before the first snippet goes in (state "building") and flipped to
+"complete" only after the last one and the BM25 index are in; an index whose manifest
+says anything else is refused. It also records each source and the chunking used, so
+`medtui index rebuild` can replay them.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from medtui.core.errors import MedtuiError
+
+FORMAT = 2  # 2: chunked documents, BM25 beside the vectors, sources as specs
+BUILDING, COMPLETE = "building", "complete"
+
+
+@dataclass
+class Manifest:
+    name: str
+    embedder: str
+    query_embedder: str = ""  # a separate query encoder (MedCPT-style); "" means the embedder
+    state: str = BUILDING
+    count: int = 0
+    bm25_count: int = 0
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    sources: list[dict] = field(default_factory=list)  # SourceSpec.to_dict() + "state", "snippets"
+    format: int = FORMAT
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != FORMAT:  # read what identifies it; open() refuses it
+                return cls(
+                    name=str(data.get("name", path.parent.name)),
+                    embedder=str(data.get("embedder", "")),
+                    state=str(data.get("state", BUILDING)),
+                    format=int(data.get("format", 0)),
+                )
+            return cls(**data)
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise MedtuiError(
+                f"{path}: corrupt index manifest ({e}): run `medtui index remove {path.parent.name}` and add its sources again"
+            ) from None
+
+    def write(self, path: Path) -> None:
+        self.updated = time.time()
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        tmp.replace(path)  # atomic: a crash leaves the old manifest or the new one

@@ -1,6 +1,0 @@
-"""Model engines: llama.cpp for GGUF files, transformers (+peft) for HF folders and Hub ids."""
-
-from medtui.engines.base import Engine, GenerationParams
-from medtui.engines.loader import load_engine
-
-__all__ = ["Engine", "GenerationParams", "load_engine"]
