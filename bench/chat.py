@@ -64,7 +64,8 @@ def main() -> None:
         results["medtui"].append(timed(via_medtui()))
         results["llama-cpp-python"].append(timed(via_llama()))
     print(
-        f"SmolLM2-135M Q4_1, {len(tokens)} prompt tokens, {args.tokens} new tokens, {default_threads()} threads, median of {args.runs}"
+        f"SmolLM2-135M Q4_1, {len(tokens)} prompt tokens, {args.tokens} new tokens, {default_threads()} threads, "
+        f"median of {args.runs}"
     )
     print(f"{'':18}{'TTFT ms':>10}{'decode tok/s':>14}{'pieces':>8}")
     medians = {}
@@ -75,7 +76,8 @@ def main() -> None:
         print(f"{name:18}{ttft:>10.1f}{tps:>14.1f}{rows[0][2]:>8}")
     (m_ttft, m_tps), (d_ttft, d_tps) = medians["medtui"], medians["llama-cpp-python"]
     print(
-        f"ratio medtui/direct: TTFT {m_ttft / d_ttft:.3f}, decode {m_tps / d_tps:.3f} (target: TTFT <= 1.05, decode >= 0.95)"
+        f"ratio medtui/direct: TTFT {m_ttft / d_ttft:.3f}, decode {m_tps / d_tps:.3f} (target: TTFT <= 1.05, "
+        "decode >= 0.95)"
     )
 
 

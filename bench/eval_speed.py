@@ -106,7 +106,8 @@ def main() -> None:
     )
     largest = max(abs(a - b) for x, y in zip(batched, slow_rows) for a, b in zip(x, y))
     print(
-        f"  ratio {fast / slow:.1f}x; same choice on {same}/{len(items)} questions; largest log-prob difference {largest:.1e}"
+        f"  ratio {fast / slow:.1f}x; same choice on {same}/{len(items)} questions; largest log-prob difference "
+        f"{largest:.1e}"
     )
     for label, times in (("batched", fast_times), ("plain batching", plain_times), ("one at a time", slow_times)):
         print(f"  rounds (s), {label}: {' '.join(f'{t:.1f}' for t in times)}")
@@ -127,8 +128,10 @@ def ceiling(engine: TransformersEngine, prompts: list[str], fast_s: float, slow_
     slow = sum(2 * (body + head) * len(engine.tokenize(p + " " + letter)) for p in prompts for letter in "ABCD")
     peak, device = measured_flops()
     print(
-        f"  work: {slow / fast:.1f}x fewer FLOPs batched ({len(prompts)} prompts of {sum(map(len, encoded)) / len(encoded):.0f} "
-        f"tokens on average, {shared} shared); reached {fast / fast_s / 1e9:.0f} (batched) and {slow / slow_s / 1e9:.0f} "
+        f"  work: {slow / fast:.1f}x fewer FLOPs batched ({len(prompts)} prompts of "
+        f"{sum(map(len, encoded)) / len(encoded):.0f} "
+        f"tokens on average, {shared} shared); reached {fast / fast_s / 1e9:.0f} (batched) and "
+        f"{slow / slow_s / 1e9:.0f} "
         f"(one at a time) GFLOP/s of a measured {device} matmul peak of {peak / 1e9:.0f}"
     )
     print(f"  ceiling: {slow / fast * peak / (slow / slow_s):.1f}x if batched scoring ran at that peak")

@@ -90,7 +90,8 @@ def embedding_backends(texts: list[str]) -> None:
         if "torch" in results and other in results:
             agreement = float(np.min(np.sum(results["torch"][1] * results[other][1], axis=1)))
             print(
-                f"  {other}/torch speed ratio {results[other][0] / results['torch'][0]:.2f}, lowest cosine agreement {agreement:.5f}"
+                f"  {other}/torch speed ratio {results[other][0] / results['torch'][0]:.2f}, lowest cosine "
+                f"agreement {agreement:.5f}"
             )
 
 

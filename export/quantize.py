@@ -4,23 +4,19 @@ import ctypes
 import os
 from pathlib import Path
 
+from medtui.core.engines.gguf_file import quant_file_type
 from medtui.core.errors import MedtuiError
+from medtui.core.records import Quant
 
-QUANTS = ("f16", "q8_0", "q4_k_m")
-
-
-def _ftype(quant: str) -> int:
-    import llama_cpp
-
-    return {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M}[quant]
+QUANTS = tuple(q.value for q in Quant)  # the choices the CLI and the TUI offer
 
 
-def quantize(source: Path, dest: Path, quant: str) -> None:
+def quantize(source: Path, dest: Path, quant: Quant) -> None:
     """Write `dest` as `quant` from the f16 GGUF `source` (llama.cpp copies the metadata, chat template included)."""
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = _ftype(quant)
+    params.ftype = int(quant_file_type(quant))  # gguf's LlamaFileType is llama.cpp's llama_ftype
     params.nthread = os.cpu_count() or 1
     code = llama_cpp.llama_model_quantize(str(source).encode(), str(dest).encode(), ctypes.byref(params))
     if code != 0 or not dest.is_file():

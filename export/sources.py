@@ -10,7 +10,9 @@ from pathlib import Path
 
 from medtui.core import paths
 from medtui.core.errors import MedtuiError
-from medtui.core.registry import Registry
+from medtui.core.records import RunStatus
+from medtui.core.registry import is_peft_adapter, resolve_base, resolve_model
+from trainers.runs import RUN_FILE, load_run
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 
@@ -40,46 +42,33 @@ def _read_json(path: Path) -> dict:
 
 
 def _base_of(named: str, where: Path) -> str:
-    """A base named by a run or adapter: a registered model, a local folder or GGUF, or a Hub id."""
+    """A base named by a run, an adapter or --base, resolved by the core; refused when it carries an adapter."""
     if not named:
         raise MedtuiError(f"{where} does not name its base model: pass --base FOLDER_OR_GGUF")
-    if Path(named).expanduser().exists():
-        return str(Path(named).expanduser().resolve())
-    try:
-        spec = Registry().get(named)
-    except MedtuiError:
-        return named  # a Hub id; loading says how to get it when offline
-    if spec.adapter:
-        raise MedtuiError(f"base {named!r} already carries an adapter: pass --base with the plain base model")
-    return spec.source
+    return resolve_base(named).source
 
 
 def _from_run(folder: Path, base: str | None) -> ExportSource:
-    run = _read_json(folder / "run.json")
-    status = run.get("status", "unknown")
-    if status != "complete" or not (folder / "adapter" / "adapter_config.json").is_file():
-        raise MedtuiError(f"training run {folder.name} is {status}, not complete: finish or resume it before exporting")
+    run = load_run(folder)
+    if run.status is not RunStatus.COMPLETE or not (run.adapter / "adapter_config.json").is_file():
+        raise MedtuiError(
+            f"training run {run.name} is {run.status}, not complete: finish or resume it before exporting"
+        )
     origin = None
     if base is None:  # a trainer dequantizes a GGUF model into bases/: remember which GGUF
-        model = str(run.get("model") or "")
         try:
-            named = Registry().get(model)
-            model = named.source if named.kind == "gguf" and not named.adapter else model
-        except MedtuiError:
-            pass
-        origin = Path(model) if model.endswith(".gguf") and Path(model).is_file() else None
-    return ExportSource(
-        folder.name, base or _base_of(str(run.get("base", "")), folder / "run.json"), folder / "adapter", origin
-    )
-
-
-def _from_adapter(folder: Path, base: str | None) -> ExportSource:
-    config = _read_json(folder / "adapter_config.json")
-    return ExportSource(folder.name, base or _base_of(str(config.get("base_model_name_or_path") or ""), folder), folder)
+            trained_on = resolve_model(run.config.model)
+        except MedtuiError:  # the model it was trained on is gone: export still has its base folder
+            trained_on = None
+        if trained_on is not None and trained_on.kind == "gguf" and not trained_on.adapter:
+            origin = Path(trained_on.source)
+    return ExportSource(run.name, base or _base_of(run.base or "", folder / RUN_FILE), run.adapter, origin)
 
 
 def resolve_source(target: str, base: str | None = None) -> ExportSource:
-    """Turn the user's RUN_OR_ADAPTER into a base and an adapter, refusing what cannot be exported."""
+    """Turn the user's RUN_OR_ADAPTER into a base and an adapter, refusing what cannot be exported.
+    A training run is read here; anything else (adapter or model folder, registered name, Hub
+    id) is the core resolver's (`resolve_model`)."""
     if base is not None:
         base = _base_of(base, Path(base))
     path = Path(target).expanduser()
@@ -89,20 +78,18 @@ def resolve_source(target: str, base: str | None = None) -> ExportSource:
         path = path.resolve()
         if (path / "run.json").is_file():
             return _from_run(path, base)
-        if (path / "adapter_config.json").is_file():
-            return _from_adapter(path, base)
-        if (path / "config.json").is_file():
-            return ExportSource(path.name, str(path), None)
-        raise MedtuiError(
-            f"{path}: not a training run (run.json), a PEFT adapter (adapter_config.json) or a model folder (config.json)"
-        )
-    if path.suffix == ".gguf":
+        if not (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+            raise MedtuiError(
+                f"{path}: not a training run (run.json), a PEFT adapter (adapter_config.json) "
+                "or a model folder (config.json)"
+            )
+        target = str(path)
+    elif path.suffix == ".gguf":
         raise MedtuiError(f"{target} is already a GGUF file: register it with `medtui models add NAME {target}`")
-    spec = Registry().get(target)
-    if spec.kind != "hf":
+    spec = resolve_model(target, base)
+    if spec.kind == "gguf" and not is_peft_adapter(spec.adapter):
         raise MedtuiError(f"model {target!r} is already a GGUF: export the Hugging Face model or adapter it came from")
-    adapter = Path(spec.adapter) if spec.adapter else None
-    return ExportSource(spec.name, base or spec.source, adapter)
+    return ExportSource(spec.name, spec.source, Path(spec.adapter) if spec.adapter else None)
 
 
 def check_tokenizer_files(source: ExportSource) -> None:

@@ -76,8 +76,10 @@ class Verification:
         t = THRESHOLDS[self.kind]
         return (
             f"top-1 agreement {self.top1:.1%} over {self.positions} positions (need ≥ {t.top1:.0%}), "
-            f"perplexity HF {self.ppl_hf:.3f} vs GGUF {self.ppl_gguf:.3f} (Δ {self.ppl_rel:.2%}, allowed {t.ppl_rel:.0%}), "
-            f"chat template {'same' if self.template_ok else 'DIFFERENT'}, tokenizer {'same' if self.tokens_ok else 'DIFFERENT'}"
+            f"perplexity HF {self.ppl_hf:.3f} vs GGUF {self.ppl_gguf:.3f} "
+            f"(Δ {self.ppl_rel:.2%}, allowed {t.ppl_rel:.0%}), "
+            f"chat template {'same' if self.template_ok else 'DIFFERENT'}, "
+            f"tokenizer {'same' if self.tokens_ok else 'DIFFERENT'}"
         )
 
     def to_dict(self) -> dict:

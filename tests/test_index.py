@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from medtui.core.datasource import read_rows
 from medtui.core.errors import MedtuiError
 from medtui.core.rag.index import SnippetIndex
 from medtui.core.rag.retriever import Retriever, SearchOptions
@@ -43,7 +44,7 @@ def bioasq_index(bioasq_jsonl, indexes_dir) -> SnippetIndex:
 
 
 def test_build_and_hybrid_search_on_bioasq_snippets(bioasq_index, bioasq_jsonl):
-    rows = [json.loads(line) for line in bioasq_jsonl.read_text().splitlines()]
+    rows = read_rows(bioasq_jsonl)
     manifest = bioasq_index.manifest()
     assert manifest.state == "complete" and manifest.count == manifest.bm25_count == len(rows)
     retriever = Retriever(bioasq_index)
@@ -72,7 +73,7 @@ def test_each_retriever_alone_and_fusion_combines_them(bioasq_index):
 
 
 def test_bm25_matches_exact_rare_terms(bioasq_index, bioasq_jsonl):
-    rows = [json.loads(line) for line in bioasq_jsonl.read_text().splitlines()]
+    rows = read_rows(bioasq_jsonl)
     row = next(r for r in rows if "pembrolizumab" in r["text"].lower())
     hits = Retriever(bioasq_index, SearchOptions(dense=False)).search("pembrolizumab", 10)
     assert f"bioasq_snippets.jsonl:{row['id']}" in [h.snippet.id for h in hits]
@@ -91,7 +92,7 @@ def test_saved_hf_dataset_in_medrag_format(tmp_path, bioasq_jsonl):
     """A local dataset saved with `datasets` (MedRAG's fields: id, title, content, contents)."""
     import datasets
 
-    rows = [json.loads(line) for line in bioasq_jsonl.read_text().splitlines()][:80]
+    rows = read_rows(bioasq_jsonl)[:80]
     medrag = [
         {"id": f"med_{i}", "title": r["title"], "content": r["text"], "contents": f"{r['title']}. {r['text']}"}
         for i, r in enumerate(rows)
@@ -109,10 +110,7 @@ def test_saved_hf_dataset_in_medrag_format(tmp_path, bioasq_jsonl):
 def test_openstax_folder_and_medquad_jsonl_are_chunked_and_cited(tmp_path, shared_data):
     import gzip
 
-    rows = [
-        json.loads(line)
-        for line in gzip.open(shared_data / "openstax_medical_textbooks" / "nutrition_for_nurses.jsonl.gz", "rt")
-    ]
+    rows = read_rows(shared_data / "openstax_medical_textbooks" / "nutrition_for_nurses.jsonl.gz")
     folder = tmp_path / "notes"
     folder.mkdir()
     for row in rows[3:5]:
@@ -240,6 +238,30 @@ def test_corrupt_and_old_indexes_give_the_rebuild_command(bioasq_jsonl):
     one_line_error(run("index", "info", "broken"), "corrupt index manifest", str(index.manifest_path))
 
 
+def test_a_json_array_is_indexed_and_read_back_in_batches(tmp_path):
+    """The JSON array training accepts (`medtui train sft -d rows.json`) indexes too."""
+    texts = [
+        "Gout is an inflammatory arthritis caused by urate crystals in the joint.",
+        "Allopurinol lowers serum urate by inhibiting xanthine oxidase.",
+        "Colchicine relieves an acute gout flare when started early.",
+        "Pseudogout is caused by calcium pyrophosphate crystals instead.",
+        "A tophus is a deposit of urate crystals under the skin.",
+    ]
+    rows = [{"id": f"r{i}", "title": f"Gout note {i}", "text": t} for i, t in enumerate(texts)]
+    path = tmp_path / "gout.json"
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    spec = resolve_source(str(path), whole=True)
+    assert spec.kind == "table"
+    index = SnippetIndex("json-array")
+    assert index.add([spec]).count == len(rows)
+    snippets = list(index.open().iter_snippets(batch=2))  # three pages
+    assert sorted((s.id, s.title, s.text) for s in snippets) == [
+        (f"gout.json:{r['id']}", r["title"], r["text"]) for r in rows
+    ]
+    assert {s.id: s for s in snippets} == index.fetch([s.id for s in snippets])
+    index.close()
+
+
 def test_bad_sources_are_one_line_errors(tmp_path):
     one_line_error(run("index", "add", "x", str(tmp_path / "missing.jsonl")), "no such file or folder")
     bad = tmp_path / "bad.jsonl"
@@ -259,7 +281,8 @@ def _pdf(path: Path, lines: list[str]) -> Path:
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
         f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -335,5 +358,5 @@ def test_separate_query_encoder_is_recorded_and_used(bioasq_jsonl):
     index.add([resolve_source(str(bioasq_jsonl), whole=True, limit=50)], query_embedder=query_encoder)
     retriever = Retriever(index)
     assert index.manifest().query_embedder == query_encoder and retriever.query_embedder == query_encoder
-    row = json.loads(bioasq_jsonl.read_text().splitlines()[7])
+    row = read_rows(bioasq_jsonl)[7]
     assert retriever.search(row["text"], 1)[0].snippet.id.endswith(row["id"])

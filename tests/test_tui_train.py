@@ -144,11 +144,10 @@ async def test_monitor_resumes_a_run_whose_process_is_gone(tiny_hf_model, tmp_pa
 
 
 async def test_monitor_stops_a_live_run_with_a_checkpoint_and_resumes_it(tiny_hf_model, tmp_path):
-    from trainers.api import is_alive, load_run, start
-    from trainers.config import TrainConfig
+    from trainers import api
 
     steps = 20  # about a second each here: still running when x lands, even on a much faster machine
-    config = TrainConfig(
+    config = api.TrainConfig(
         method="sft",
         model=str(tiny_hf_model),
         data=str(_rows(tmp_path)),
@@ -158,7 +157,8 @@ async def test_monitor_stops_a_live_run_with_a_checkpoint_and_resumes_it(tiny_hf
         grad_accum=1,
         save_steps=1000,
     )
-    start(config)
+    [started] = api.start(config, detach=True)
+    assert isinstance(started, api.Started) and started.detached and started.run.info.pid == started.pid
     app = MedtuiApp(Settings(rag=False, max_tokens=8))
     async with app.run_test(size=(170, 50)) as pilot:
         screen = await open_monitor(pilot, app)
@@ -177,8 +177,27 @@ async def test_monitor_stops_a_live_run_with_a_checkpoint_and_resumes_it(tiny_hf
             f"checkpoint-{stopped_at}"
         ]  # saved on the way out
 
-        await wait_for(pilot, lambda: not is_alive(load_run(run.dir)), timeout=60)  # marked cancelled, then exits
+        await wait_for(pilot, lambda: not api.status(run.dir).alive, timeout=60)  # marked cancelled, then exits
         await pilot.press("r")
         await wait_for(pilot, lambda: "complete" in _text(screen, "#run-status"), timeout=300)
         assert str(table.get_row_at(0)[4]) == f"{steps}/{steps}"
         assert Registry().get("live").adapter == str(list_runs()[0].adapter)
+
+
+async def test_monitor_says_which_run_folder_it_cannot_read(tiny_hf_model, tmp_path):
+    import json
+
+    from trainers import api
+    from trainers.runs import RunInfo, run_dir
+
+    config = api.TrainConfig(method="sft", model=str(tiny_hf_model), data=str(_rows(tmp_path)), name="odd")
+    info = RunInfo(config, api.RunStatus.COMPLETE, created=1.0, updated=1.0).to_json()
+    run_dir("odd").mkdir(parents=True)
+    (run_dir("odd") / "run.json").write_text(json.dumps({**info, "status": "paused"}), encoding="utf-8")
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=(170, 50)) as pilot:
+        screen = await open_monitor(pilot, app)
+        await pilot.pause(1.5)  # a refresh or two: the warning is given once
+        warnings = [n.message for n in app._notifications if "odd" in n.message]
+        assert len(warnings) == 1 and "status 'paused' is not one of running" in warnings[0]
+        assert screen.query_one(RunsTable).row_count == 0 and "no run selected" in _text(screen, "#run-status")

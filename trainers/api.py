@@ -1,155 +1,254 @@
-"""What front ends (the CLI, the TUI wizard and monitor) call: preview, estimate, start, watch.
+"""The one entry point of training for the front ends (`medtui train`, the TUI's wizard and
+monitor): preview, estimate, start, resume, stop, list and status.
 
-Everything here is cheap except `estimate` on a big dataset (it tokenizes every row) and the
-first preview of a GGUF model (it reads the tokenizer from the file).
+Every run trains in a worker process of its own session (`trainers.worker`), which writes the
+run folder, so a run started in the foreground and one started detached are the same run.
+`start(..., detach=False)` follows that folder and yields what happens as typed events until the
+worker exits; a Ctrl-C (or SIGTERM) meanwhile is passed on to the worker, which saves a
+checkpoint and stops (a second one stops it at once). Refusals (unknown model, missing field, a
+bad launcher) are one-line `MedtuiError`s raised by the call itself, before a run folder exists.
 """
 
-import math
+import signal
+import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
+from pathlib import Path
 
-from trainers.config import TrainConfig
-from trainers.data import DataReport
-from trainers.launch import is_alive, resume, start
-from trainers.model import BaseModel, resolve_model
-from trainers.prepare import prepare_cpt, sft_examples
-from trainers.runs import Progress, Run, list_runs, load_run, read_progress
+from medtui.core.errors import MedtuiError
+from medtui.core.records import RunStatus
+from trainers.config import BACKENDS, METHODS, QUANTS, TrainConfig
+from trainers.estimate import Estimate, Example, estimate, measured_flops, preview
+from trainers.launch import check_launcher, interrupt, is_alive, spawn
+from trainers.model import resolve_model
+from trainers.prepare import check_sources
+from trainers.runs import (
+    LOG_FILE,
+    PROGRESS_FILE,
+    Progress,
+    ProgressRecord,
+    Run,
+    create_run,
+    load_run,
+    parse_progress,
+    read_progress,
+    run_folders,
+)
 
 __all__ = [
-    "TrainConfig",
-    "Example",
+    "BACKENDS",
+    "METHODS",
+    "QUANTS",
     "Estimate",
-    "preview",
-    "estimate",
-    "start",
-    "resume",
-    "list_runs",
-    "load_run",
-    "read_progress",
-    "is_alive",
-    "measured_flops",
-    "Run",
+    "Example",
+    "Finished",
+    "Logged",
     "Progress",
+    "ProgressRecord",
+    "Run",
+    "RunListing",
+    "RunStatus",
+    "RunView",
+    "Started",
+    "Stepped",
+    "TrainConfig",
+    "TrainEvent",
+    "estimate",
+    "list_runs",
+    "measured_flops",
+    "preview",
+    "resume",
+    "start",
+    "status",
+    "stop",
 ]
 
-
-@dataclass(frozen=True)
-class Example:
-    prompt: str  # no loss on these tokens
-    completion: str  # the learned tokens (empty for CPT, where every token is learned)
-    prompt_tokens: int
-    completion_tokens: int
+POLL_S = 0.25  # how often a foreground start looks at the run folder
+EXIT_WAIT_S = 60.0  # how long a worker that marked its run stopped may take to exit before a resume
 
 
 @dataclass(frozen=True)
-class Estimate:
-    rows: int  # kept after filtering
-    report: DataReport
-    tokens: int  # train tokens, one epoch
-    steps: int  # optimizer steps
-    params: int  # parameters of the base
-    seconds: float
-    memory_bytes: int
-    how: str  # how the numbers were derived, to show next to them
+class Started:
+    """The worker is running; when `detached`, no further event follows."""
+
+    run: Run
+    pid: int
+    detached: bool
 
 
-def tokenizer_for(base: BaseModel):
-    from transformers import AutoTokenizer
+@dataclass(frozen=True)
+class Logged:
+    """A line the worker wrote to train.log."""
 
-    if base.gguf is not None:
-        return AutoTokenizer.from_pretrained(str(base.gguf.parent), gguf_file=base.gguf.name, trust_remote_code=False)
-    from trainers.model import load_tokenizer
-
-    return load_tokenizer(base.source)
+    line: str
 
 
-def preview(config: TrainConfig, n: int = 3) -> list[Example]:
-    """The first `n` usable rows exactly as the model will see them."""
-    tokenizer = tokenizer_for(resolve_model(config.model))
-    if config.method == "cpt":
-        data = prepare_cpt(config.replace(limit=n, eval_fraction=0.0), tokenizer)
-        return [Example(tokenizer.decode(r["input_ids"]), "", len(r["input_ids"]), 0) for r in data.train[:n]]
-    out = []
-    for _, formatted, tokens in islice(sft_examples(config, tokenizer, DataReport()), n):
-        learned = sum(tokens["completion_mask"])
-        out.append(Example(formatted.prompt, formatted.completion, len(tokens["input_ids"]) - learned, learned))
-    return out
+@dataclass(frozen=True)
+class Stepped:
+    """A progress record (train or eval loss) the worker wrote to progress.jsonl."""
+
+    record: ProgressRecord
 
 
-def _param_count(base: BaseModel) -> tuple[int, int, int, int]:
-    """(parameters, hidden size, layers, vocab) from the model config alone."""
-    from transformers import AutoConfig
+@dataclass(frozen=True)
+class Finished:
+    """The worker exited; `run` is as it left it: complete, cancelled or failed, or still
+    `running` when it died without a word (killed, out of memory): resume continues it."""
 
-    if base.gguf is not None:
-        cfg = AutoConfig.from_pretrained(str(base.gguf.parent), gguf_file=base.gguf.name, trust_remote_code=False)
-    else:
-        cfg = AutoConfig.from_pretrained(base.source, trust_remote_code=False)
-    h, layers, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
-    heads = cfg.num_attention_heads
-    kv = getattr(cfg, "num_key_value_heads", None) or heads
-    head_dim = getattr(cfg, "head_dim", None) or h // heads
-    per_layer = 2 * h * heads * head_dim + 2 * h * kv * head_dim + 3 * h * cfg.intermediate_size
-    embeddings = vocab * h * (1 if getattr(cfg, "tie_word_embeddings", False) else 2)
-    return per_layer * layers + embeddings, h, layers, vocab
+    run: Run
+    exit_code: int
 
 
-def measured_flops() -> tuple[float, str]:
-    """Achieved matmul FLOP/s of this machine (a short timed matmul), and the device name."""
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    size = 4096 if device == "cuda" else 1024
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
-    a @ b
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start_time, reps = time.perf_counter(), 5
-    for _ in range(reps):
-        a @ b
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return 2 * size**3 * reps / (time.perf_counter() - start_time), device
+TrainEvent = Started | Logged | Stepped | Finished
 
 
-def estimate(config: TrainConfig) -> Estimate:
-    """Tokens after filtering, steps, and rough time and memory, saying how they were derived."""
-    from trainers.backends import resolve_quant
+@dataclass(frozen=True)
+class RunView:
+    """One run as a monitor shows it."""
 
-    base = resolve_model(config.model)
-    tokenizer = tokenizer_for(base)
-    if config.method == "cpt":
-        data = prepare_cpt(config, tokenizer)
-        rows, report, tokens = len(data.train), data.report, data.train_tokens
-    else:
-        report = DataReport()
-        lengths = [len(t["input_ids"]) for _, _, t in sft_examples(config, tokenizer, report)]
-        kept = int(len(lengths) * (1 - config.eval_fraction)) if len(lengths) >= 10 else len(lengths)
-        rows, tokens = len(lengths), int(sum(lengths) * kept / max(1, len(lengths)))
-    packed = config.packing or config.method == "cpt"
-    sequences = math.ceil(tokens / config.max_seq_len) if packed else rows
-    steps = (
-        config.max_steps
-        if config.max_steps > 0
-        else math.ceil(sequences * config.epochs / (config.batch_size * config.grad_accum))
-    )
-    params, hidden, layers, vocab = _param_count(base)
-    flops, device = measured_flops()
-    mfu = 0.35 if device == "cuda" else 0.5
-    trained_tokens = min(tokens * config.epochs, steps * config.batch_size * config.grad_accum * config.max_seq_len)
-    passes = 8 if config.gradient_checkpointing else 6  # checkpointing runs each forward twice
-    seconds = passes * params * trained_tokens / (flops * mfu)
-    bytes_per_weight = 0.56 if resolve_quant(config) == "4bit" else (2 if device == "cuda" else 4)
-    act_bytes = 2 if device == "cuda" else 4
-    per_layer = hidden * 18 * act_bytes  # per token; checkpointing keeps each layer's input and recomputes one layer
-    kept = layers * hidden * act_bytes + per_layer if config.gradient_checkpointing else layers * per_layer
-    activations = config.batch_size * config.max_seq_len * (kept + vocab * 4 * 2)
-    memory = int(params * bytes_per_weight + activations)
-    how = (
-        f"time = {passes} x {params / 1e6:.0f}M params x {trained_tokens / 1e6:.2f}M tokens / ({flops / 1e12:.2f} TFLOP/s measured "
-        f"matmul on {device} x {mfu:.0%} assumed utilisation); memory = weights at {bytes_per_weight} B/param + "
-        f"activations of one micro-batch ({config.batch_size} x {config.max_seq_len} tokens) incl. fp32 logits"
-        + (", with activation checkpointing" if config.gradient_checkpointing else "")
-    )
-    return Estimate(rows, report, int(tokens), steps, params, seconds, memory, how)
+    run: Run
+    progress: Progress
+    alive: bool  # its worker process exists
+
+    @property
+    def orphaned(self) -> bool:
+        """Marked running, but its worker is gone (a crash or a reboot): resume continues it."""
+        return self.run.status is RunStatus.RUNNING and not self.alive
+
+
+@dataclass(frozen=True)
+class RunListing:
+    runs: list[RunView]  # oldest first
+    unreadable: list[str]  # one line per run folder that could not be read, saying why
+
+
+def start(config: TrainConfig, *, detach: bool = False, launcher: str = "python") -> Iterator[TrainEvent]:
+    """Check the model, data and launcher, create the run folder (or reuse the one of the same
+    name and settings, to resume) and start its worker. The events: `Started`, then, unless
+    detached, `Logged` and `Stepped` as they come and `Finished`. `accelerate` always detaches."""
+    check_launcher(config, launcher)
+    resolve_model(config.model)
+    check_sources(config)
+    run = create_run(config)
+    _refuse_busy(run)
+    return _launch(run, detach or launcher != "python", launcher)
+
+
+def resume(target: str | Path, *, detach: bool = False, launcher: str = "python") -> Iterator[TrainEvent]:
+    """Continue a stopped or crashed run (by name or folder) from its last checkpoint; the
+    events are `start`'s."""
+    run = load_run(target)
+    check_launcher(run.config, launcher)
+    _refuse_busy(run)
+    return _launch(run, detach or launcher != "python", launcher)
+
+
+def stop(target: str | Path) -> Run:
+    """Ask a run's worker to save a checkpoint and stop after this step (`resume` continues it)."""
+    run = load_run(target)
+    pid = run.info.pid
+    if pid is None or not is_alive(run):
+        raise MedtuiError(f"{run.name} is not running")
+    interrupt(pid)
+    return run
+
+
+def status(target: str | Path) -> RunView:
+    """One run (by name or folder) with its progress and whether its worker is alive."""
+    return _view(load_run(target))
+
+
+def list_runs() -> RunListing:
+    """Every run, oldest first, and a line for each folder whose files could not be read."""
+    views, unreadable = [], []
+    for folder in run_folders():
+        try:
+            views.append(_view(load_run(folder)))
+        except MedtuiError as e:
+            unreadable.append(str(e))
+    return RunListing(sorted(views, key=lambda v: v.run.info.created), unreadable)
+
+
+def _view(run: Run) -> RunView:
+    return RunView(run, read_progress(run.dir), is_alive(run))
+
+
+def _refuse_busy(run: Run) -> None:
+    """A second worker on one folder would corrupt it; a complete run has nothing left to train.
+    A worker that has marked its run cancelled or failed is exiting: it is waited for."""
+    if run.status is RunStatus.COMPLETE:
+        raise MedtuiError(f"{run.name} is complete: its adapter is {run.adapter}")
+    deadline = time.monotonic() + EXIT_WAIT_S
+    while is_alive(run):
+        if run.status is RunStatus.RUNNING:
+            raise MedtuiError(f"{run.name} is still running")
+        if time.monotonic() > deadline:
+            raise MedtuiError(f"{run.name} is still saving its checkpoint: try again in a moment")
+        time.sleep(POLL_S)
+
+
+def _launch(run: Run, detached: bool, launcher: str) -> Iterator[TrainEvent]:
+    """Start the worker now; the events come from the returned iterator."""
+    log, progress = _Tail(run.dir / LOG_FILE), _Tail(run.dir / PROGRESS_FILE)  # from here on: a resume appends
+    process = spawn(run, launcher)
+    return _follow(load_run(run.dir), process, detached, log, progress)
+
+
+def _follow(
+    run: Run, process: subprocess.Popen, detached: bool, log: "_Tail", progress: "_Tail"
+) -> Iterator[TrainEvent]:
+    yield Started(run, process.pid, detached)
+    if detached:
+        return
+    with _signals_passed_to(process.pid):
+        while True:
+            exited = process.poll() is not None
+            for line in log.lines(final=exited):
+                yield Logged(line)
+            for line in progress.lines(final=exited):
+                record = parse_progress(line, str(progress.path))
+                if record is not None:
+                    yield Stepped(record)
+            if exited:
+                break
+            time.sleep(POLL_S)
+    yield Finished(load_run(run.dir), process.returncode)
+
+
+@contextmanager
+def _signals_passed_to(pid: int) -> Iterator[None]:
+    """While following a worker from the main thread, Ctrl-C and SIGTERM go to the worker."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, lambda signum, frame: interrupt(pid)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+class _Tail:
+    """The whole lines a file gains from now on (a worker appends to it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.rest = b""
+
+    def lines(self, final: bool = False) -> list[str]:
+        """New whole lines; `final`: the writer is gone, so a last unterminated line counts too."""
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        *whole, self.rest = (self.rest + data).split(b"\n")
+        if final and self.rest:
+            whole, self.rest = [*whole, self.rest], b""
+        return [line.decode("utf-8", errors="replace") for line in whole]

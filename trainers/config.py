@@ -2,11 +2,12 @@
 
 The same `TrainConfig` drives the CLI, the TUI wizard and the detached worker, and is what
 `run.json` records, so a run can be resumed or reproduced from its folder alone. Defaults are
-the research notebooks' (LoRA r 16, alpha 32, lr 1e-4, cosine, warmup, one epoch).
+the research notebooks' (LoRA r 16, alpha 32, lr 1e-4, cosine, warmup, one epoch). A field made
+with `option(...)` carries its CLI help and flags, from which `medtui train` builds its options.
 """
 
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, replace
 from typing import Any
 
 from medtui.core.errors import MedtuiError
@@ -18,47 +19,66 @@ SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 _NAME = re.compile(r"^[\w.-]+$")
 
 
+def option(help: str, *flags: str, default: Any = MISSING, minimum: int | None = None) -> Any:
+    """A field `medtui train sft|cpt|msft` offers as an option: the CLI builds its flags from
+    this help, these flags (default `--field-name`) and this limit, so they are stated once."""
+    return field(default=default, metadata={"help": help, "flags": flags, "min": minimum})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str  # sft | cpt | msft (cpt, merge, then sft)
-    model: str  # registry name, HF folder, Hub id, or .gguf file
-    data: str = ""  # SFT rows: Hub id, JSONL/CSV(.gz) file, or saved dataset folder
-    corpus: str = ""  # CPT text: index:NAME, Hub id (MedRAG/textbooks), JSONL/CSV, .txt/.md file or folder
-    name: str = ""  # run folder name; made from model + method + time when empty
-    subset: str | None = None  # Hub dataset config (e.g. "en" for medical-o1-reasoning-SFT)
-    split: str = "train"
-    question_field: str | None = None  # None: guessed (Question, question, instruction, ...)
-    reasoning_field: str | None = None  # None: guessed (Complex_CoT, reasoning, ...); absent is allowed
-    answer_field: str | None = None  # None: guessed (Response, response, answer, output, ...)
-    text_field: str | None = None  # CPT text column; None: guessed
-    system_prompt: str = ""
-    limit: int | None = None  # use only the first N rows of each dataset
-    decontaminate: bool = True  # drop rows that repeat a benchmark test question
+    method: str  # sft | cpt | msft (cpt, merge, then sft): the command, not an option
+    model: str = option("Registry name, .gguf file, HF folder or Hub id.", "--model", "-m")
+    data: str = option("SFT rows: JSONL/CSV(.gz) file, saved dataset folder, or Hub id.", "--data", "-d", default="")
+    corpus: str = option(
+        "CPT text: index:NAME, Hub id (MedRAG/textbooks), JSONL/CSV, .txt/.md files.", "--corpus", "-c", default=""
+    )
+    name: str = option(
+        "Run name (folder and registered model); rerun with it to resume.", default=""
+    )  # empty: made from model + method + time
+    subset: str | None = option("Hub dataset config, e.g. en.", default=None)
+    split: str = option("Dataset split.", default="train")
+    # the columns: None is guessed (Question, question, instruction, ...); a reasoning column may be absent
+    question_field: str | None = option("Question column (guessed if absent).", default=None)
+    reasoning_field: str | None = option("Reasoning column, put inside <think>.", default=None)
+    answer_field: str | None = option("Answer column.", default=None)
+    text_field: str | None = option("CPT text column.", default=None)
+    system_prompt: str = option("System message for SFT prompts.", default="")
+    limit: int | None = option("Use the first N rows only.", default=None, minimum=1)
+    decontaminate: bool = option(
+        "Drop benchmark test items.", "--decontaminate/--no-decontaminate", default=True
+    )  # rows that repeat a benchmark test question
     # LoRA
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05  # the unsloth backend always uses 0 (its fast path)
-    target_modules: tuple[str, ...] = ()  # empty: every linear layer of the blocks
-    train_embeddings: bool = False  # CPT: LoRA on embed_tokens and lm_head trained as a full copy, at embedding_lr
-    embedding_lr: float = 1e-5
+    lora_r: int = option("LoRA rank.", default=16)
+    lora_alpha: int = option("LoRA alpha.", default=32)
+    lora_dropout: float = option("LoRA dropout (unsloth uses 0).", default=0.05)  # unsloth's fast path needs 0
+    target_modules: tuple[str, ...] = option(
+        "Comma-separated module names; default every linear layer.", default=()
+    )  # empty: every linear layer of the blocks
+    train_embeddings: bool = option(
+        "Train the vocabulary too (CPT): LoRA on the embeddings, lm_head as a full copy.", default=False
+    )
+    embedding_lr: float = option("Learning rate of the embeddings and lm_head.", default=1e-5)
     # optimisation
-    lr: float = 1e-4
-    scheduler: str = "cosine"
-    warmup_ratio: float = 0.03
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 2
-    grad_accum: int = 4
-    max_seq_len: int = 2048
-    packing: bool = True
-    quant: str = "auto"  # auto: 4bit (QLoRA, NF4) on CUDA, else none; 4bit on CPU is allowed (memory, not speed)
-    backend: str = "auto"  # auto: unsloth on CUDA when installed, else hf (transformers + peft + trl)
-    eval_fraction: float = 0.05
-    seed: int = 42
-    logging_steps: int = 1
-    save_steps: int = 50
-    eval_steps: int = 50
-    gradient_checkpointing: bool = False
+    lr: float = option("Learning rate.", default=1e-4)
+    scheduler: str = option("cosine, linear, constant, constant_with_warmup.", default="cosine")
+    warmup_ratio: float = option("Warmup, as a fraction of the steps.", default=0.03)
+    epochs: float = option("Epochs.", default=1.0)
+    max_steps: int = option("Stop after N optimizer steps (overrides --epochs).", default=-1)
+    batch_size: int = option("Sequences per micro-batch.", default=2)
+    grad_accum: int = option("Micro-batches per optimizer step.", default=4)
+    max_seq_len: int = option("Longest sequence; longer SFT rows are dropped and counted.", default=2048)
+    packing: bool = option("Pack SFT examples into full sequences.", "--packing/--no-packing", default=True)
+    quant: str = option(
+        "auto (4bit on CUDA, none on CPU), 4bit (QLoRA NF4; on CPU it saves memory, not time), none.", default="auto"
+    )
+    backend: str = option("auto, unsloth (CUDA), hf.", default="auto")  # auto: unsloth on CUDA when installed
+    eval_fraction: float = option("Rows held out for the eval loss.", default=0.05)
+    seed: int = option("Seed for the split, shuffling and LoRA init.", default=42)
+    logging_steps: int = 1  # not an option: every step is logged
+    save_steps: int = option("Checkpoint every N steps.", default=50)
+    eval_steps: int = option("Eval loss every N steps.", default=50)
+    gradient_checkpointing: bool = option("Trade compute for memory.", default=False)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
 
     def __post_init__(self) -> None:
@@ -101,16 +121,3 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["target_modules"] = list(self.target_modules)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        """From run.json: unknown keys (status, timestamps, ...) are ignored."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["target_modules"] = tuple(values.get("target_modules") or ())
-        return cls(**values)

@@ -14,9 +14,9 @@ what the model would produce.
 from dataclasses import dataclass
 
 from medtui.core.engines.chat_template import render_chat
+from medtui.core.reasoning import CLOSE, OPEN
 from trainers.data import SftRow
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 _SENTINEL = "\ue000medtui-response\ue000"
 IGNORE = -100  # the label of a token without loss
 
@@ -30,7 +30,7 @@ class Formatted:
 def response_body(row: SftRow) -> str:
     if not row.reasoning:
         return row.answer
-    return f"{THINK_OPEN}\n{row.reasoning}\n{THINK_CLOSE}\n\n{row.answer}"
+    return f"{OPEN}\n{row.reasoning}\n{CLOSE}\n\n{row.answer}"
 
 
 def format_row(tokenizer, row: SftRow, system_prompt: str = "") -> Formatted:
@@ -45,9 +45,9 @@ def format_row(tokenizer, row: SftRow, system_prompt: str = "") -> Formatted:
         template, [*messages, {"role": "assistant", "content": _SENTINEL}], bos, eos, add_generation_prompt=False
     )
     body = response_body(row)
-    opened = prompt.endswith(THINK_OPEN + "\n") or prompt.endswith(THINK_OPEN)
-    if opened and body.startswith(THINK_OPEN):  # the template already opened the thinking block
-        body = body[len(THINK_OPEN) :].lstrip("\n") if prompt.endswith("\n") else body[len(THINK_OPEN) :]
+    opened = prompt.endswith(OPEN + "\n") or prompt.endswith(OPEN)
+    if opened and body.startswith(OPEN):  # the template already opened the thinking block
+        body = body[len(OPEN) :].lstrip("\n") if prompt.endswith("\n") else body[len(OPEN) :]
     if _SENTINEL in full:
         before, after = full.split(_SENTINEL, 1)
         between = before[len(prompt) :] if before.startswith(prompt) else ""
@@ -69,7 +69,3 @@ def tokenize_formatted(tokenizer, formatted: Formatted) -> dict[str, list[int]]:
         "input_ids": prompt_ids + completion_ids,
         "completion_mask": [0] * len(prompt_ids) + [1] * len(completion_ids),
     }
-
-
-def labels_from_mask(input_ids: list[int], completion_mask: list[int]) -> list[int]:
-    return [t if m else IGNORE for t, m in zip(input_ids, completion_mask)]

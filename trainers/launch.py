@@ -1,13 +1,15 @@
-"""Start a run as a detached process, so it outlives the TUI or shell that started it."""
+"""A run's worker process: started in its own session, so it outlives the TUI or shell that
+started it; found alive through the pid in run.json; stopped through its process group."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from medtui.core.errors import MedtuiError
 from trainers.config import TrainConfig
-from trainers.runs import LOG_FILE, Run, create_run, load_run, update_run
+from trainers.runs import LOG_FILE, Run, update_run
 
 LAUNCHERS = ("python", "accelerate")
 
@@ -35,7 +37,7 @@ def worker_command(run: Run, launcher: str) -> list[str]:
     return [sys.executable, "-m", "accelerate.commands.launch", "--module", "trainers.worker", str(run.dir)]
 
 
-def spawn(run: Run, launcher: str = "python") -> int:
+def spawn(run: Run, launcher: str = "python") -> subprocess.Popen:
     """The worker in its own session (no signal from the terminal or the TUI reaches it);
     its stdout and stderr go to train.log."""
     command = worker_command(run, launcher)
@@ -50,38 +52,28 @@ def spawn(run: Run, launcher: str = "python") -> int:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     update_run(run, pid=process.pid)
-    return process.pid
-
-
-def start(config: TrainConfig) -> Path:
-    """Check the model and data, create (or reuse, to resume) the run folder and start its
-    worker; returns the folder."""
-    from trainers.model import resolve_model
-    from trainers.prepare import check_sources
-
-    resolve_model(config.model)
-    check_sources(config)
-    run = create_run(config)
-    spawn(run)
-    return run.dir
-
-
-def resume(name_or_dir: str) -> Path:
-    run = load_run(name_or_dir)
-    spawn(run)
-    return run.dir
+    return process
 
 
 def is_alive(run: Run) -> bool:
     """Whether the run's worker process still exists (a crashed one leaves status `running`)."""
-    pid = run.info.get("pid")
+    pid = run.info.pid
     if not pid:
         return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
     try:  # a worker this process started stays a zombie until reaped: reap it, it is gone
-        return os.waitpid(int(pid), os.WNOHANG)[0] == 0
+        return os.waitpid(pid, os.WNOHANG)[0] == 0
     except ChildProcessError:  # started elsewhere (the CLI, another TUI): kill(0) answered
         return True
+
+
+def interrupt(pid: int) -> None:
+    """SIGINT to the worker's process group (every rank under accelerate): each one saves a
+    checkpoint and stops after this step; a second one stops them at once."""
+    try:
+        os.killpg(pid, signal.SIGINT)
+    except ProcessLookupError:
+        pass  # already gone

@@ -1,20 +1,25 @@
-"""The base model a run trains on, and what LoRA attaches to.
+"""The base model a run trains on, what LoRA attaches to, and how a LoRA is merged back.
 
-An adapter needs a real Hugging Face base to load on later (chat, evals, export), so a base
-given as a GGUF file is dequantized once by transformers (`gguf_file=`) and kept as an HF
-folder under `<data dir>/bases/`; a registry name, an HF folder or a Hub id is used as it is.
-Weights load from safetensors only and never with `trust_remote_code`.
+The model argument is resolved by the core (`medtui.core.registry.resolve_base`). An adapter
+needs a real Hugging Face base to load on later (chat, evals, export), so a base given as a GGUF
+file is dequantized once by transformers (`gguf_file=`) and kept as an HF folder under
+`<data dir>/bases/`; a registry name, an HF folder or a Hub id is used as it is. Merging
+(`merge_lora`) is the one implementation MSFT and export share. Weights load from safetensors
+only and never with `trust_remote_code`.
 """
 
+import copy
 import hashlib
-import shutil
+import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from medtui.core import paths
 from medtui.core.engines.dequantize import load_dequantized
 from medtui.core.errors import MedtuiError
-from medtui.core.registry import Registry, is_hub_id
+from medtui.core.files import atomic_dir
+from medtui.core.registry import is_hub_id, resolve_base
 
 # LoRA on the input embeddings. The output layer (lm_head) cannot carry a LoRA: TRL computes the
 # loss from `lm_head.weight` directly, so one would never train (it refuses it). It is trained as
@@ -36,29 +41,9 @@ def cuda_available() -> bool:
 
 
 def resolve_model(model: str) -> BaseModel:
-    """A registry name, .gguf file, HF folder or Hub id -> what to load; one-line error otherwise."""
-    names = {s.name: s for s in Registry().all()}
-    if model in names:
-        spec = names[model]
-        if spec.adapter:
-            raise MedtuiError(
-                f"model {model!r} carries a LoRA adapter: train on its base ({spec.source}), or merge it first"
-            )
-        model = spec.source
-    path = Path(model).expanduser()
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise MedtuiError(f"{model}: GGUF file not found")
-        return BaseModel(str(path.resolve()), path.resolve())
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise MedtuiError(f"{model}: no config.json here: point at a Hugging Face model folder")
-        return BaseModel(str(path.resolve()))
-    if is_hub_id(model):
-        return BaseModel(model)
-    raise MedtuiError(
-        f"unknown model {model!r}: give a name from `medtui models list`, a .gguf file, a model folder or a Hub id"
-    )
+    """What a run trains on: the core resolver's answer, refused when it carries an adapter."""
+    spec = resolve_base(model)
+    return BaseModel(spec.source, Path(spec.source) if spec.kind == "gguf" else None)
 
 
 def _cache_name(gguf: Path) -> str:
@@ -69,20 +54,17 @@ def _cache_name(gguf: Path) -> str:
 
 def materialize(base: BaseModel, log=print) -> str:
     """The HF folder or Hub id to train on: a GGUF is dequantized to an HF folder once, written
-    to a temporary folder and renamed, so a half-written base is never used."""
+    by rename (`atomic_dir`), so a half-written base is never used."""
     if base.gguf is None:
         return base.source
     target = paths.data_dir() / "bases" / _cache_name(base.gguf)
     if (target / "config.json").exists():
         return str(target)
     log(f"dequantizing {base.gguf.name} into an HF folder at {target} (once)")
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     model, tokenizer = load_dequantized(base.gguf)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    with atomic_dir(target) as partial:
+        model.save_pretrained(partial, safe_serialization=True)
+        tokenizer.save_pretrained(partial)
     return str(target)
 
 
@@ -169,19 +151,67 @@ def output_layer(model) -> str:
     return next(name.rsplit(".", 1)[-1] for name, module in model.named_modules() if module is head)
 
 
-def merge_adapter(base: str, adapter: Path, out: Path) -> None:
-    """Fold a LoRA into its base at 16-bit (fp32 on CPU) and save the result as an HF folder.
-    Never into a 4-bit base: rounding the merged weights to NF4 would lose the update."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+def merge_dtype(base: str):
+    """The one dtype rule for merging a LoRA, in training (MSFT) and export alike: the base
+    checkpoint's own 16-bit dtype (float16 or bfloat16 in its config.json), so the merged model
+    is stored as the base was; else float32 (GGUF bases, float32 checkpoints, Hub ids). Never
+    the 4-bit training base: rounding the merged weights to NF4 would lose the update."""
+    import torch
 
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model = AutoModelForCausalLM.from_pretrained(
-        base, dtype=compute_dtype(), use_safetensors=True, trust_remote_code=False
-    )
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    merged.save_pretrained(tmp, safe_serialization=True)
-    load_tokenizer(base).save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    config = Path(base) / "config.json"
+    if config.is_file():
+        stored = json.loads(config.read_text(encoding="utf-8"))
+        name = stored.get("dtype") or stored.get("torch_dtype") or ""
+        if name in ("float16", "bfloat16"):
+            return getattr(torch, name)
+    return torch.float32
+
+
+@lru_cache(maxsize=1)
+def _dequantized(path: str, mtime: float) -> tuple[object, object]:
+    """Parsing a GGUF takes tens of seconds, so one export after another on the same base
+    (tests, the benchmark, the TUI) pays for it once."""
+    return load_dequantized(Path(path))
+
+
+def load_full_base(base: str) -> tuple[object, object]:
+    """The base (HF folder, Hub id or .gguf file) at `merge_dtype`, and its tokenizer; a GGUF is
+    dequantized, and a fresh copy handed out each time since merging changes the model in place."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        if base.endswith(".gguf"):
+            model, tokenizer = _dequantized(base, Path(base).stat().st_mtime)
+            return copy.deepcopy(model), tokenizer
+        model = AutoModelForCausalLM.from_pretrained(
+            base, dtype=merge_dtype(base), use_safetensors=True, trust_remote_code=False
+        )
+        return model, AutoTokenizer.from_pretrained(base, trust_remote_code=False)
+    except (OSError, ValueError) as e:
+        raise _load_error(base, e) from None
+
+
+def merge_lora(base: str, adapter: Path | None) -> tuple[object, object]:
+    """The base with the LoRA folded in (the base alone without one), in eval mode, and the
+    tokenizer to use: the adapter's own when it ships one, since it was trained with it."""
+    from transformers import AutoTokenizer
+
+    model, tokenizer = load_full_base(base)
+    if adapter is not None:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        except (OSError, ValueError, RuntimeError) as e:
+            raise MedtuiError(f"adapter {adapter} does not fit base {base}: {e}") from None
+        if any((adapter / f).is_file() for f in ("tokenizer.json", "tokenizer.model")):
+            tokenizer = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=False)
+    return model.eval(), tokenizer
+
+
+def merge_adapter(base: str, adapter: Path, out: Path) -> None:
+    """Fold a LoRA into its base (`merge_lora`) and save the result as an HF folder, by rename."""
+    model, tokenizer = merge_lora(base, adapter)
+    with atomic_dir(out) as partial:
+        model.save_pretrained(partial, safe_serialization=True)
+        tokenizer.save_pretrained(partial)

@@ -1,9 +1,10 @@
 """A run from start (or resume) to a registered adapter: SFT, CPT, or MSFT.
 
-MSFT is continual pretraining, a merge of that adapter into the base at 16-bit, then SFT on
-the merged model, under one run folder: `stages/cpt/` (its own checkpoints and adapter) and
-`stages/merged/` (the merged HF model, the base the final adapter applies to). A finished
-stage is skipped on resume, so a crash during SFT never repeats the pretraining.
+MSFT is continual pretraining, a merge of that adapter into the base at the base's own dtype
+(trainers.model.merge_dtype; never 4-bit), then SFT on the merged model, under one run
+folder: `stages/cpt/` (its own checkpoints and adapter) and `stages/merged/` (the merged HF
+model, the base the final adapter applies to). A finished stage is skipped on resume, so a
+crash during SFT never repeats the pretraining.
 """
 
 import logging
@@ -13,8 +14,9 @@ import time
 import traceback
 
 from medtui.core.errors import MedtuiError
+from medtui.core.records import RunStatus
 from trainers.model import materialize, merge_adapter, resolve_model
-from trainers.runs import CANCELLED, COMPLETE, FAILED, RUNNING, Run, register, update_run
+from trainers.runs import PROGRESS_FILE, DataCounts, Run, Stage, register, update_run
 from trainers.stage import Log, OnRecord, StageResult, train_stage
 
 
@@ -32,18 +34,18 @@ def _msft(run: Run, base: str, stop: threading.Event, log: Log, on_record: OnRec
     if not (merged / "config.json").exists():
         if not (cpt_dir / "adapter" / "adapter_config.json").exists():
             cpt_dir.mkdir(parents=True, exist_ok=True)
-            update_run(run, stage="cpt")
-            result = train_stage(run.config, "cpt", base, cpt_dir, stop, log, on_record, run.dir / "progress.jsonl")
-            update_run(run, cpt_data_report=result.data)
+            update_run(run, stage=Stage.CPT)
+            result = train_stage(run.config, Stage.CPT, base, cpt_dir, stop, log, on_record, run.dir / PROGRESS_FILE)
+            update_run(run, cpt_data_report=DataCounts.of(result.data))
             if result.adapter is None:
                 return result, base
-        update_run(run, stage="merge")
+        update_run(run, stage=Stage.MERGE)
         log(f"merging the CPT adapter into {base} -> {merged}")
         merge_adapter(base, cpt_dir / "adapter", merged)
     else:
         log("CPT stage already done: continuing with SFT on the merged model")
-    update_run(run, stage="sft")
-    return train_stage(run.config, "sft", str(merged), run.dir, stop, log, on_record), str(merged)
+    update_run(run, stage=Stage.SFT)
+    return train_stage(run.config, Stage.SFT, str(merged), run.dir, stop, log, on_record), str(merged)
 
 
 def execute(run: Run, stop: threading.Event, log: Log = print, on_record: OnRecord | None = None) -> Run:
@@ -52,38 +54,39 @@ def execute(run: Run, stop: threading.Event, log: Log = print, on_record: OnReco
     Always leaves run.json saying what happened; re-raises so the caller can set its exit code."""
     _quiet_libraries()
     config = run.config
-    run = update_run(run, status=RUNNING, pid=os.getpid(), error=None, started=time.time())
+    run = update_run(run, status=RunStatus.RUNNING, pid=os.getpid(), error=None, started=time.time())
     try:
         base = materialize(resolve_model(config.model), log)
         if config.method == "msft":
             result, final_base = _msft(run, base, stop, log, on_record)
         else:
-            update_run(run, base=base, stage=config.method)
-            result, final_base = train_stage(config, config.method, base, run.dir, stop, log, on_record), base
+            stage = Stage(config.method)
+            update_run(run, base=base, stage=stage)
+            result, final_base = train_stage(config, stage, base, run.dir, stop, log, on_record), base
         if result.adapter is None:
             log(f"stopped at step {result.global_step}; checkpoints kept: `medtui train resume {run.name}` continues")
-            return update_run(run, status=CANCELLED, global_step=result.global_step)
+            return update_run(run, status=RunStatus.CANCELLED, global_step=result.global_step)
         run = update_run(
             run,
-            status=COMPLETE,
+            status=RunStatus.COMPLETE,
             base=final_base,
             global_step=result.global_step,
             used_backend=result.backend,
             used_quant=result.quant,
-            data_report=result.data,
+            data_report=DataCounts.of(result.data),
             finished=time.time(),
-            stage="done",
+            stage=Stage.DONE,
         )
         register(run)
         log(f"complete: adapter at {run.adapter}, registered as model {run.name!r}")
         return run
     except KeyboardInterrupt:
-        update_run(run, status=CANCELLED)
+        update_run(run, status=RunStatus.CANCELLED)
         raise
     except MedtuiError as e:
-        update_run(run, status=FAILED, error=str(e))
+        update_run(run, status=RunStatus.FAILED, error=str(e))
         raise
     except Exception as e:
-        update_run(run, status=FAILED, error=f"{type(e).__name__}: {e}")
+        update_run(run, status=RunStatus.FAILED, error=f"{type(e).__name__}: {e}")
         log(traceback.format_exc())
         raise

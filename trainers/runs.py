@@ -1,25 +1,116 @@
 """Training runs are folders: everything needed to watch, resume, use or export one.
 
-`<data dir>/runs/<name>/` holds `run.json` (the TrainConfig plus status, base, timestamps and
-the data report), `train.log`, `progress.jsonl` (one JSON object per logging step),
-`checkpoints/` (HF Trainer checkpoints; a rerun resumes from the last), `tensorboard/`, and
+`<data dir>/runs/<name>/` holds `run.json` (one `RunInfo`: the TrainConfig plus status, base,
+timestamps and the data report), `train.log`, `progress.jsonl` (one `ProgressRecord` per logging
+step), `checkpoints/` (HF Trainer checkpoints; a rerun resumes from the last), `tensorboard/`, and
 `adapter/`, the final PEFT adapter, which appears only once the run is complete (it is written
-to a temporary folder and renamed). The export feature reads the same layout.
+to a temporary folder and renamed). The export feature reads the same layout through this
+module: run.json and progress.jsonl are read and written here only, checked against their types.
 """
 
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from medtui.core import paths
+from medtui.core.datasource import DataReport
 from medtui.core.errors import MedtuiError
+from medtui.core.files import atomic_file
+from medtui.core.records import RunStatus, from_json, to_json
 from medtui.core.registry import ModelSpec, Registry
 from trainers.config import TrainConfig
 
-RUNNING, FAILED, CANCELLED, COMPLETE = "running", "failed", "cancelled", "complete"
 RUN_FILE, PROGRESS_FILE, LOG_FILE = "run.json", "progress.jsonl", "train.log"
+
+
+class Stage(str, Enum):
+    """What a run's worker is doing; a progress record names the training stage (cpt, sft) it is from."""
+
+    CPT = "cpt"
+    MERGE = "merge"
+    SFT = "sft"
+    DONE = "done"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class DataCounts:
+    """A stage's DataReport as run.json keeps it."""
+
+    read: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    first_dropped: dict[str, str] = field(default_factory=dict)  # reason -> where the first such row was
+
+    @classmethod
+    def of(cls, report: DataReport) -> "DataCounts":
+        return cls(report.read, report.kept, dict(report.dropped), dict(report.examples))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Everything in run.json. On disk it is one flat object, the config's fields beside these,
+    as every version has written it: runs made before these types open unchanged."""
+
+    config: TrainConfig
+    status: RunStatus
+    created: float
+    updated: float
+    stage: Stage | None = None  # None until the worker starts
+    base: str | None = None  # the HF folder or Hub id the adapter applies to, once known
+    pid: int | None = None  # the worker, leader of its own process group
+    error: str | None = None  # why it failed
+    started: float | None = None
+    finished: float | None = None
+    global_step: int | None = None
+    used_backend: str | None = None
+    used_quant: str | None = None
+    data_report: DataCounts = field(default_factory=DataCounts)
+    cpt_data_report: DataCounts | None = None  # msft: the pretraining stage's
+
+    def to_json(self) -> dict[str, Any]:
+        data = to_json(self)
+        return {**data.pop("config"), **data}
+
+    @classmethod
+    def from_json(cls, data: Any, where: Path) -> "RunInfo":
+        if not isinstance(data, dict):
+            raise MedtuiError(f"{where}: not a run file (a JSON object)")
+        config_keys = {f.name for f in fields(TrainConfig)}
+        config = from_json(TrainConfig, {k: v for k, v in data.items() if k in config_keys}, where)
+        return from_json(cls, {k: v for k, v in data.items() if k not in config_keys}, where, config=config)
+
+
+@dataclass(frozen=True)
+class Run:
+    dir: Path
+    info: RunInfo
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.info.config
+
+    @property
+    def status(self) -> RunStatus:
+        return self.info.status
+
+    @property
+    def base(self) -> str | None:
+        return self.info.base
+
+    @property
+    def adapter(self) -> Path:
+        return self.dir / "adapter"
 
 
 def runs_dir() -> Path:
@@ -35,33 +126,11 @@ def default_name(config: TrainConfig) -> str:
     return f"{model}-{config.method}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-@dataclass(frozen=True)
-class Run:
-    dir: Path
-    config: TrainConfig
-    info: dict  # everything in run.json
-
-    @property
-    def name(self) -> str:
-        return self.dir.name
-
-    @property
-    def status(self) -> str:
-        return self.info.get("status", RUNNING)
-
-    @property
-    def base(self) -> str | None:
-        return self.info.get("base")
-
-    @property
-    def adapter(self) -> Path:
-        return self.dir / "adapter"
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+def _write(run: Run) -> Run:
+    """Atomically: a reader sees the old run.json or the new one, never half of one."""
+    with atomic_file(run.dir / RUN_FILE) as partial:
+        partial.write_text(json.dumps(run.info.to_json(), indent=2), encoding="utf-8")
+    return run
 
 
 def create_run(config: TrainConfig) -> Run:
@@ -71,16 +140,15 @@ def create_run(config: TrainConfig) -> Run:
     folder = run_dir(name)
     if (folder / RUN_FILE).exists():
         run = load_run(folder)
-        if run.config.to_dict() != config.to_dict():
+        if run.config != config:
             raise MedtuiError(
-                f"run {name!r} exists with other settings: `medtui train resume {name}` continues it, or pick another --name"
+                f"run {name!r} exists with other settings: "
+                f"`medtui train resume {name}` continues it, or pick another --name"
             )
         return run
     folder.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    info = {**config.to_dict(), "status": RUNNING, "base": None, "created": now, "updated": now, "data_report": {}}
-    write_json_atomic(folder / RUN_FILE, info)
-    return Run(folder, config, info)
+    return _write(Run(folder, RunInfo(config, RunStatus.RUNNING, created=now, updated=now)))
 
 
 def load_run(folder: Path | str) -> Run:
@@ -92,11 +160,13 @@ def load_run(folder: Path | str) -> Run:
     if not path.exists():
         raise MedtuiError(f"no training run at {folder}: see `medtui train list`")
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        config = TrainConfig.from_dict(info)
-    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as e:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise MedtuiError(f"{path}: corrupt run file ({type(e).__name__}): fix or delete the run folder") from None
-    return Run(folder, config, info)
+    try:
+        return Run(folder, RunInfo.from_json(data, path))
+    except MedtuiError as e:
+        raise MedtuiError(f"{e}: fix or delete the run folder") from None
 
 
 def is_main_process() -> bool:
@@ -104,59 +174,94 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", 0)) == 0
 
 
-def update_run(run: Run, **changes) -> Run:
+def update_run(run: Run, **changes: Any) -> Run:
+    """Re-read run.json first: the launcher and the worker both write it."""
     if not is_main_process():
         return run
-    info = {**load_run(run.dir).info, **changes, "updated": time.time()}
-    write_json_atomic(run.dir / RUN_FILE, info)
-    return Run(run.dir, run.config, info)
+    return _write(Run(run.dir, replace(load_run(run.dir).info, **changes, updated=time.time())))
+
+
+def run_folders() -> list[Path]:
+    """Every folder under runs/ with a run.json, readable or not."""
+    root = runs_dir()
+    return sorted(f for f in root.iterdir() if (f / RUN_FILE).exists()) if root.is_dir() else []
 
 
 def list_runs() -> list[Run]:
-    root = runs_dir()
-    if not root.is_dir():
-        return []
+    """The runs that can be read, oldest first (`trainers.api.list_runs` also reports the others)."""
     runs = []
-    for folder in sorted(root.iterdir()):
-        if (folder / RUN_FILE).exists():
-            try:
-                runs.append(load_run(folder))
-            except MedtuiError:
-                continue
-    return sorted(runs, key=lambda r: r.info.get("created", 0))
+    for folder in run_folders():
+        try:
+            runs.append(load_run(folder))
+        except MedtuiError:
+            continue
+    return sorted(runs, key=lambda r: r.info.created)
+
+
+@dataclass(frozen=True)
+class ProgressRecord:
+    """One line of progress.jsonl: a training loss (with lr, speed and ETA) or an eval loss."""
+
+    stage: Stage  # cpt or sft (an msft run goes through both)
+    step: int
+    max_steps: int
+    epoch: float
+    time: float
+    loss: float | None = None
+    eval_loss: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    tokens_per_s: float | None = None
+    eta_s: float | None = None
+
+
+def append_progress(path: Path, record: ProgressRecord) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(to_json(record, drop_none=True)) + "\n")
+
+
+def parse_progress(line: str, where: str) -> ProgressRecord | None:
+    """One progress.jsonl line; None for one a crash cut short, an error for one nobody wrote."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    try:
+        return from_json(ProgressRecord, data, where)
+    except MedtuiError as e:
+        raise MedtuiError(f"{e}: fix or delete that line") from None
 
 
 @dataclass(frozen=True)
 class Progress:
     """What a monitor shows: the latest step and the two loss curves."""
 
-    stage: str  # sft or cpt (an msft run goes through both)
+    stage: Stage | None  # the current stage; None before the first record
     step: int
     max_steps: int
     train: list[tuple[int, float]]  # (step, loss)
     eval: list[tuple[int, float]]  # (step, eval_loss)
     tokens_per_s: float | None
     eta_s: float | None
-    last: dict  # the latest record, as written
+    last: ProgressRecord | None
 
 
 def read_progress(folder: Path | str) -> Progress:
-    """progress.jsonl of a run; a line cut by a crash is skipped."""
+    """progress.jsonl of a run, the current stage's curves."""
     path = Path(folder) / PROGRESS_FILE
-    records = []
+    records: list[ProgressRecord] = []
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    stage = records[-1].get("stage", "") if records else ""
-    records = [r for r in records if r.get("stage", "") == stage]  # the current stage's curves
-    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
-    eval_ = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
-    last = records[-1] if records else {}
-    step, max_steps = last.get("step", 0), last.get("max_steps", 0)
-    return Progress(stage, step, max_steps, train, eval_, last.get("tokens_per_s"), last.get("eta_s"), last)
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            record = parse_progress(line, f"{path}:{n}")
+            if record is not None:
+                records.append(record)
+    if not records:
+        return Progress(None, 0, 0, [], [], None, None, None)
+    last = records[-1]
+    records = [r for r in records if r.stage is last.stage]
+    train = [(r.step, r.loss) for r in records if r.loss is not None]
+    eval_ = [(r.step, r.eval_loss) for r in records if r.eval_loss is not None]
+    return Progress(last.stage, last.step, last.max_steps, train, eval_, last.tokens_per_s, last.eta_s, last)
 
 
 def register(run: Run) -> None:

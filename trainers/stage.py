@@ -13,13 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from medtui.core.datasource import DataReport
+from medtui.core.files import atomic_dir
 from trainers.backends import load_model, optimizer_for
 from trainers.config import TrainConfig
 from trainers.model import compute_dtype, load_tokenizer
 from trainers.prepare import Prepared, prepare_cpt, prepare_sft
+from trainers.runs import PROGRESS_FILE, ProgressRecord, Stage, append_progress
 
 Log = Callable[[str], None]
-OnRecord = Callable[[dict], None]  # each progress record, as it is written
+OnRecord = Callable[[ProgressRecord], None]  # each progress record, as it is written
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,10 @@ class StageResult:
     global_step: int
     backend: str
     quant: str
-    data: dict  # the DataReport of this stage's data
+    data: DataReport  # what this stage's data kept and left out
 
 
-def _progress_callback(progress_file: Path, stage: str, stop: threading.Event, on_record: OnRecord | None):
+def _progress_callback(progress_file: Path, stage: Stage, stop: threading.Event, on_record: OnRecord | None):
     from transformers import TrainerCallback
 
     class ProgressCallback(TrainerCallback):
@@ -54,28 +57,34 @@ def _progress_callback(progress_file: Path, stage: str, stop: threading.Event, o
             if not state.is_world_process_zero or not logs:
                 return
             now = time.time()
-            record = {
-                "stage": stage,
-                "step": state.global_step,
-                "max_steps": state.max_steps,
-                "epoch": round(state.epoch or 0, 4),
-                "time": now,
-            }
-            for key in ("loss", "eval_loss", "learning_rate", "grad_norm"):
-                if key in logs:
-                    record["lr" if key == "learning_rate" else key] = float(logs[key])
+            tokens_per_s = eta_s = None
             if "num_tokens" in logs and "loss" in logs:
                 tokens = float(logs["num_tokens"])
                 if now > self.last_time and tokens > self.last_tokens:
-                    record["tokens_per_s"] = (tokens - self.last_tokens) / (now - self.last_time)
+                    tokens_per_s = (tokens - self.last_tokens) / (now - self.last_time)
                 self.last_tokens, self.last_time = tokens, now
             done = state.global_step - (self.first_step or 0)
             if done > 0 and state.max_steps:
-                record["eta_s"] = (now - self.started) / done * (state.max_steps - state.global_step)
-            if not any(k in record for k in ("loss", "eval_loss")):
+                eta_s = (now - self.started) / done * (state.max_steps - state.global_step)
+            logged = {
+                key: float(logs[key]) for key in ("loss", "eval_loss", "learning_rate", "grad_norm") if key in logs
+            }
+            if "loss" not in logged and "eval_loss" not in logged:
                 return
-            with open(progress_file, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+            record = ProgressRecord(
+                stage=stage,
+                step=state.global_step,
+                max_steps=state.max_steps,
+                epoch=round(float(state.epoch or 0), 4),
+                time=now,
+                loss=logged.get("loss"),
+                eval_loss=logged.get("eval_loss"),
+                lr=logged.get("learning_rate"),
+                grad_norm=logged.get("grad_norm"),
+                tokens_per_s=tokens_per_s,
+                eta_s=eta_s,
+            )
+            append_progress(progress_file, record)
             if on_record:
                 on_record(record)
 
@@ -164,21 +173,18 @@ def last_checkpoint(folder: Path) -> str | None:
 
 
 def save_adapter(model, base: str, out: Path) -> None:
-    """Write to a temporary folder, point the config at `base`, then rename into place."""
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    config_path = tmp / "adapter_config.json"
-    adapter_config = json.loads(config_path.read_text(encoding="utf-8"))
-    adapter_config["base_model_name_or_path"] = base
-    config_path.write_text(json.dumps(adapter_config, indent=2), encoding="utf-8")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    """Write to a partial folder, point the config at `base`, then rename into place."""
+    with atomic_dir(out) as partial:
+        model.save_pretrained(str(partial), safe_serialization=True)
+        config_path = partial / "adapter_config.json"
+        adapter_config = json.loads(config_path.read_text(encoding="utf-8"))
+        adapter_config["base_model_name_or_path"] = base
+        config_path.write_text(json.dumps(adapter_config, indent=2), encoding="utf-8")
 
 
 def train_stage(
     config: TrainConfig,
-    method: str,
+    stage: Stage,
     base: str,
     folder: Path,
     stop: threading.Event,
@@ -186,23 +192,23 @@ def train_stage(
     on_record: OnRecord | None = None,
     progress_file: Path | None = None,
 ) -> StageResult:
-    """Train `method` ("sft" or "cpt") on `base`; checkpoints and adapter go in `folder`,
-    progress records (tagged with the stage) in `progress_file` (default: folder/progress.jsonl)."""
+    """Train `stage` (SFT or CPT) on `base`; checkpoints and adapter go in `folder`, progress
+    records (tagged with the stage) in `progress_file` (default: folder/progress.jsonl)."""
     import torch
     from transformers import PrinterCallback
 
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(base)
-    data = (prepare_sft if method == "sft" else prepare_cpt)(config, tokenizer)
+    data = (prepare_sft if stage is Stage.SFT else prepare_cpt)(config, tokenizer)
     log(
-        f"{method} data: {data.report.describe()}; {len(data.train)} train / {len(data.eval)} eval rows, "
+        f"{stage} data: {data.report.describe()}; {len(data.train)} train / {len(data.eval)} eval rows, "
         f"{data.train_tokens} train tokens"
     )
     model, backend, quant = load_model(config, base)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log(f"backend {backend}, quant {quant}, LoRA r {config.lora_r}: {trainable:,} trainable parameters")
-    progress = _progress_callback(progress_file or folder / "progress.jsonl", method, stop, on_record)
-    trainer = _trainer(config, method, model, tokenizer, data, folder, [progress])
+    progress = _progress_callback(progress_file or folder / PROGRESS_FILE, stage, stop, on_record)
+    trainer = _trainer(config, stage.value, model, tokenizer, data, folder, [progress])
     trainer.remove_callback(PrinterCallback)  # progress.jsonl and the caller's display replace its dict prints
     resume = last_checkpoint(folder)
     if resume:
@@ -210,10 +216,10 @@ def train_stage(
     trainer.train(resume_from_checkpoint=resume)
     step = trainer.state.global_step
     if stop.is_set() and step < trainer.state.max_steps:
-        return StageResult(None, step, backend, quant, data.report.to_dict())
+        return StageResult(None, step, backend, quant, data.report)
     if data.eval:
         trainer.evaluate()
     if trainer.is_world_process_zero():
         save_adapter(trainer.model, base, folder / "adapter")
     trainer.accelerator.wait_for_everyone()  # no rank goes on (merge, register) before the adapter exists
-    return StageResult(folder / "adapter", step, backend, quant, data.report.to_dict())
+    return StageResult(folder / "adapter", step, backend, quant, data.report)

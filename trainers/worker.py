@@ -1,8 +1,9 @@
 """`python -m trainers.worker RUN_DIR`: run (or resume) one training run in this process.
 
-Started detached by `trainers.launch.start` so closing the TUI does not end it. SIGINT or
-SIGTERM asks for a clean stop: a checkpoint is saved, the run is marked cancelled, exit 130.
-A second signal stops at once (the last periodic checkpoint still resumes it).
+Every run trains in one (`trainers.api.start`), in its own session, so closing the TUI or the
+shell does not end it; a foreground `medtui train` follows its files and passes Ctrl-C on.
+SIGINT or SIGTERM asks for a clean stop: a checkpoint is saved, the run is marked cancelled,
+exit 130. A second signal stops at once (the last periodic checkpoint still resumes it).
 """
 
 import signal
@@ -12,12 +13,13 @@ import time
 from pathlib import Path
 
 from medtui.core.errors import MedtuiError
+from medtui.core.records import RunStatus
 from trainers.backends import resolve_backend
 from trainers.runs import LOG_FILE, Run, is_main_process, load_run
 
 
-def file_log(run: Run, echo=None):
-    """A logger that appends timestamped lines to train.log (and echoes them if asked)."""
+def file_log(run: Run):
+    """A logger that appends timestamped lines to train.log (which a foreground CLI echoes)."""
     path = run.dir / LOG_FILE
 
     def log(message: str) -> None:
@@ -25,8 +27,6 @@ def file_log(run: Run, echo=None):
             return
         with open(path, "a", encoding="utf-8") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-        if echo:
-            echo(message)
 
     return log
 
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
     except MedtuiError as e:
         log(f"error: {e}")
         return 1
-    return 0 if done.status == "complete" else 130
+    return 0 if done.status is RunStatus.COMPLETE else 130
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from medtui.chat.service import ChatService, Done, Sources, Token, clean_questio
 from medtui.cli.options import Index, MaxTokens, Model, NCtx, Offline, Rag, Temperature, TopK, settings_from
 from medtui.cli.progress import progress_bar
 from medtui.core.errors import MedtuiError
+from medtui.core.formatting import conversation_title
 from medtui.core.history import History
 from medtui.core.reasoning import split_reasoning
 from medtui.core.wiring import open_engine, open_retriever
@@ -50,7 +51,7 @@ def ask(
         retriever = open_retriever(settings, progress)
     engine = open_engine(settings)
     history = History()
-    conversation = history.new_conversation(question[:80], engine.spec.name)
+    conversation = history.new_conversation(conversation_title(question), engine.spec.name)
     service = ChatService(settings, engine, history, retriever)
     sources: Sources | None = None
     text = ""

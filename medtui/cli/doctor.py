@@ -70,7 +70,8 @@ def doctor() -> None:
     print(f"config   {paths.config_file()}{'' if paths.config_file().exists() else ' (defaults)'}")
     print(f"data     {paths.data_dir()}")
     print(
-        f"model    {settings.model}   index {settings.index}   rag {'on' if settings.rag else 'off'}   top_k {settings.top_k}"
+        f"model    {settings.model}   index {settings.index}   rag {'on' if settings.rag else 'off'}   top_k "
+        f"{settings.top_k}"
     )
     print("\npackages")
     for name in PACKAGES + OPTIONAL:

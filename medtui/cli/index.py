@@ -1,6 +1,5 @@
 """`medtui index add|list|info|remove|rebuild`: named retrieval indexes."""
 
-import datetime
 import sys
 from typing import Annotated
 
@@ -9,6 +8,7 @@ import typer
 from medtui.cli.options import settings_from
 from medtui.cli.progress import progress_bar
 from medtui.core.errors import MedtuiError
+from medtui.core.formatting import format_timestamp
 from medtui.core.rag.chunker import ChunkSpec
 from medtui.core.rag.embedder import DEFAULT_EMBEDDER
 from medtui.core.rag.index import SnippetIndex, list_indexes
@@ -42,7 +42,8 @@ def add(
     sources: Annotated[
         list[str],
         typer.Argument(
-            help="Hub dataset ids (MedRAG/textbooks), JSONL/CSV files, folders of .txt/.md/.pdf, saved datasets, or 'default'."
+            help="Hub dataset ids (MedRAG/textbooks), JSONL/JSON/CSV/parquet files (.gz too), "
+            "folders of .txt/.md/.pdf, saved datasets, or 'default'."
         ),
     ],
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
@@ -128,10 +129,8 @@ def info(name: Name) -> None:
         health = "ok"
     except MedtuiError as e:
         health = str(e)
-    when = datetime.datetime.fromtimestamp(manifest.updated).isoformat(timespec="seconds")
-    print(
-        f"name      {manifest.name}\npath      {index.root}\nstate     {manifest.state} (format {manifest.format}, updated {when})"
-    )
+    print(f"name      {manifest.name}\npath      {index.root}")
+    print(f"state     {manifest.state} (format {manifest.format}, updated {format_timestamp(manifest.updated)})")
     print(
         f"snippets  {manifest.count} (BM25 {manifest.bm25_count})\nembedder  {manifest.embedder}"
         + (f" (queries: {manifest.query_embedder})" if manifest.query_embedder else "")
@@ -139,7 +138,8 @@ def info(name: Name) -> None:
     print(f"chunks    {manifest.chunk_tokens} tokens, {manifest.chunk_overlap} overlap\nhealth    {health}")
     for entry in manifest.sources:
         print(
-            f"source    {entry.get('kind')}:{entry.get('location')}  {entry.get('state')}  {entry.get('snippets', '?')} snippets"
+            f"source    {entry.get('kind')}:{entry.get('location')}  {entry.get('state')}  "
+            f"{entry.get('snippets', '?')} snippets"
         )
 
 

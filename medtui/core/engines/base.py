@@ -1,6 +1,5 @@
 """What every engine offers: exact token counts, sandboxed chat templates, streamed text."""
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,6 +14,16 @@ class GenerationParams:
     seed: int = 0
 
 
+class CancelToken(Protocol):
+    """The caller's stop request, as an engine sees it: read-only.
+
+    A `threading.Event` is one. Engines never set it: each stops its own generation with a
+    private event, so a finished answer is never mistaken for a stopped one by the caller.
+    """
+
+    def is_set(self) -> bool: ...
+
+
 class Engine(Protocol):
     spec: ModelSpec
     n_ctx: int
@@ -27,8 +36,8 @@ class Engine(Protocol):
         """Exactly how many tokens `stream` will feed the model for this prompt."""
         ...
 
-    def stream(self, prompt: str, params: GenerationParams, cancel: threading.Event) -> Iterator[str]:
-        """Yield text pieces as they are decoded; stop early once `cancel` is set."""
+    def stream(self, prompt: str, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
+        """Yield text pieces as they are decoded; stop early once `cancel` is set (only read, never set)."""
         ...
 
     def tokenize(self, prompt: str) -> list[int]:

@@ -1,10 +1,9 @@
 """GGUF models through llama-cpp-python, prompted with the file's own chat template."""
 
 import os
-import threading
 from collections.abc import Iterator
 
-from medtui.core.engines.base import GenerationParams
+from medtui.core.engines.base import CancelToken, GenerationParams
 from medtui.core.engines.chat_template import render_chat
 from medtui.core.engines.gguf_file import check_gguf
 from medtui.core.errors import MedtuiError
@@ -83,7 +82,7 @@ class LlamaCppEngine:
             total += float(self._logprobs_after(full[:i])[full[i]])
         return total
 
-    def stream(self, prompt: str, params: GenerationParams, cancel: threading.Event) -> Iterator[str]:
+    def stream(self, prompt: str, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
         chunks = self.llm.create_completion(
             self._tokens(prompt),
             max_tokens=params.max_tokens,

@@ -2,6 +2,7 @@
 
 from medtui.core.config import Settings
 from medtui.core.engines.base import Engine
+from medtui.core.errors import MedtuiError
 from medtui.core.registry import ModelSpec
 
 
@@ -10,6 +11,8 @@ def load_engine(spec: ModelSpec, settings: Settings) -> Engine:
         from medtui.core.engines.llamacpp import LlamaCppEngine
 
         return LlamaCppEngine(spec, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
-    from medtui.core.engines.transformers_engine import TransformersEngine
+    if spec.kind == "hf":
+        from medtui.core.engines.transformers_engine import TransformersEngine
 
-    return TransformersEngine(spec, n_ctx=settings.n_ctx)
+        return TransformersEngine(spec, n_ctx=settings.n_ctx)
+    raise MedtuiError(f"model {spec.name}: unknown kind {spec.kind!r}: use gguf or hf (`medtui models add` sets it)")

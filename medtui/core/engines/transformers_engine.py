@@ -7,7 +7,7 @@ not code. Generation runs in a background thread feeding a TextIteratorStreamer.
 import threading
 from collections.abc import Iterator
 
-from medtui.core.engines.base import GenerationParams
+from medtui.core.engines.base import CancelToken, GenerationParams
 from medtui.core.engines.chat_template import render_chat
 from medtui.core.errors import MedtuiError
 from medtui.core.registry import ModelSpec, is_hub_id
@@ -17,7 +17,8 @@ def _load_error(source: str, error: Exception) -> MedtuiError:
     if is_hub_id(source):
         return MedtuiError(
             f"cannot load {source} from the Hugging Face Hub (offline, or no such model): "
-            f"download it on a connected machine (`hf download {source}`) or add a local folder with `medtui models add`"
+            f"download it on a connected machine (`hf download {source}`) or add a local folder with `medtui "
+            "models add`"
         )
     return MedtuiError(f"{source}: missing or corrupt model files ({type(error).__name__}: {error})")
 
@@ -126,12 +127,16 @@ class TransformersEngine:
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         return float(sum(logprobs[i - 1, full[i]] for i in range(len(base), len(full))))
 
-    def stream(self, prompt: str, params: GenerationParams, cancel: threading.Event) -> Iterator[str]:
+    def stream(self, prompt: str, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-        class _Cancelled(StoppingCriteria):
+        # Our own stop for the generate() thread: set when the caller cancels or stops reading.
+        # The caller's token is only read, so a finished answer never looks cancelled to it.
+        stop = threading.Event()
+
+        class _Stopped(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs) -> bool:
-                return cancel.is_set()
+                return stop.is_set() or cancel.is_set()
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         self._torch.manual_seed(params.seed)
@@ -144,7 +149,7 @@ class TransformersEngine:
             top_p=None,
             top_k=None,
             streamer=streamer,
-            stopping_criteria=StoppingCriteriaList([_Cancelled()]),
+            stopping_criteria=StoppingCriteriaList([_Stopped()]),
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         )
         errors: list[Exception] = []
@@ -157,7 +162,7 @@ class TransformersEngine:
                 if text:
                     yield text
         finally:
-            cancel.set()
+            stop.set()
             worker.join()
         if errors:
             raise MedtuiError(f"generation failed in {self.spec.name}: {errors[0]}")

@@ -1,15 +1,16 @@
 """The lexical half of hybrid search: a bm25s index stored beside the vectors.
 
 bm25s has no incremental add, so the index is rebuilt over every snippet when a build
-finishes (seconds for 100K snippets) and written to a temporary folder that replaces the
-old one in one rename: a crash leaves the previous index or the new one, never a mix.
+finishes (seconds for 100K snippets) and written to a partial folder that replaces the
+old one in one rename (`atomic_dir`): a crash leaves the previous index or the new one, never a mix.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
+
+from medtui.core.files import atomic_dir
 
 STOPWORDS = "en"
 
@@ -30,14 +31,11 @@ def build_bm25(folder: Path, ids: list[str], texts: list[str]) -> int:
     """Index `texts` (aligned with `ids`) into `folder`; returns the number of documents."""
     import bm25s
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     retriever = bm25s.BM25()
     retriever.index(_tokenize(texts), show_progress=False)
-    retriever.save(str(tmp), show_progress=False)
-    (tmp / "ids.json").write_text(json.dumps(ids), encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    with atomic_dir(folder) as partial:
+        retriever.save(str(partial), show_progress=False)
+        (partial / "ids.json").write_text(json.dumps(ids), encoding="utf-8")
     return len(ids)
 
 

@@ -25,7 +25,7 @@ from medtui.core.rag.sources import SourceSpec, expected_documents, iter_documen
 Progress = Callable[[int, int | None], None]  # (snippets done, total or None)
 Encode = Callable[[list[str]], list[list[float]]]  # passage texts -> unit vectors
 BATCH = 128  # snippets embedded and written at a time: the most a crash can cost
-PAGE = 5000  # snippets read back at a time to build BM25
+PAGE = 5000  # snippets read back at a time (to build BM25, or to iterate them)
 
 
 def index_dir(name: str) -> Path:
@@ -79,7 +79,8 @@ class SnippetIndex:
 
     def _corrupt(self, e: Exception) -> MedtuiError:
         return MedtuiError(
-            f"index {self.name!r} at {self.root} is corrupt ({type(e).__name__}): run `medtui index rebuild {self.name}`"
+            f"index {self.name!r} at {self.root} is corrupt ({type(e).__name__}): "
+            f"run `medtui index rebuild {self.name}`"
         )
 
     # -- state -----------------------------------------------------------------
@@ -89,7 +90,8 @@ class SnippetIndex:
     def manifest(self) -> Manifest:
         if not self.exists():
             raise MedtuiError(
-                f"index {self.name!r} not found in {self.root.parent}: build it with `medtui index add {self.name} SOURCE`"
+                f"index {self.name!r} not found in {self.root.parent}: "
+                f"build it with `medtui index add {self.name} SOURCE`"
             )
         return Manifest.read(self.manifest_path)
 
@@ -120,11 +122,13 @@ class SnippetIndex:
         manifest = self.manifest()
         if manifest.format != FORMAT:
             raise MedtuiError(
-                f"index {self.name!r} has format {manifest.format}, this medtui reads {FORMAT}: run `medtui index rebuild {self.name}`"
+                f"index {self.name!r} has format {manifest.format}, this medtui reads {FORMAT}: "
+                f"run `medtui index rebuild {self.name}`"
             )
         if manifest.state != COMPLETE:
             raise MedtuiError(
-                f"index {self.name!r} is only partly built ({manifest.count} snippets): run `medtui index rebuild {self.name}` to resume it"
+                f"index {self.name!r} is only partly built ({manifest.count} snippets): "
+                f"run `medtui index rebuild {self.name}` to resume it"
             )
         try:
             count = self.collection().count()
@@ -159,7 +163,8 @@ class SnippetIndex:
             )
         if query_embedder and query_embedder != (manifest.query_embedder or manifest.embedder):
             raise MedtuiError(
-                f"index {self.name!r} encodes queries with {manifest.query_embedder or manifest.embedder}: use another index name"
+                f"index {self.name!r} encodes queries with {manifest.query_embedder or manifest.embedder}: "
+                "use another index name"
             )
         if chunking and (chunking.tokens, chunking.overlap) != (manifest.chunk_tokens, manifest.chunk_overlap):
             raise MedtuiError(
@@ -246,15 +251,9 @@ class SnippetIndex:
 
     def _finish(self, manifest: Manifest) -> Manifest:
         """Build BM25 over every snippet, then (and only then) mark the index complete."""
-        collection = self.collection()
-        ids: list[str] = []
-        texts: list[str] = []
-        for offset in range(0, collection.count(), PAGE):
-            page = collection.get(include=["documents"], limit=PAGE, offset=offset)
-            ids += page["ids"]
-            texts += page["documents"]
-        manifest.bm25_count = build_bm25(self.root / "bm25", ids, texts)
-        manifest.count = collection.count()
+        snippets = list(self.iter_snippets())
+        manifest.bm25_count = build_bm25(self.root / "bm25", [s.id for s in snippets], [s.text for s in snippets])
+        manifest.count = self.collection().count()
         manifest.state = COMPLETE
         manifest.write(self.manifest_path)
         return manifest
@@ -265,7 +264,8 @@ class SnippetIndex:
         specs = [SourceSpec.from_dict(_spec_fields(e)) for e in manifest.sources]
         if not specs:
             raise MedtuiError(
-                f"index {self.name!r} records no sources it could replay: `medtui index remove {self.name}`, then add its sources again"
+                f"index {self.name!r} records no sources it could replay: "
+                f"`medtui index remove {self.name}`, then add its sources again"
             )
         resumable = manifest.format == FORMAT and manifest.state == BUILDING
         if resumable:
@@ -310,6 +310,14 @@ class SnippetIndex:
         if self._bm25 is None:
             self._bm25 = Bm25Index(self.root / "bm25")
         return self._bm25.search(query, k)
+
+    def iter_snippets(self, batch: int = PAGE) -> Iterator[Snippet]:
+        """Every snippet in the store, read `batch` at a time so a big index never sits in memory whole."""
+        collection = self.collection()
+        for offset in range(0, collection.count(), batch):
+            got = collection.get(include=["documents", "metadatas"], limit=batch, offset=offset)
+            for sid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                yield Snippet.from_record(sid, text, meta or {})
 
     def fetch(self, ids: list[str]) -> dict[str, Snippet]:
         if not ids:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from medtui.core.errors import MedtuiError
+from medtui.core.files import atomic_file
 
 FORMAT = 2  # 2: chunked documents, BM25 beside the vectors, sources as specs
 BUILDING, COMPLETE = "building", "complete"
@@ -46,11 +47,11 @@ class Manifest:
             return cls(**data)
         except (OSError, ValueError, TypeError, AttributeError) as e:
             raise MedtuiError(
-                f"{path}: corrupt index manifest ({e}): run `medtui index remove {path.parent.name}` and add its sources again"
+                f"{path}: corrupt index manifest ({e}): run `medtui index remove {path.parent.name}` and add its "
+                "sources again"
             ) from None
 
     def write(self, path: Path) -> None:
         self.updated = time.time()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-        tmp.replace(path)  # atomic: a crash leaves the old manifest or the new one
+        with atomic_file(path) as partial:  # a crash leaves the old manifest or the new one
+            partial.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")

@@ -7,7 +7,6 @@ is registered) or closes the screen. A registered export is announced to the app
 `ExportScreen.Exported`, so the model switcher can offer it.
 """
 
-import json
 import threading
 from pathlib import Path
 
@@ -23,35 +22,20 @@ from export.converter import Cancelled
 from export.pipeline import ExportRequest, ExportResult, export_model
 from export.quantize import QUANTS
 from export.verify import THRESHOLDS
-from medtui.core import paths
 from medtui.core.errors import MedtuiError
+from medtui.core.records import RunStatus
 from medtui.core.registry import Registry
+from trainers.runs import list_runs
 
 
 def export_sources() -> list[tuple[str, str]]:
     """(label, target) for registered Hugging Face models (with or without LoRA) and completed training runs."""
     rows = [(f"model {s.name}" + (" + LoRA" if s.adapter else ""), s.name) for s in Registry().all() if s.kind == "hf"]
-    for run in sorted((paths.data_dir() / "runs").glob("*/run.json")):
-        try:
-            complete = json.loads(run.read_text(encoding="utf-8")).get("status") == "complete"
-        except (OSError, ValueError):
-            complete = False
-        if complete:
-            rows.append((f"run {run.parent.name}", str(run.parent)))
-    return rows
+    return rows + [(f"run {run.name}", str(run.dir)) for run in list_runs() if run.status is RunStatus.COMPLETE]
 
 
 class ExportScreen(Screen):
-    DEFAULT_CSS = """
-    ExportScreen #setup { height: auto; padding: 0 1; }
-    ExportScreen #setup Horizontal { height: auto; }
-    ExportScreen #setup Label { padding: 1 1 0 0; }
-    ExportScreen #source { width: 40; }
-    ExportScreen #quant { width: 14; }
-    ExportScreen #base-gguf { width: 1fr; }
-    ExportScreen #stage { padding: 0 1; height: auto; }
-    ExportScreen #verification { height: auto; }
-    """
+    CSS_PATH = "export_screen.tcss"
     BINDINGS = [Binding("escape", "stop_or_close", "Stop / close")]
     HELP = (
         "Pick a source and a quant type, then Export. Esc stops an export (nothing is registered) or closes the screen."

@@ -27,14 +27,7 @@ class IndexAction:
 class IndexesScreen(ModalScreen[IndexAction | None]):
     """Dismisses with what to do; the app runs builds in a worker with progress (Esc stops)."""
 
-    DEFAULT_CSS = """
-    IndexesScreen { align: center middle; }
-    IndexesScreen > Vertical { width: 90%; height: auto; max-height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
-    IndexesScreen DataTable { height: auto; max-height: 16; }
-    IndexesScreen Horizontal { height: auto; margin-top: 1; }
-    IndexesScreen #new-name { width: 20; }
-    IndexesScreen #new-source { width: 1fr; }
-    """
+    CSS_PATH = "indexes.tcss"
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("r", "rebuild", "Resume/rebuild"),

@@ -8,12 +8,7 @@ from textual.widgets import Footer, Static
 
 
 class PassageScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    PassageScreen { align: center middle; }
-    PassageScreen VerticalScroll { width: 80%; height: 80%; border: thick $primary; background: $surface; padding: 1 2; }
-    PassageScreen #passage-title { text-style: bold; margin-bottom: 1; }
-    PassageScreen #passage-meta { color: $text-muted; margin-bottom: 1; }
-    """
+    CSS_PATH = "passage.tcss"
     BINDINGS = [Binding("escape,q", "dismiss", "Close")]
 
     def __init__(self, record: dict) -> None:

@@ -8,10 +8,7 @@ from textual.widgets import Input, Static
 
 
 class RenameScreen(ModalScreen[str | None]):
-    DEFAULT_CSS = """
-    RenameScreen { align: center middle; }
-    RenameScreen Vertical { width: 60; height: auto; border: thick $primary; background: $surface; padding: 1; }
-    """
+    CSS_PATH = "rename.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str) -> None:

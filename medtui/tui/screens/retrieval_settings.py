@@ -19,14 +19,7 @@ class RetrievalChoice:
 
 
 class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
-    DEFAULT_CSS = """
-    RetrievalSettings { align: center middle; }
-    RetrievalSettings > Vertical { width: 60; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
-    RetrievalSettings Horizontal { height: auto; margin-bottom: 1; }
-    RetrievalSettings Label { width: 20; padding-top: 1; }
-    RetrievalSettings Input { width: 10; }
-    RetrievalSettings Select { width: 30; }
-    """
+    CSS_PATH = "retrieval_settings.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     HELP = "Hybrid search fuses dense and BM25 rankings; turn one off to compare. Indexes come from `medtui index add`."
 

@@ -14,11 +14,7 @@ from medtui.core.registry import ModelSpec
 class ModelSwitcher(ModalScreen[str | None]):
     """Dismisses with the chosen model's name, or None."""
 
-    DEFAULT_CSS = """
-    ModelSwitcher { align: center middle; }
-    ModelSwitcher Vertical { width: 80%; height: auto; max-height: 80%; border: thick $primary; background: $surface; }
-    ModelSwitcher OptionList { height: auto; max-height: 20; border: none; }
-    """
+    CSS_PATH = "switcher.tcss"
     BINDINGS = [Binding("escape", "dismiss_none", "Close")]
 
     def __init__(self, specs: list[ModelSpec], current: str) -> None:

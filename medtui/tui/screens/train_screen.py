@@ -6,8 +6,6 @@ process: closing this screen, or the whole TUI, does not stop it. The monitor re
 run's folder once a second, so it also shows runs started from the CLI or another terminal.
 """
 
-import os
-import signal
 from pathlib import Path
 
 from rich.text import Text
@@ -24,7 +22,6 @@ from medtui.tui.widgets.train.loss_chart import LossChart
 from medtui.tui.widgets.train.runs_table import RunsTable
 from medtui.tui.widgets.train.train_form import TrainForm
 from trainers import api
-from trainers.runs import COMPLETE, RUNNING, Run
 
 
 def _duration(seconds: float | None) -> str:
@@ -35,31 +32,28 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{m:02d}m" if hours else f"{m}m{s:02d}s"
 
 
-def _state(run: Run) -> str:
+def _state(view: api.RunView) -> str:
     """The run's status, saying so when a `running` run's process is gone (a crash or a reboot)."""
-    if run.status == RUNNING and not api.is_alive(run):
-        return "stopped (r resumes)"
-    return run.status
+    return "stopped (r resumes)" if view.orphaned else str(view.run.status)
 
 
 class TrainScreen(Screen):
-    DEFAULT_CSS = """
-    TrainScreen #output { height: 1fr; border-top: solid $panel; padding: 0 1; }
-    TrainScreen RunsTable { height: auto; max-height: 10; }
-    TrainScreen #monitor { height: 1fr; }
-    TrainScreen #run-status { height: auto; padding: 0 1; }
-    """
+    CSS_PATH = "train_screen.tcss"
     BINDINGS = [
         Binding("escape", "close", "Close (runs go on)"),
         Binding("r", "resume", "Resume run"),
         Binding("x", "stop", "Stop run"),
     ]
-    HELP = "New run: fill in, Preview, Estimate, Start. Runs: highlight one to watch; r resumes, x stops (with a checkpoint)."
+    HELP = (
+        "New run: fill in, Preview, Estimate, Start. "
+        "Runs: highlight one to watch; r resumes, x stops (with a checkpoint)."
+    )
 
     def __init__(self, model: str) -> None:
         super().__init__()
         self.model = model
         self.selected: Path | None = None
+        self.reported: set[str] = set()  # unreadable runs already notified
 
     def compose(self) -> ComposeResult:
         models = [spec.name for spec in Registry().all()]
@@ -100,9 +94,14 @@ class TrainScreen(Screen):
             elif action == "estimate":
                 text = self._estimate_text(api.estimate(config))
             else:
-                folder = api.start(config)
-                self.app.call_from_thread(self._started, folder)
-                text = f"started {folder.name} in the background: see the Runs tab (it goes on if you close medtui)"
+                text = ""
+                for event in api.start(config, detach=True):
+                    if isinstance(event, api.Started):
+                        self.app.call_from_thread(self._started, event.run.dir)
+                        text = (
+                            f"started {event.run.name} in the background: "
+                            "see the Runs tab (it goes on if you close medtui)"
+                        )
         except MedtuiError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
             text = f"{action}: {e}"
@@ -124,7 +123,8 @@ class TrainScreen(Screen):
     def _estimate_text(est: api.Estimate) -> str:
         return (
             f"{est.report.describe()} · {est.tokens:,} tokens · {est.steps:,} steps\n"
-            f"≈ {_duration(est.seconds)} · ≈ {est.memory_bytes / 2**30:.1f} GiB · {est.params / 1e6:.0f}M parameters\n\n{est.how}"
+            f"≈ {_duration(est.seconds)} · ≈ {est.memory_bytes / 2**30:.1f} GiB · "
+            f"{est.params / 1e6:.0f}M parameters\n\n{est.how}"
         )
 
     def _started(self, folder: Path) -> None:
@@ -135,36 +135,34 @@ class TrainScreen(Screen):
 
     # -- the monitor -----------------------------------------------------------------
     def refresh_runs(self) -> None:
-        runs = api.list_runs()
-        if self.selected is None and runs:
-            self.selected = runs[-1].dir
-        progress = {run.dir: api.read_progress(run.dir) for run in runs}
-        steps = {
-            d: (f"{p.step}/{p.max_steps}" if p.max_steps else "", f"{p.train[-1][1]:.3f}" if p.train else "")
-            for d, p in progress.items()
-        }
-        self.query_one(RunsTable).show(runs, steps, self.selected)
-        current = next((r for r in runs if r.dir == self.selected), None)
-        self._show_run(current, progress.get(self.selected) if current else None)
+        listing = api.list_runs()
+        for problem in set(listing.unreadable) - self.reported:
+            self.notify(problem, severity="warning", timeout=10)
+        self.reported.update(listing.unreadable)
+        if self.selected is None and listing.runs:
+            self.selected = listing.runs[-1].run.dir
+        self.query_one(RunsTable).show(listing.runs, self.selected)
+        self._show_run(next((v for v in listing.runs if v.run.dir == self.selected), None))
 
-    def _show_run(self, run: Run | None, progress: api.Progress | None) -> None:
+    def _show_run(self, view: api.RunView | None) -> None:
         status = self.query_one("#run-status", Static)
-        if run is None:
+        if view is None:
             status.update("no run selected")
             self.query_one(LossChart).show(None)
             return
-        bar = self.query_one(ProgressBar)
-        if progress and progress.max_steps:
-            bar.update(total=progress.max_steps, progress=progress.step)
-        rate = f"{progress.tokens_per_s:,.0f} tokens/s" if progress and progress.tokens_per_s else ""
-        loss = f"loss {progress.train[-1][1]:.4f}" if progress and progress.train else ""
-        eval_loss = f"eval {progress.eval[-1][1]:.4f}" if progress and progress.eval else ""
-        eta = f"ETA {_duration(progress.eta_s)}" if progress and progress.eta_s and run.status == RUNNING else ""
-        parts = [run.name, _state(run), f"stage {run.info.get('stage', '')}", loss, eval_loss, rate, eta]
-        if run.status == COMPLETE:
+        run, progress = view.run, view.progress
+        if progress.max_steps:
+            self.query_one(ProgressBar).update(total=progress.max_steps, progress=progress.step)
+        rate = f"{progress.tokens_per_s:,.0f} tokens/s" if progress.tokens_per_s else ""
+        loss = f"loss {progress.train[-1][1]:.4f}" if progress.train else ""
+        eval_loss = f"eval {progress.eval[-1][1]:.4f}" if progress.eval else ""
+        eta = f"ETA {_duration(progress.eta_s)}" if progress.eta_s and run.status is api.RunStatus.RUNNING else ""
+        stage = f"stage {run.info.stage}" if run.info.stage else ""
+        parts = [run.name, _state(view), stage, loss, eval_loss, rate, eta]
+        if run.status is api.RunStatus.COMPLETE:
             parts.append(f"adapter {run.adapter} (model {run.name!r})")
-        if run.info.get("error"):
-            parts.append(f"error: {run.info['error']}")
+        if run.info.error:
+            parts.append(f"error: {run.info.error}")
         status.update(" · ".join(p for p in parts if p))
         self.query_one(LossChart).show(progress)
 
@@ -174,34 +172,32 @@ class TrainScreen(Screen):
             self.selected = event.run_dir
             self.refresh_runs()
 
-    def _selected_run(self) -> Run | None:
+    def action_resume(self) -> None:
         if self.selected is None:
             self.notify("no run selected", severity="warning")
-            return None
-        return api.load_run(self.selected)
+            return
+        self.do_resume(self.selected)
 
-    def action_resume(self) -> None:
-        run = self._selected_run()
-        if run is None:
-            return
-        if run.status == COMPLETE or api.is_alive(run):
-            state = {COMPLETE: "complete", RUNNING: "still running"}.get(
-                run.status, "still saving its checkpoint: try again in a moment"
-            )
-            self.notify(f"{run.name} is {state}", severity="warning")
-            return
-        api.resume(str(run.dir))
-        self.notify(f"resuming {run.name} from its last checkpoint")
+    @work(thread=True, exclusive=True, group="resume")
+    def do_resume(self, folder: Path) -> None:
+        """In a thread: a run stopped a moment ago is resumed once its worker has exited."""
+        try:
+            for event in api.resume(folder, detach=True):
+                if isinstance(event, api.Started):
+                    message = f"resuming {event.run.name} from its last checkpoint"
+                    self.app.call_from_thread(self.notify, message)
+        except MedtuiError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="warning")
 
     def action_stop(self) -> None:
-        run = self._selected_run()
-        if run is None:
+        if self.selected is None:
+            self.notify("no run selected", severity="warning")
             return
-        if not api.is_alive(run):
-            self.notify(f"{run.name} is not running", severity="warning")
+        try:
+            run = api.stop(self.selected)
+        except MedtuiError as e:
+            self.notify(str(e), severity="warning")
             return
-        # The worker leads its own process group (every rank under accelerate): each one checkpoints and stops.
-        os.killpg(int(run.info["pid"]), signal.SIGINT)
         self.notify(f"stopping {run.name} after this step (r resumes it)")
 
     def action_close(self) -> None:

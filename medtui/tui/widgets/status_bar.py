@@ -4,19 +4,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import LoadingIndicator, ProgressBar, Static
 
+from medtui.tui.styles import stylesheet
+
 NOTICE = "Not medical advice: answers can be wrong. Check the sources and ask a clinician."
 
 
 class StatusBar(Horizontal):
-    DEFAULT_CSS = """
-    StatusBar { height: 1; padding: 0 1; background: $panel; }
-    StatusBar #status { width: auto; margin-right: 2; }
-    StatusBar #busy { width: 6; height: 1; display: none; }
-    StatusBar.busy #busy { display: block; }
-    StatusBar ProgressBar { width: 40; display: none; }
-    StatusBar.progress ProgressBar { display: block; }
-    StatusBar #notice { width: 1fr; color: $warning; text-align: right; }
-    """
+    DEFAULT_CSS = stylesheet(__file__)
 
     def compose(self) -> ComposeResult:
         yield LoadingIndicator(id="busy")

@@ -5,22 +5,20 @@ questions are an evaluation set, and retrieving their own abstracts would leak a
 """
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from medtui.core.datasource import iter_file
 from medtui.core.rag.chunker import Document
 
 _CONTEXT_LABEL = re.compile(r"^Context \(\d+\):\s*")
 
 
 def iter_pubmedqa(jsonl_path: Path) -> Iterator[Document]:
-    with open(jsonl_path, encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            question = row["question"].strip()
-            text = "\n".join(_CONTEXT_LABEL.sub("", p) for p in row["passage"].split("\n") if p.strip())
-            digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
-            title = question[:1].upper() + question[1:]
-            yield Document(id=f"pubmedqa:{digest}", title=title, source="pubmedqa", text=text)
+    for _, row in iter_file(jsonl_path):
+        question = row["question"].strip()
+        text = "\n".join(_CONTEXT_LABEL.sub("", p) for p in row["passage"].split("\n") if p.strip())
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+        title = question[:1].upper() + question[1:]
+        yield Document(id=f"pubmedqa:{digest}", title=title, source="pubmedqa", text=text)

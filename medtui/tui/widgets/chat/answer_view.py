@@ -9,18 +9,13 @@ from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
 
 from medtui.core.reasoning import split_reasoning
+from medtui.tui.styles import stylesheet
 
 REFRESH_S = 0.1
 
 
 class AnswerView(Vertical):
-    DEFAULT_CSS = """
-    AnswerView { height: auto; margin: 0 0 1 0; padding: 0 1; border-left: thick $success; }
-    AnswerView .who { color: $success; text-style: bold; }
-    AnswerView Collapsible { display: none; }
-    AnswerView.has-reasoning Collapsible { display: block; }
-    AnswerView .state { color: $text-muted; }
-    """
+    DEFAULT_CSS = stylesheet(__file__)
 
     def __init__(self, model: str, text: str = "", state: str = "") -> None:
         super().__init__()

@@ -2,14 +2,13 @@
 
 from textual.containers import VerticalScroll
 
+from medtui.tui.styles import stylesheet
 from medtui.tui.widgets.chat.answer_view import AnswerView
 from medtui.tui.widgets.chat.question_view import QuestionView
 
 
 class MessageLog(VerticalScroll):
-    DEFAULT_CSS = """
-    MessageLog { height: 1fr; padding: 0 1; }
-    """
+    DEFAULT_CSS = stylesheet(__file__)
     can_focus = False
 
     def clear(self) -> None:
@@ -26,7 +25,3 @@ class MessageLog(VerticalScroll):
         self.mount(view)
         self.anchor()
         return view
-
-    def last_answer(self) -> AnswerView | None:
-        answers = self.query(AnswerView)
-        return answers.last() if answers else None

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from textual.message import Message
 from textual.widgets import Input
 
+from medtui.tui.styles import stylesheet
+
 
 class PromptInput(Input):
-    DEFAULT_CSS = """
-    PromptInput { dock: bottom; margin: 0 1; }
-    """
+    DEFAULT_CSS = stylesheet(__file__)
     HELP = "Type a medical question and press Enter. Esc stops an answer in progress."
 
     @dataclass

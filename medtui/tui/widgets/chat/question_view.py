@@ -2,11 +2,11 @@
 
 from textual.widgets import Static
 
+from medtui.tui.styles import stylesheet
+
 
 class QuestionView(Static):
-    DEFAULT_CSS = """
-    QuestionView { margin: 1 0 0 0; padding: 0 1; border-left: thick $primary; color: $text; }
-    """
+    DEFAULT_CSS = stylesheet(__file__)
 
     def __init__(self, question: str) -> None:
         super().__init__(question, markup=False)

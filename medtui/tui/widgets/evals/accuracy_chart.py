@@ -9,6 +9,7 @@ fixed at 0-100% so bars from different runs can be compared by eye.
 from textual_plotext import PlotextPlot
 
 from evals.compare import Comparison
+from medtui.tui.styles import stylesheet
 
 COLORS = ("green", "cyan", "magenta", "orange", "blue", "red", "yellow", "white")
 
@@ -22,7 +23,7 @@ def group_offsets(n: int) -> list[float]:
 
 
 class AccuracyChart(PlotextPlot):
-    DEFAULT_CSS = "AccuracyChart { height: 1fr; min-height: 12; }"
+    DEFAULT_CSS = stylesheet(__file__)
 
     def show(self, comparison: Comparison) -> None:
         plt = self.plt

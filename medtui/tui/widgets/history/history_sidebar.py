@@ -9,14 +9,11 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from medtui.core.history import Conversation
+from medtui.tui.styles import stylesheet
 
 
 class HistorySidebar(Vertical):
-    DEFAULT_CSS = """
-    HistorySidebar { width: 28; border-right: solid $panel; }
-    HistorySidebar > Static { padding: 0 1; color: $text-muted; }
-    HistorySidebar OptionList { height: 1fr; border: none; }
-    """
+    DEFAULT_CSS = stylesheet(__file__)
     HELP = "Your saved conversations. Enter reopens one; r renames, d deletes, e exports it to Markdown."
     BINDINGS = [
         Binding("r", "rename", "Rename", id="history.rename"),

@@ -9,6 +9,8 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from medtui.tui.styles import stylesheet
+
 
 def _label(record: dict) -> Text:
     scores = "  ".join(f"{name} {value:.2f}" for name, value in record.get("scores", {}).items())
@@ -19,11 +21,7 @@ def _label(record: dict) -> Text:
 
 
 class SourcesPanel(Vertical):
-    DEFAULT_CSS = """
-    SourcesPanel { width: 38%; border-left: solid $panel; }
-    SourcesPanel > Static { padding: 0 1; color: $text-muted; }
-    SourcesPanel OptionList { height: 1fr; border: none; }
-    """
+    DEFAULT_CSS = stylesheet(__file__)
     HELP = "Sources retrieved for the latest answer. Enter (or click) opens a passage in full."
 
     @dataclass

@@ -2,11 +2,12 @@
 
 from textual_plotext import PlotextPlot
 
-from trainers.runs import Progress
+from medtui.tui.styles import stylesheet
+from trainers.api import Progress
 
 
 class LossChart(PlotextPlot):
-    DEFAULT_CSS = "LossChart { height: 1fr; min-height: 10; }"
+    DEFAULT_CSS = stylesheet(__file__)
 
     def show(self, progress: Progress | None) -> None:
         plt = self.plt

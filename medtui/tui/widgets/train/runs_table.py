@@ -6,7 +6,7 @@ from pathlib import Path
 from textual.message import Message
 from textual.widgets import DataTable
 
-from trainers.runs import Run
+from trainers.api import RunView
 
 
 class RunsTable(DataTable):
@@ -20,14 +20,16 @@ class RunsTable(DataTable):
         self.cursor_type = "row"
         self.add_columns("run", "method", "model", "status", "step", "loss")
 
-    def show(self, runs: list[Run], steps: dict[Path, tuple[str, str]], selected: Path | None) -> None:
-        """Redraw keeping the cursor on `selected`; `steps` maps a run to its (step, loss) text."""
+    def show(self, views: list[RunView], selected: Path | None) -> None:
+        """Redraw keeping the cursor on `selected`."""
         self.clear()
-        for run in runs:
-            step, loss = steps.get(run.dir, ("", ""))
-            self.add_row(run.name, run.config.method, run.config.model, run.status, step, loss, key=str(run.dir))
-        for row, run in enumerate(runs):
-            if run.dir == selected:
+        for view in views:
+            run, p = view.run, view.progress
+            step = f"{p.step}/{p.max_steps}" if p.max_steps else ""
+            loss = f"{p.train[-1][1]:.3f}" if p.train else ""
+            self.add_row(run.name, run.config.method, run.config.model, str(run.status), step, loss, key=str(run.dir))
+        for row, view in enumerate(views):
+            if view.run.dir == selected:
                 self.move_cursor(row=row)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

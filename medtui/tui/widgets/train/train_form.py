@@ -14,7 +14,8 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Select, Switch
 
 from medtui.core.errors import MedtuiError
-from trainers.config import BACKENDS, METHODS, QUANTS, TrainConfig
+from medtui.tui.styles import stylesheet
+from trainers.api import BACKENDS, METHODS, QUANTS, TrainConfig
 
 # (field, label, width) of the numeric hyperparameters, defaults from TrainConfig
 NUMBERS: tuple[tuple[str, str, int], ...] = (
@@ -31,14 +32,7 @@ _DEFAULTS = TrainConfig.__dataclass_fields__
 
 
 class TrainForm(Vertical):
-    DEFAULT_CSS = """
-    TrainForm { height: auto; }
-    TrainForm Horizontal { height: auto; }
-    TrainForm Label { padding: 1 1 0 0; }
-    TrainForm #model, TrainForm #data, TrainForm #corpus { width: 1fr; }
-    TrainForm #name { width: 32; }
-    TrainForm #method, TrainForm #quant, TrainForm #backend { width: 14; }
-    """
+    DEFAULT_CSS = stylesheet(__file__)
     HELP = "Fill in a model and data, then Preview (formatted examples), Estimate (time, memory) or Start."
 
     @dataclass

@@ -1,0 +1,29 @@
+"""How times and conversation titles read, shared by the CLI and the TUI so both say the same."""
+
+import datetime
+
+TITLE_CHARS = 60
+
+
+def conversation_title(question: str) -> str:
+    """A conversation's title from its first question: one line, at most TITLE_CHARS, cut at a word with "…"."""
+    text = " ".join(question.split())
+    if len(text) <= TITLE_CHARS:
+        return text
+    cut = text[: TITLE_CHARS - 1]
+    head = cut.rsplit(" ", 1)[0] if " " in cut[TITLE_CHARS // 2 :] else cut  # a word, unless that loses half
+    return head.rstrip(" ,;:.") + "…"
+
+
+def format_duration(seconds: float | None) -> str:
+    """'1h05m' from an hour up, else '4m07s'; '?' when unknown (an ETA before the first step)."""
+    if seconds is None:
+        return "?"
+    minutes, s = divmod(int(seconds), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h{m:02d}m" if hours else f"{m}m{s:02d}s"
+
+
+def format_timestamp(epoch: float) -> str:
+    """A stored time.time() in local time to the second, e.g. 2025-03-01T14:05:09."""
+    return datetime.datetime.fromtimestamp(epoch).isoformat(timespec="seconds")
