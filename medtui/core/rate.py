@@ -2,6 +2,8 @@
 
 import time
 
+from medtui.core.formatting import format_duration
+
 
 class RateMeter:
     def __init__(self) -> None:
@@ -17,6 +19,5 @@ class RateMeter:
         if rate:
             text += f" · {rate:.0f}/s"
             if total and total > done:
-                left = int((total - done) / rate)
-                text += f" · ETA {left // 60}:{left % 60:02d}"
+                text += f" · ETA {format_duration((total - done) / rate)}"
         return text

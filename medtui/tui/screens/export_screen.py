@@ -23,6 +23,7 @@ from export.pipeline import ExportRequest, ExportResult, export_model
 from export.quantize import QUANTS
 from export.verify import THRESHOLDS
 from medtui.core.errors import MedtuiError
+from medtui.core.formatting import format_duration
 from medtui.core.records import RunStatus
 from medtui.core.registry import Registry
 from trainers.runs import list_runs
@@ -134,7 +135,7 @@ class ExportScreen(Screen):
         )
         where = Path(result.adapter or result.gguf)
         self.query_one("#stage", Static).update(
-            f"registered {result.name} ({where}) in {result.seconds:.0f} s: pick it with ctrl+o"
+            f"registered {result.name} ({where}) in {format_duration(result.seconds)}: pick it with ctrl+o"
         )
         self.post_message(self.Exported(result.name))
 

@@ -17,19 +17,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
 
 from medtui.core.errors import MedtuiError
+from medtui.core.formatting import format_duration
 from medtui.core.registry import Registry
 from medtui.tui.widgets.train.loss_chart import LossChart
 from medtui.tui.widgets.train.runs_table import RunsTable
 from medtui.tui.widgets.train.train_form import TrainForm
 from trainers import api
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    minutes, s = divmod(int(seconds), 60)
-    hours, m = divmod(minutes, 60)
-    return f"{hours}h{m:02d}m" if hours else f"{m}m{s:02d}s"
 
 
 def _state(view: api.RunView) -> str:
@@ -123,7 +116,7 @@ class TrainScreen(Screen):
     def _estimate_text(est: api.Estimate) -> str:
         return (
             f"{est.report.describe()} · {est.tokens:,} tokens · {est.steps:,} steps\n"
-            f"≈ {_duration(est.seconds)} · ≈ {est.memory_bytes / 2**30:.1f} GiB · "
+            f"≈ {format_duration(est.seconds)} · ≈ {est.memory_bytes / 2**30:.1f} GiB · "
             f"{est.params / 1e6:.0f}M parameters\n\n{est.how}"
         )
 
@@ -156,7 +149,7 @@ class TrainScreen(Screen):
         rate = f"{progress.tokens_per_s:,.0f} tokens/s" if progress.tokens_per_s else ""
         loss = f"loss {progress.train[-1][1]:.4f}" if progress.train else ""
         eval_loss = f"eval {progress.eval[-1][1]:.4f}" if progress.eval else ""
-        eta = f"ETA {_duration(progress.eta_s)}" if progress.eta_s and run.status is api.RunStatus.RUNNING else ""
+        eta = f"ETA {format_duration(progress.eta_s)}" if progress.eta_s and run.status is api.RunStatus.RUNNING else ""
         stage = f"stage {run.info.stage}" if run.info.stage else ""
         parts = [run.name, _state(view), stage, loss, eval_loss, rate, eta]
         if run.status is api.RunStatus.COMPLETE:
