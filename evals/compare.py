@@ -102,7 +102,12 @@ class Comparison:
         if avg is None:
             return "–"
         mean, low, high = avg
-        return f"{mean:.1%} [{low:.1%}–{high:.1%}]\nunweighted mean of {len(self.tasks)} tasks"
+        return f"{mean:.1%} [{low:.1%}–{high:.1%}]\n{self.averaging}"
+
+    @property
+    def averaging(self) -> str:
+        n = len(self.tasks)
+        return f"unweighted mean of {n} task{'' if n == 1 else 's'}"
 
     def table(self) -> list[list[str]]:
         """One row of text per method: its name, one cell per task, then the average of all tasks."""
@@ -132,7 +137,7 @@ class Comparison:
             if (avg := self.average(method)) is not None:
                 out.append(
                     {"method": method, "task": "average", "accuracy": avg[0], "ci_low": avg[1], "ci_high": avg[2],
-                     "averaging": f"unweighted mean of {len(self.tasks)} tasks"}
+                     "averaging": self.averaging}
                 )  # fmt: skip
         return out
 

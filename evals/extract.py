@@ -10,7 +10,7 @@ prompt); reasoning that was cut off before `</think>` has no answer. Then, in or
    `\\boxed{X}` and MedRAG's JSON `{"answer_choice": "X"}`, where X is a letter or the text of
    an option ("Answer: yes");
 2. a line that is nothing but a letter (`**B**`, `Option B`, `(C)`), else a reply that opens
-   with one ("B. Heparin");
+   with one ("B. Heparin") and is not the options echoed one per line;
 3. the text of exactly one option, as whole words.
 
 A letter must stand alone: an uppercase one not followed by a letter, a lowercase one only
@@ -39,10 +39,12 @@ _FILLER = re.compile(
 )
 _LOWER_END = re.compile(r"\s*(?:$|[.,;:!?)\]}*\"'])")
 _CORRECT = re.compile(  # "C is the correct answer", "Option D is correct"; not "Vitamin A is the best…"
-    r"(?m)(?:^|[,.;:(]\s*|\b(?i:option|choice|letter)\s+)\(?([A-J])\)?\s+is\s+(?i:the\s+)?(?i:correct|right|best)\b"
+    r"(?m)(?:^|[,.;:(]\s*|\b(?i:option|choice|letter)\s+)\(?([A-J])\)?\s+is\s+(?i:the\s+)?"
+    r"(?i:correct|right|best\s+(?:answer|option|choice))\b"
 )
 _LETTER_LINE = re.compile(r"(?m)^[\s*_#>]*(?:(?i:option|choice)\s+)?[*_]*[(\[]?([A-J])[)\]]?[*_]*\s*[.:]?[*_]*\s*$")
 _LEADING_LETTER = re.compile(r"^[\s*_]*[(\[]?([A-J])[)\]]?[*_]*\s*(?:[.:)\-]|$)")
+_LISTED = re.compile(r"(?m)^[\s*_]*[(\[]?([A-J])[.)\]]\s")  # lines that open like an option: "B. …", "C) …"
 
 
 def _final(text: str) -> str:
@@ -93,7 +95,7 @@ def extract_choice(text: str, choices: list[str] | tuple[str, ...]) -> int | Non
     if alone and alone[-1] >= 0:
         return alone[-1]
     leading = _LEADING_LETTER.match(final)
-    if leading and leading.group(1) in letters:
+    if leading and leading.group(1) in letters and len(set(_LISTED.findall(final))) < 2:  # not the options echoed
         return letters.index(leading.group(1))
     lowered = " ".join(final.lower().split())
     named = [i for i, c in enumerate(choices) if _named(lowered, c)]

@@ -4,13 +4,13 @@
   next-token log-probability. One forward pass per question, batched: fast and never invalid.
   With cyclic permutations each question is also asked with its options rotated (n orders for
   n options, so every option sits at every letter once), each order's letter probabilities are
-  mapped back to the original options and averaged, and the best average is the answer: a
-  preference for one letter then adds the same to every option and cancels, leaving what the
-  model knows (the permutation debiasing of Zheng et al., "Large Language Models Are Not Robust
-  Multiple Choice Selectors", ICLR 2024).
+  mapped back to the original options and averaged, and the best average is the answer: as
+  every option sits at the preferred letter exactly once, a letter preference adds the same to
+  every option and cancels, leaving what the model knows (the permutation debiasing of Zheng et
+  al., "Large Language Models Are Not Robust Multiple Choice Selectors", ICLR 2024).
 - generate: chain of thought with the model's chat template and R1-style sampling; the
-  letter is read only after `</think>` from the "Answer: X" line (evals/extract.py), and
-  an unreadable answer is counted as invalid.
+  answer is read only after `</think>`, from the last explicit answer statement
+  (evals/extract.py), and an unreadable answer is counted as invalid.
 """
 
 import math

@@ -6,15 +6,13 @@ imported) and the public copies in ../shared/data, all through `medtui.core.data
 damaged file is a one-line error. Each returns items in source order.
 """
 
-import os
 import re
-import socket
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
 from evals.items import LETTERS, Item, item_id
+from medtui.core import hub as hf_hub
 from medtui.core.datasource import read_rows
 from medtui.core.errors import MedtuiError
 
@@ -112,16 +110,9 @@ def mmlu_csv(path: Path, subject: str) -> list[Item]:
     return items
 
 
-@lru_cache(maxsize=1)
 def hub_reachable() -> bool:
-    """One quick connection instead of the Hub client's minute of retries when there is no network."""
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        return False
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=3).close()
-        return True
-    except OSError:
-        return False
+    """One quick check (`medtui.core.hub`) instead of the Hub client's minute of retries when there is no network."""
+    return not hf_hub.offline() and hf_hub.check() is None
 
 
 def hub(dataset: str, split: str, convert: Callable[[dict], T], config: str | None = None) -> list[T]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from evals.scoring import Prediction
 from medtui.core import paths
+from medtui.core.files import atomic_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -142,16 +143,33 @@ class RunStore:
         )
         self.db.execute("UPDATE runs SET state='running', updated=? WHERE id=?", (now, key.id))
         self.db.commit()
-        path = self.predictions_path(key.id)
+        return self._read_predictions(self.predictions_path(key.id), repair=True)
+
+    @staticmethod
+    def _read_predictions(path: Path, repair: bool = False) -> list[Prediction]:
+        """The saved predictions, one per question. A line torn by a kill mid-write, and a
+        question saved twice, are dropped; with `repair` (the run's writer, as it starts) the file
+        is rewritten without them, so appending after a crash never leaves garbage in the middle
+        and a resumed run redoes only what is missing."""
         if not path.exists():
             return []
-        saved = []
-        for line in path.read_text(encoding="utf-8").splitlines():
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        saved: dict[str, Prediction] = {}
+        dropped = 0
+        for line in raw.splitlines():
             try:
-                saved.append(Prediction(**json.loads(line)))
+                prediction = Prediction(**json.loads(line))
             except (ValueError, TypeError):
-                break  # a line cut by a crash: everything after it is redone
-        return saved
+                dropped += 1
+                continue
+            if prediction.item_id in saved:
+                dropped += 1
+            else:
+                saved[prediction.item_id] = prediction
+        if repair and (dropped or (raw and not raw.endswith("\n"))):
+            with atomic_file(path) as partial:
+                partial.write_text("".join(json.dumps(asdict(p)) + "\n" for p in saved.values()), encoding="utf-8")
+        return list(saved.values())
 
     def save(self, run_id: str, predictions: list[Prediction]) -> None:
         with open(self.predictions_path(run_id), "a", encoding="utf-8") as f:
@@ -180,9 +198,4 @@ class RunStore:
         return out
 
     def predictions(self, run_id: str) -> list[Prediction]:
-        path = self.predictions_path(run_id)
-        if not path.exists():
-            return []
-        return [
-            Prediction(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
+        return self._read_predictions(self.predictions_path(run_id))

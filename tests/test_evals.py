@@ -625,7 +625,7 @@ def test_compare_tests_each_method_against_the_base_on_shared_items(tmp_path):
     rows = dict((r[0], r) for r in compared.table())
     assert rows["a · loglik"][1].endswith("base")
     assert "Δ +15.0 pts vs base, p=0.607 (n=20 paired)" in rows["b · loglik"][1]
-    assert rows["a · loglik"][2].endswith("unweighted mean of 1 tasks")
+    assert rows["a · loglik"][2].endswith("unweighted mean of 1 task")
     flipped = comparison(store.runs(), store=store, base="b · loglik")
     assert flipped.versus[("a · loglik", "mmlu_anatomy")].only_this == 6
 
@@ -636,3 +636,20 @@ def test_the_average_never_collapses_to_a_point():
     for counts in ([(0, 100), (0, 50)], [(100, 100), (50, 50)]):
         mean, low, high = mean_interval(counts)
         assert 0 <= low <= mean <= high <= 1 and high - low > 0.01
+
+
+def test_a_torn_or_doubled_predictions_file_is_repaired_and_a_complete_run_is_never_rescored(tiny_engine, tmp_path):
+    store = RunStore(tmp_path / "evals")
+    first = run_task(tiny_engine, TASKS["mmlu_anatomy"], limit=20, store=store)
+    path = store.predictions_path(first.key.id)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]) + lines[-1][:25], encoding="utf-8")  # killed while writing the last line
+    again = run_task(tiny_engine, TASKS["mmlu_anatomy"], limit=20, store=store)
+    assert again.key.id == first.key.id and again.predictions == first.predictions
+    assert path.read_text(encoding="utf-8") == "".join(lines)  # the torn line is gone, the question redone once
+    path.write_text("".join(lines) + lines[3], encoding="utf-8")  # a question saved twice
+    assert len(store.predictions(first.key.id)) == 20
+    for _ in range(2):  # re-running a complete run scores nothing and appends nothing
+        assert run_task(tiny_engine, TASKS["mmlu_anatomy"], limit=20, store=store).predictions == first.predictions
+    assert path.read_text(encoding="utf-8") == "".join(lines)
+    assert (store.runs()[0].state, store.runs()[0].done) == ("complete", 20)

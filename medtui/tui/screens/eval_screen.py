@@ -52,7 +52,10 @@ from medtui.tui.widgets.evals.comparison_table import ComparisonTable
 class EvalScreen(Screen):
     CSS_PATH = "eval_screen.tcss"
     BINDINGS = [Binding("escape", "stop_or_close", "Stop / close")]
-    HELP = "Pick models and benchmarks, then Run. Esc stops a run (it resumes next time) or closes the screen."
+    HELP = (
+        "Pick models and benchmarks, then Run. Esc stops a run (it resumes next time) or closes the screen. "
+        "Enter on a comparison row makes it the base the other rows are tested against."
+    )
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
