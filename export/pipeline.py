@@ -26,6 +26,7 @@ from medtui.core.errors import MedtuiError
 from medtui.core.files import atomic_dir
 from medtui.core.records import Quant
 from medtui.core.registry import Registry, spec_from_source
+from medtui.core.text import check_name
 
 STAGES = ("merge", "convert", "quantize", "verify", "register")
 Progress = Callable[[str, float, str], None]  # (stage, overall fraction 0..1, detail)
@@ -126,7 +127,7 @@ def export_model(
     source = resolve_source(request.target, request.base)
     base_gguf = _adapter_base_gguf(request, source) if request.adapter_only else None
     kind = _threshold_kind(quant, source, base_gguf)
-    name = request.name or f"{source.name}-{'lora-' if request.adapter_only else ''}{quant}"
+    name = check_name("export", request.name or f"{source.name}-{'lora-' if request.adapter_only else ''}{quant}")
     out_dir = Path(request.out_dir or exports_dir())
     final = out_dir / name
     if any(spec.name == name for spec in Registry().all()):

@@ -6,9 +6,11 @@ run folder, so a run started in the foreground and one started detached are the 
 `start(..., detach=False)` follows that folder and yields what happens as typed events until the
 worker exits; a Ctrl-C (or SIGTERM) meanwhile is passed on to the worker, which saves a
 checkpoint and stops (a second one stops it at once). Refusals (unknown model, missing field, a
-bad launcher) are one-line `MedtuiError`s raised by the call itself, before a run folder exists.
+bad launcher) are one-line `MedtuiError`s raised by the call itself, before a run folder exists;
+so is a run another process is training: the run's lock is taken here and handed to the worker.
 """
 
+import os
 import signal
 import subprocess
 import threading
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from medtui.core.errors import MedtuiError
 from medtui.core.records import RunStatus
+from medtui.core.text import check_name
 from trainers.config import BACKENDS, METHODS, QUANTS, TrainConfig
 from trainers.estimate import Estimate, Example, estimate, measured_flops, preview
 from trainers.launch import check_launcher, interrupt, is_alive, spawn
@@ -31,8 +34,10 @@ from trainers.runs import (
     Progress,
     ProgressRecord,
     Run,
+    RunBusy,
     create_run,
     load_run,
+    lock_run,
     parse_progress,
     read_progress,
     run_folders,
@@ -132,17 +137,15 @@ def start(config: TrainConfig, *, detach: bool = False, launcher: str = "python"
     check_launcher(config, launcher)
     resolve_model(config.model)
     check_sources(config)
-    run = create_run(config)
-    _refuse_busy(run)
-    return _launch(run, detach or launcher != "python", launcher)
+    return _launch(create_run(config), detach or launcher != "python", launcher)
 
 
 def resume(target: str | Path, *, detach: bool = False, launcher: str = "python") -> Iterator[TrainEvent]:
     """Continue a stopped or crashed run (by name or folder) from its last checkpoint; the
     events are `start`'s."""
     run = load_run(target)
+    check_name("run", run.name)  # the folder's name becomes a model's: `x/..` is refused
     check_launcher(run.config, launcher)
-    _refuse_busy(run)
     return _launch(run, detach or launcher != "python", launcher)
 
 
@@ -176,30 +179,47 @@ def _view(run: Run) -> RunView:
     return RunView(run, read_progress(run.dir), is_alive(run))
 
 
-def _refuse_busy(run: Run) -> None:
-    """A second worker on one folder would corrupt it; a complete run has nothing left to train.
-    A worker that has marked its run cancelled or failed is exiting: it is waited for."""
-    if run.status is RunStatus.COMPLETE:
-        raise MedtuiError(f"{run.name} is complete: its adapter is {run.adapter}")
+def _lock(run: Run) -> int:
+    """The run's lock, for its worker: a second worker on one folder would corrupt it, and a
+    complete run has nothing left to train. A worker that holds it but has marked its run
+    cancelled or failed is exiting: it is waited for."""
     deadline = time.monotonic() + EXIT_WAIT_S
-    while is_alive(run):
-        if run.status is RunStatus.RUNNING:
-            raise MedtuiError(f"{run.name} is still running")
-        if time.monotonic() > deadline:
-            raise MedtuiError(f"{run.name} is still saving its checkpoint: try again in a moment")
-        time.sleep(POLL_S)
+    while True:
+        if run.status is RunStatus.COMPLETE:
+            raise MedtuiError(f"{run.name} is complete: its adapter is {run.adapter}")
+        try:
+            lock = lock_run(run)
+        except RunBusy:
+            if run.status is RunStatus.RUNNING:
+                raise
+            if time.monotonic() > deadline:
+                raise MedtuiError(f"{run.name} is still saving its checkpoint: try again in a moment") from None
+            time.sleep(POLL_S)
+        else:
+            run = load_run(run.dir)  # as the last holder left it: complete, perhaps, while we waited
+            if run.status is not RunStatus.COMPLETE:
+                return lock
+            os.close(lock)
+        run = load_run(run.dir)
 
 
 def _launch(run: Run, detached: bool, launcher: str) -> Iterator[TrainEvent]:
-    """Start the worker now; the events come from the returned iterator."""
-    log, progress = _Tail(run.dir / LOG_FILE), _Tail(run.dir / PROGRESS_FILE)  # from here on: a resume appends
-    process = spawn(run, launcher)
-    return _follow(load_run(run.dir), process, detached, log, progress)
+    """Start the worker now, with the run's lock; the events come from the returned iterator."""
+    lock = _lock(run)
+    try:
+        since = time.time()
+        log, progress = _Tail(run.dir / LOG_FILE), _Tail(run.dir / PROGRESS_FILE)  # from here on: a resume appends
+        process = spawn(run, lock, launcher)
+    finally:
+        os.close(lock)  # the worker holds it now (or, if it did not start, nobody)
+    return _follow(load_run(run.dir), process, detached, log, progress, since)
 
 
 def _follow(
-    run: Run, process: subprocess.Popen, detached: bool, log: "_Tail", progress: "_Tail"
+    run: Run, process: subprocess.Popen, detached: bool, log: "_Tail", progress: "_Tail", since: float
 ) -> Iterator[TrainEvent]:
+    """`since`: records written before the worker started are not its own (a file the worker
+    trimmed is read again from its start)."""
     yield Started(run, process.pid, detached)
     if detached:
         return
@@ -210,7 +230,8 @@ def _follow(
                 yield Logged(line)
             for line in progress.lines(final=exited):
                 record = parse_progress(line, str(progress.path))
-                if record is not None:
+                if record is not None and record.time > since:
+                    since = record.time
                     yield Stepped(record)
             if exited:
                 break
@@ -233,20 +254,27 @@ def _signals_passed_to(pid: int) -> Iterator[None]:
 
 
 class _Tail:
-    """The whole lines a file gains from now on (a worker appends to it)."""
+    """The whole lines a file gains from now on (a worker appends to it); all of a new file
+    that replaces it (a resume trims progress.jsonl)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.offset = path.stat().st_size if path.exists() else 0
+        stat = path.stat() if path.exists() else None
+        self.offset = stat.st_size if stat else 0
+        self.inode = stat.st_ino if stat else None
         self.rest = b""
 
     def lines(self, final: bool = False) -> list[str]:
         """New whole lines; `final`: the writer is gone, so a last unterminated line counts too."""
-        if not self.path.exists():
+        try:
+            with open(self.path, "rb") as f:
+                inode = os.fstat(f.fileno()).st_ino
+                if inode != self.inode:
+                    self.inode, self.offset, self.rest = inode, 0, b""
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
             return []
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read()
         self.offset += len(data)
         *whole, self.rest = (self.rest + data).split(b"\n")
         if final and self.rest:

@@ -6,17 +6,16 @@ the research notebooks' (LoRA r 16, alpha 32, lr 1e-4, cosine, warmup, one epoch
 with `option(...)` carries its CLI help and flags, from which `medtui train` builds its options.
 """
 
-import re
 from dataclasses import MISSING, dataclass, field, replace
 from typing import Any
 
 from medtui.core.errors import MedtuiError
+from medtui.core.text import check_name
 
 METHODS = ("sft", "cpt", "msft")
 QUANTS = ("auto", "4bit", "none")
 BACKENDS = ("auto", "unsloth", "hf")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
-_NAME = re.compile(r"^[\w.-]+$")
 
 
 def option(help: str, *flags: str, default: Any = MISSING, minimum: int | None = None) -> Any:
@@ -64,7 +63,7 @@ class TrainConfig:
     scheduler: str = option("cosine, linear, constant, constant_with_warmup.", default="cosine")
     warmup_ratio: float = option("Warmup, as a fraction of the steps.", default=0.03)
     epochs: float = option("Epochs.", default=1.0)
-    max_steps: int = option("Stop after N optimizer steps (overrides --epochs).", default=-1)
+    max_steps: int = option("Stop after N optimizer steps (overrides --epochs; -1: train --epochs).", default=-1)
     batch_size: int = option("Sequences per micro-batch.", default=2)
     grad_accum: int = option("Micro-batches per optimizer step.", default=4)
     max_seq_len: int = option("Longest sequence; longer SFT rows are dropped and counted.", default=2048)
@@ -96,8 +95,8 @@ class TrainConfig:
             raise MedtuiError(
                 f"{self.method} needs a corpus: pass --corpus (index:NAME, a Hub id, JSONL/CSV or .txt files)"
             )
-        if self.name and not _NAME.match(self.name):
-            raise MedtuiError(f"run name {self.name!r}: use letters, digits, '.', '_' or '-'")
+        if self.name:
+            check_name("run", self.name)  # it becomes the run's folder and its model's name
         for flag, value, allowed in (
             ("--quant", self.quant, QUANTS),
             ("--backend", self.backend, BACKENDS),
@@ -113,9 +112,12 @@ class TrainConfig:
             ("--grad-accum", self.grad_accum),
             ("--max-seq-len", self.max_seq_len),
             ("--save-steps", self.save_steps),
+            ("--eval-steps", self.eval_steps),
         ):
             if value < 1:
                 raise MedtuiError(f"{flag} must be at least 1 (got {value})")
+        if self.max_steps == 0 or self.max_steps < -1:  # 0 would train one step and register it
+            raise MedtuiError(f"--max-steps must be at least 1, or -1 to train --epochs (got {self.max_steps})")
         if self.lr <= 0 or self.epochs <= 0:
             raise MedtuiError("--lr and --epochs must be positive")
 

@@ -1,5 +1,6 @@
 """A run's worker process: started in its own session, so it outlives the TUI or shell that
-started it; found alive through the pid in run.json; stopped through its process group."""
+started it; handed the run's lock; found alive through the pid in run.json; stopped through its
+process group."""
 
 import os
 import signal
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from medtui.core.errors import MedtuiError
 from trainers.config import TrainConfig
-from trainers.runs import LOG_FILE, Run, update_run
+from trainers.runs import LOCK_FD_ENV, LOG_FILE, Run, set_lock_pid, update_run
 
 LAUNCHERS = ("python", "accelerate")
 
@@ -37,9 +38,10 @@ def worker_command(run: Run, launcher: str) -> list[str]:
     return [sys.executable, "-m", "accelerate.commands.launch", "--module", "trainers.worker", str(run.dir)]
 
 
-def spawn(run: Run, launcher: str = "python") -> subprocess.Popen:
+def spawn(run: Run, lock: int, launcher: str = "python") -> subprocess.Popen:
     """The worker in its own session (no signal from the terminal or the TUI reaches it);
-    its stdout and stderr go to train.log."""
+    its stdout and stderr go to train.log. It inherits `lock`, the run's locked descriptor
+    (`trainers.runs.lock_run`), and holds the lock from then on, named as its holder."""
     command = worker_command(run, launcher)
     with open(run.dir / LOG_FILE, "a", encoding="utf-8") as out:
         process = subprocess.Popen(
@@ -49,8 +51,10 @@ def spawn(run: Run, launcher: str = "python") -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=str(Path(__file__).resolve().parents[1]),
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", LOCK_FD_ENV: str(lock)},
+            pass_fds=(lock,),
         )
+    set_lock_pid(lock, process.pid)
     update_run(run, pid=process.pid)
     return process
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from medtui.core import paths
+from medtui.core import hub, paths
 from medtui.core.engines.dequantize import load_dequantized
 from medtui.core.errors import MedtuiError
 from medtui.core.files import atomic_dir
@@ -80,6 +80,7 @@ def compute_dtype():
 def load_tokenizer(source: str):
     from transformers import AutoTokenizer
 
+    _check_hub(source)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     except (OSError, ValueError) as e:
@@ -89,12 +90,18 @@ def load_tokenizer(source: str):
     return tokenizer
 
 
-def _load_error(source: str, error: Exception) -> MedtuiError:
+def _check_hub(source: str) -> None:
+    """Without a network, offline mode first, so the load fails at once instead of retrying for a minute."""
     if is_hub_id(source):
-        return MedtuiError(
-            f"cannot load {source} from the Hugging Face Hub ({type(error).__name__}): download it on a "
-            f"connected machine (`hf download {source}`) and pass the folder"
-        )
+        hub.check()
+
+
+def _load_error(source: str, error: Exception) -> MedtuiError:
+    fix = f"download it on a connected machine (`hf download {source}`) and pass the folder"
+    if is_hub_id(source) and (unreachable := hub.check()):
+        return hub.unreachable_error(unreachable, source, fix)
+    if is_hub_id(source):
+        return MedtuiError(f"cannot load {source} from the Hugging Face Hub ({type(error).__name__}): {fix}")
     return MedtuiError(f"{source}: missing or corrupt model files ({type(error).__name__}: {error})")
 
 
@@ -114,6 +121,7 @@ def load_base(source: str, quant: str):
             bnb_4bit_compute_dtype=compute_dtype(),
         )
         kwargs["device_map"] = {"": 0 if torch.cuda.is_available() else "cpu"}
+    _check_hub(source)
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as e:
@@ -183,6 +191,7 @@ def load_full_base(base: str) -> tuple[object, object]:
         if base.endswith(".gguf"):
             model, tokenizer = _dequantized(base, Path(base).stat().st_mtime)
             return copy.deepcopy(model), tokenizer
+        _check_hub(base)
         model = AutoModelForCausalLM.from_pretrained(
             base, dtype=merge_dtype(base), use_safetensors=True, trust_remote_code=False
         )

@@ -68,16 +68,14 @@ def execute(run: Run, stop: threading.Event, log: Log = print, on_record: OnReco
             return update_run(run, status=RunStatus.CANCELLED, global_step=result.global_step)
         run = update_run(
             run,
-            status=RunStatus.COMPLETE,
             base=final_base,
             global_step=result.global_step,
             used_backend=result.backend,
             used_quant=result.quant,
             data_report=DataCounts.of(result.data),
-            finished=time.time(),
-            stage=Stage.DONE,
         )
-        register(run)
+        register(run)  # before it is marked complete: a kill in between leaves a run that resume finishes
+        run = update_run(run, status=RunStatus.COMPLETE, finished=time.time(), stage=Stage.DONE)
         log(f"complete: adapter at {run.adapter}, registered as model {run.name!r}")
         return run
     except KeyboardInterrupt:

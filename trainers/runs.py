@@ -4,10 +4,12 @@
 timestamps and the data report), `train.log`, `progress.jsonl` (one `ProgressRecord` per logging
 step), `checkpoints/` (HF Trainer checkpoints; a rerun resumes from the last), `tensorboard/`, and
 `adapter/`, the final PEFT adapter, which appears only once the run is complete (it is written
-to a temporary folder and renamed). The export feature reads the same layout through this
+to a temporary folder and renamed), and `run.lock`, which the process training the run holds
+locked (`lock_run`; never removed). The export feature reads the same layout through this
 module: run.json and progress.jsonl are read and written here only, checked against their types.
 """
 
+import fcntl
 import json
 import os
 import time
@@ -22,9 +24,11 @@ from medtui.core.errors import MedtuiError
 from medtui.core.files import atomic_file
 from medtui.core.records import RunStatus, from_json, to_json
 from medtui.core.registry import ModelSpec, Registry
+from medtui.core.text import check_name
 from trainers.config import TrainConfig
 
-RUN_FILE, PROGRESS_FILE, LOG_FILE = "run.json", "progress.jsonl", "train.log"
+RUN_FILE, PROGRESS_FILE, LOG_FILE, LOCK_FILE = "run.json", "progress.jsonl", "train.log", "run.lock"
+LOCK_FD_ENV = "MEDTUI_RUN_LOCK_FD"  # the launcher's locked descriptor, passed on to the worker it starts
 
 
 class Stage(str, Enum):
@@ -118,7 +122,8 @@ def runs_dir() -> Path:
 
 
 def run_dir(name: str) -> Path:
-    return runs_dir() / name
+    """Refuses a name that would leave the runs folder ('..', a path)."""
+    return runs_dir() / check_name("run", name)
 
 
 def default_name(config: TrainConfig) -> str:
@@ -152,10 +157,12 @@ def create_run(config: TrainConfig) -> Run:
 
 
 def load_run(folder: Path | str) -> Run:
-    """A run from its folder (or its name); a missing or unreadable run.json is a one-line error."""
+    """A run from its folder (or its name); a missing or unreadable run.json is a one-line error.
+    The folder is made absolute and normal, so `.` or `x/..` is named after the folder it is."""
     folder = Path(folder)
     if not folder.is_absolute() and not folder.exists():
         folder = run_dir(str(folder))
+    folder = Path(os.path.normpath(folder.absolute()))
     path = folder / RUN_FILE
     if not path.exists():
         raise MedtuiError(f"no training run at {folder}: see `medtui train list`")
@@ -179,6 +186,86 @@ def update_run(run: Run, **changes: Any) -> Run:
     if not is_main_process():
         return run
     return _write(Run(run.dir, replace(load_run(run.dir).info, **changes, updated=time.time())))
+
+
+class RunBusy(MedtuiError):
+    """Another process holds the run's lock: it is training the run."""
+
+    def __init__(self, run: Run, pid: int | None) -> None:
+        self.pid = pid
+        holder = f"pid {pid}" if pid else "another process"
+        super().__init__(
+            f"run {run.name} is being trained by {holder}: wait for it, or `medtui train stop {run.name}` first"
+        )
+
+
+def lock_run(run: Run) -> int:
+    """Lock the run folder for this process, or raise `RunBusy` naming the holder's pid: one
+    writer per run. The lock lives as long as the returned descriptor (or a copy a child
+    inherits) is open, and the OS drops it when its holder dies, SIGKILL included, so a crash
+    never leaves a run locked. The holder's pid is written in the file for the refusal."""
+    try:
+        fd = os.open(run.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise MedtuiError(f"{run.dir / LOCK_FILE}: cannot open it ({e.strerror}): check the folder's owner") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            pid = int(os.pread(fd, 32, 0).decode("ascii", errors="replace").strip())
+        except ValueError:  # the holder is writing its pid this very moment
+            pid = None
+        os.close(fd)
+        raise RunBusy(run, pid) from None
+    set_lock_pid(fd, os.getpid())
+    return fd
+
+
+def set_lock_pid(fd: int, pid: int) -> None:
+    """Name `pid` as the lock's holder (a launcher names the worker it handed the lock to)."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{pid}\n".encode("ascii"), 0)
+
+
+def hold_lock(run: Run) -> int | None:
+    """The worker's lock on its run, held until it exits: the descriptor its launcher locked and
+    passed on (no moment unlocked between them), else a lock of its own. None when the holder is
+    an ancestor: under `accelerate launch` the launcher holds it for every rank."""
+    passed = os.environ.pop(LOCK_FD_ENV, "")
+    if passed.isdigit() and _is_lock_of(int(passed), run):
+        fd = int(passed)
+        os.set_inheritable(fd, False)
+        set_lock_pid(fd, os.getpid())
+        return fd
+    try:
+        return lock_run(run)
+    except RunBusy as busy:
+        if busy.pid is not None and busy.pid in _ancestors():
+            return None
+        raise
+
+
+def _is_lock_of(fd: int, run: Run) -> bool:
+    """Whether `fd` is open on this run's lock file (a rank of `accelerate launch` inherits the
+    variable, not the descriptor, and its number may be another file's)."""
+    try:
+        held, there = os.fstat(fd), os.stat(run.dir / LOCK_FILE)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _ancestors() -> set[int]:
+    """This process's parent, its parent's parent, ... (from /proc; the parent alone elsewhere)."""
+    found, pid = set(), os.getppid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # after "pid (command)": state, then ppid
+    return found
 
 
 def run_folders() -> list[Path]:
@@ -218,6 +305,27 @@ class ProgressRecord:
 def append_progress(path: Path, record: ProgressRecord) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(to_json(record, drop_none=True)) + "\n")
+
+
+def trim_progress(path: Path, stage: Stage, step: int | None) -> None:
+    """Before a stage (re)starts: drop a line a crash cut short (the next record would be glued
+    to it) and, when the stage resumes from its checkpoint at `step`, its records after that
+    step, which are trained and recorded again. A restart from the beginning (`step` None) keeps
+    the earlier records. The file is replaced atomically, by a new file (`trainers.api` follows
+    it by its inode)."""
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    kept = [
+        line
+        for n, line in enumerate(lines, 1)
+        if (record := parse_progress(line, f"{path}:{n}")) is not None
+        and (step is None or record.stage is not stage or record.step <= step)
+    ]
+    if len(kept) < len(lines) or (text and not text.endswith("\n")):
+        with atomic_file(path) as partial:
+            partial.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 def parse_progress(line: str, where: str) -> ProgressRecord | None:
@@ -268,6 +376,7 @@ def register(run: Run) -> None:
     """Make a finished run's adapter a model the chat and evals can pick, under the run's name."""
     if not is_main_process():
         return
+    check_name("model", run.name)
     registry = Registry()
     existing = next((s for s in registry.all() if s.name == run.name), None)
     if existing is not None:

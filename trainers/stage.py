@@ -1,12 +1,12 @@
 """One training stage (SFT or CPT) from prepared data to a saved adapter, resumable.
 
 Read top to bottom: tokenizer, data, LoRA model, TRL's SFTTrainer (pre-tokenized rows, so
-TRL only builds labels and packs), train from the last checkpoint if there is one, then save
-the adapter atomically with `base_model_name_or_path` pointing at the base it applies to.
+TRL only builds labels and packs), train from the last usable checkpoint if there is one
+(`trainers.checkpoints`), evaluate once at the end, then save the adapter atomically with
+`base_model_name_or_path` pointing at the base it applies to.
 """
 
 import json
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -16,10 +16,11 @@ from pathlib import Path
 from medtui.core.datasource import DataReport
 from medtui.core.files import atomic_dir
 from trainers.backends import load_model, optimizer_for
+from trainers.checkpoints import restore_finished, resume_point
 from trainers.config import TrainConfig
 from trainers.model import compute_dtype, load_tokenizer
 from trainers.prepare import Prepared, prepare_cpt, prepare_sft
-from trainers.runs import PROGRESS_FILE, ProgressRecord, Stage, append_progress
+from trainers.runs import PROGRESS_FILE, ProgressRecord, Stage, append_progress, trim_progress
 
 Log = Callable[[str], None]
 OnRecord = Callable[[ProgressRecord], None]  # each progress record, as it is written
@@ -152,24 +153,9 @@ def _trainer(config: TrainConfig, method: str, model, tokenizer, data: Prepared,
     )
 
 
-CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
-
-
-def last_checkpoint(folder: Path) -> str | None:
-    """The newest complete checkpoint. A process killed while saving leaves a folder without
-    its state files; that one is removed, and the one before it is used."""
-    checkpoints = folder / "checkpoints"
-    found = (
-        sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1]))
-        if checkpoints.is_dir()
-        else []
-    )
-    for candidate in reversed(found):
-        weights = any(candidate.glob("*.safetensors"))
-        if weights and all((candidate / name).exists() for name in CHECKPOINT_FILES):
-            return str(candidate)
-        shutil.rmtree(candidate, ignore_errors=True)
-    return None
+def evaluated_at(log_history: list[dict], step: int) -> bool:
+    """Whether the Trainer's log (kept in its checkpoints, so a resume has it too) has an eval at `step`."""
+    return any("eval_loss" in entry and entry.get("step") == step for entry in log_history)
 
 
 def save_adapter(model, base: str, out: Path) -> None:
@@ -207,18 +193,23 @@ def train_stage(
     model, backend, quant = load_model(config, base)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log(f"backend {backend}, quant {quant}, LoRA r {config.lora_r}: {trainable:,} trainable parameters")
-    progress = _progress_callback(progress_file or folder / PROGRESS_FILE, stage, stop, on_record)
+    progress_file = progress_file or folder / PROGRESS_FILE
+    progress = _progress_callback(progress_file, stage, stop, on_record)
     trainer = _trainer(config, stage.value, model, tokenizer, data, folder, [progress])
     trainer.remove_callback(PrinterCallback)  # progress.jsonl and the caller's display replace its dict prints
-    resume = last_checkpoint(folder)
+    resume = resume_point(folder, trainer, log)
+    trim_progress(progress_file, stage, resume.step if resume else None)  # steps after it are trained again
     if resume:
-        log(f"resuming from {resume}")
-    trainer.train(resume_from_checkpoint=resume)
+        log(f"resuming from {resume.path}")
+    if resume and resume.last:
+        restore_finished(trainer, resume)
+    else:
+        trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
     step = trainer.state.global_step
     if stop.is_set() and step < trainer.state.max_steps:
         return StageResult(None, step, backend, quant, data.report)
-    if data.eval:
-        trainer.evaluate()
+    if data.eval and not evaluated_at(trainer.state.log_history, step):
+        trainer.evaluate()  # the Trainer evaluates its last step; a run resumed at its end may lack that
     if trainer.is_world_process_zero():
         save_adapter(trainer.model, base, folder / "adapter")
     trainer.accelerator.wait_for_everyone()  # no rank goes on (merge, register) before the adapter exists

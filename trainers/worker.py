@@ -4,6 +4,8 @@ Every run trains in one (`trainers.api.start`), in its own session, so closing t
 shell does not end it; a foreground `medtui train` follows its files and passes Ctrl-C on.
 SIGINT or SIGTERM asks for a clean stop: a checkpoint is saved, the run is marked cancelled,
 exit 130. A second signal stops at once (the last periodic checkpoint still resumes it).
+The worker holds the run's lock (`trainers.runs.hold_lock`) for its whole life: a second worker
+on the same run is refused (exit 1) before it touches anything.
 """
 
 import signal
@@ -15,7 +17,7 @@ from pathlib import Path
 from medtui.core.errors import MedtuiError
 from medtui.core.records import RunStatus
 from trainers.backends import resolve_backend
-from trainers.runs import LOG_FILE, Run, is_main_process, load_run
+from trainers.runs import LOG_FILE, Run, hold_lock, is_main_process, load_run
 
 
 def file_log(run: Run):
@@ -57,6 +59,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         run = load_run(Path(argv[0]))
+        hold_lock(run)  # its descriptor stays open, the lock held, until this process exits
     except MedtuiError as e:
         print(f"medtui: error: {e}", file=sys.stderr)
         return 1

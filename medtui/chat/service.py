@@ -89,16 +89,24 @@ class ChatService:
         rag: bool | None = None,
         top_k: int | None = None,
     ) -> Iterator[Event]:
+        """Stream one answer into `conversation_id`. If it fails before the question is saved
+        (bad question, no index, too long for the context), a conversation left with no message
+        (one made for this question) is deleted, so a refused question leaves no empty chat."""
         cancel = cancel or threading.Event()
-        question = clean_question(question)
-        settings = self.settings.replace(rag=rag, top_k=top_k)
-        hits: list[Hit] = []
-        if settings.rag:
-            if self.retriever is None:
-                raise MedtuiError("retrieval is on but no index is loaded: build one or turn RAG off")
-            hits = self.retriever.search(question, settings.top_k)
-        past = self._past_turns(conversation_id)
-        fitted = fit_prompt(self.engine, settings.system_prompt, past, question, hits, settings.max_tokens)
+        try:
+            settings = self.settings.replace(rag=rag, top_k=top_k)
+            question = clean_question(question)
+            hits: list[Hit] = []
+            if settings.rag:
+                if self.retriever is None:
+                    raise MedtuiError("retrieval is on but no index is loaded: build one or turn RAG off")
+                hits = self.retriever.search(question, settings.top_k)
+            past = self._past_turns(conversation_id)
+            fitted = fit_prompt(self.engine, settings.system_prompt, past, question, hits, settings.max_tokens)
+        except BaseException:
+            if not self.history.messages(conversation_id):
+                self.history.delete(conversation_id)
+            raise
         model = self.engine.spec.name
         self.history.add_message(conversation_id, "user", question)
         message_id = self.history.add_message(

@@ -1,6 +1,9 @@
-"""`medtui ask`: one answer on stdout, then its numbered sources; for scripts."""
+"""`medtui ask`: one answer on stdout, then its numbered sources; for scripts.
 
-import json
+Everything printed from data (the answer, titles, notices) goes through `printable`, so a
+corpus or a model cannot send escape sequences to the user's terminal.
+"""
+
 import sys
 from typing import Annotated
 
@@ -13,6 +16,7 @@ from medtui.core.errors import MedtuiError
 from medtui.core.formatting import conversation_title
 from medtui.core.history import History
 from medtui.core.reasoning import split_reasoning
+from medtui.core.text import printable, printable_json
 from medtui.core.wiring import open_engine, open_retriever
 
 
@@ -51,6 +55,8 @@ def ask(
         retriever = open_retriever(settings, progress)
     engine = open_engine(settings)
     history = History()
+    if history.notice:
+        print(f"medtui: note: {printable(history.notice)}", file=sys.stderr)
     conversation = history.new_conversation(conversation_title(question), engine.spec.name)
     service = ChatService(settings, engine, history, retriever)
     sources: Sources | None = None
@@ -59,9 +65,9 @@ def ask(
         if isinstance(event, Sources):
             sources = event
             for notice in event.notices:
-                print(f"medtui: note: {notice}", file=sys.stderr)
+                print(f"medtui: note: {printable(notice)}", file=sys.stderr)
         elif isinstance(event, Token) and not as_json:
-            sys.stdout.write(event.text)
+            sys.stdout.write(printable(event.text))
             sys.stdout.flush()
         elif isinstance(event, Done):
             text = event.text
@@ -69,15 +75,14 @@ def ask(
     if as_json:
         split = split_reasoning(text)
         print(
-            json.dumps(
+            printable_json(
                 {
                     "question": question,
                     "model": engine.spec.name,
                     "answer": split.answer,
                     "reasoning": split.reasoning,
                     "sources": source_records(hits),
-                },
-                ensure_ascii=False,
+                }
             )
         )
         return
@@ -85,4 +90,4 @@ def ask(
     if hits:
         print("\nSources:")
         for i, hit in enumerate(hits, 1):
-            print(f"[{i}] {hit.snippet.title} ({hit.snippet.source}, score {hit.score:.3f})")
+            print(f"[{i}] {printable(hit.snippet.title)} ({printable(hit.snippet.source)}, score {hit.score:.3f})")

@@ -9,6 +9,7 @@ from medtui.core.config import load_settings
 from medtui.core.errors import MedtuiError
 from medtui.core.rag.index import SnippetIndex
 from medtui.core.registry import Registry
+from medtui.core.text import printable
 from trainers.runs import list_runs
 
 PACKAGES = [
@@ -84,16 +85,18 @@ def doctor() -> None:
     print("\nmodels")
     for spec in Registry().all():
         found = Path(spec.source).exists() or spec.kind == "hf"
-        print(f"  {spec.name:<22} {spec.describe()}{'' if found else '  [file missing]'}")
+        print(f"  {printable(spec.name):<22} {printable(spec.describe())}{'' if found else '  [file missing]'}")
     print("\nindexes")
     root = paths.indexes_dir()
     names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
     for name in names:
         try:
             manifest = SnippetIndex(name).manifest()
-            print(f"  {name:<22} {manifest.state}, {manifest.count} snippets, {manifest.embedder}")
+            print(
+                f"  {printable(name):<22} {manifest.state}, {manifest.count} snippets, {printable(manifest.embedder)}"
+            )
         except MedtuiError as e:
-            print(f"  {name:<22} {e}")
+            print(f"  {printable(name):<22} {printable(str(e))}")
     if not names:
         print("  none yet (the default index builds on first chat)")
     runs = list_runs()

@@ -1,4 +1,4 @@
-"""`medtui index add|list|info|remove|rebuild`: named retrieval indexes."""
+"""`medtui index add|list|info|verify|remove|rebuild`: named retrieval indexes."""
 
 import sys
 from typing import Annotated
@@ -11,9 +11,9 @@ from medtui.core.errors import MedtuiError
 from medtui.core.formatting import format_timestamp
 from medtui.core.rag.chunker import ChunkSpec
 from medtui.core.rag.embedder import DEFAULT_EMBEDDER
-from medtui.core.rag.index import SnippetIndex, list_indexes
+from medtui.core.rag.index import SnippetIndex, list_indexes, source_entry
 from medtui.core.rag.manifest import Manifest
-from medtui.core.rag.sources import resolve_source
+from medtui.core.rag.sources import describe_source, resolve_source
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,8 +32,15 @@ def _resumable(run, name: str):
         raise typer.Exit(130) from None
 
 
-def _summary(manifest: Manifest) -> str:
-    return f"{manifest.name}: {manifest.count} snippets, {manifest.state}, embedder {manifest.embedder}"
+def _summary(manifest: Manifest, entries: list[dict]) -> str:
+    """The index, then what each source gave: input rows → documents → snippets, and anything left out."""
+    lines = [f"{manifest.name}: {manifest.count} snippets, {manifest.state}, embedder {manifest.embedder}"]
+    lines += [f"  {_label(entry)}: {describe_source(entry)}" for entry in entries]
+    return "\n".join(lines)
+
+
+def _label(entry: dict) -> str:
+    return f"{entry.get('kind')}:{entry.get('location')}"
 
 
 @app.command("add")
@@ -93,7 +100,7 @@ def add(
         manifest = _resumable(
             lambda: index.add(specs, chunking, update, embedder=embedder, query_embedder=query_embedder), name
         )
-    print(_summary(manifest))
+    print(_summary(manifest, [entry for spec in specs if (entry := source_entry(manifest, spec)) is not None]))
 
 
 @app.command("rebuild")
@@ -103,7 +110,20 @@ def rebuild(name: Name) -> None:
     index = SnippetIndex(name)
     with progress_bar(f"rebuilding {name}") as update:
         manifest = _resumable(lambda: index.rebuild(update), name)
-    print(_summary(manifest))
+    print(_summary(manifest, manifest.sources))
+
+
+@app.command("verify")
+def verify(name: Name) -> None:
+    """Read every vector back and compare the store, BM25 and manifest (slower than the check on open)."""
+    settings_from()
+    index = SnippetIndex(name)
+    problems = index.verify()
+    if problems:
+        raise MedtuiError(
+            f"index {name!r} failed verification: {'; '.join(problems)}: run `medtui index rebuild {name}`"
+        )
+    print(f"{name}: ok: {index.manifest().count} snippets, each with a readable vector and a BM25 entry")
 
 
 @app.command("list")
@@ -137,10 +157,8 @@ def info(name: Name) -> None:
     )
     print(f"chunks    {manifest.chunk_tokens} tokens, {manifest.chunk_overlap} overlap\nhealth    {health}")
     for entry in manifest.sources:
-        print(
-            f"source    {entry.get('kind')}:{entry.get('location')}  {entry.get('state')}  "
-            f"{entry.get('snippets', '?')} snippets"
-        )
+        print(f"source    {_label(entry)}  {entry.get('state')}  {entry.get('snippets', '?')} snippets")
+        print(f"          {describe_source(entry)}")
 
 
 @app.command("remove")

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from medtui.core.registry import Registry, spec_from_source
+from medtui.core.text import printable
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -16,7 +17,7 @@ def list_models() -> None:
     for spec in Registry().all():
         missing = spec.kind == "gguf" and not Path(spec.source).is_file()
         flag = " (built-in)" if spec.builtin else ""
-        print(f"{spec.name}\t{spec.describe()}{flag}{'  [file missing]' if missing else ''}")
+        print(f"{printable(spec.name)}\t{printable(spec.describe())}{flag}{'  [file missing]' if missing else ''}")
 
 
 @app.command("add")
@@ -30,11 +31,11 @@ def add(
     """Register a model so the chat and `ask` can use it."""
     spec = spec_from_source(name, source, adapter)
     Registry().add(spec)
-    print(f"added {spec.name}: {spec.describe()}")
+    print(f"added {spec.name}: {printable(spec.describe())}")
 
 
 @app.command("remove")
 def remove(name: Annotated[str, typer.Argument(help="The model's name.")]) -> None:
     """Unregister a model (its files stay where they are)."""
     Registry().remove(name)
-    print(f"removed {name}")
+    print(f"removed {printable(name)}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import tomllib
 
-from medtui.core import paths
+from medtui.core import hub, paths
 from medtui.core.errors import MedtuiError
 from medtui.core.text import read_utf8
 
@@ -113,6 +113,4 @@ def apply_offline(settings: Settings) -> None:
     """Offline mode: make huggingface_hub and transformers refuse every network call."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     if settings.offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        os.environ["HF_DATASETS_OFFLINE"] = "1"
+        hub.go_offline()

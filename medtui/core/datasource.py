@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from medtui.core import hub
 from medtui.core.errors import MedtuiError
 from medtui.core.registry import is_hub_id
 
@@ -235,9 +236,13 @@ def _open_hub(location: str, split: str, subset: str | None):
     (iterating it again restarts it), so the Hub is not asked twice."""
     import datasets
 
+    unreachable = hub.check()
     try:
         stream = datasets.load_dataset(location, subset, split=split, streaming=True)
     except Exception as e:  # the Hub client raises many types: offline, not found, gated, no such config
+        if unreachable:
+            fix = "download it on a connected machine, save it with `datasets` and pass the folder"
+            raise hub.unreachable_error(unreachable, f"dataset {location!r}", fix) from None
         raise MedtuiError(
             f"cannot load dataset {location!r}{f' ({subset})' if subset else ''} from the Hugging Face Hub "
             f"({type(e).__name__}: {str(e)[:120]}): check the id, the subset and your connection, or save it with "

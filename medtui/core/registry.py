@@ -17,17 +17,18 @@ from medtui.core import paths
 from medtui.core.assets import asset_path
 from medtui.core.errors import MedtuiError
 from medtui.core.files import atomic_file
-from medtui.core.text import read_utf8
+from medtui.core.text import check_name, read_utf8
 
 DEFAULT_MODEL = "smollm2"
+KINDS = ("gguf", "hf")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-_NAME = re.compile(r"^[\w.-]+$")
+_ENTRY_KEYS = {"kind": True, "source": True, "adapter": False}  # key -> required; `builtin` is not the file's
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    kind: str  # "gguf" (llama.cpp) or "hf" (transformers: local folder or Hub id)
+    kind: str  # one of KINDS: "gguf" (llama.cpp) or "hf" (transformers: local folder or Hub id)
     source: str  # GGUF path, HF folder path, or Hub id
     adapter: str | None = None  # LoRA: a PEFT folder for hf, a GGUF LoRA for gguf (see resolve_model)
     builtin: bool = False
@@ -72,17 +73,23 @@ def _locate(source: str) -> tuple[str, str] | None:
 
 
 def spec_from_source(name: str, source: str, adapter: str | None = None) -> ModelSpec:
-    """Work out the kind of a model from what the user points at, checking it exists."""
-    if not _NAME.match(name):
-        raise MedtuiError(f"model name {name!r}: use letters, digits, '.', '_' or '-'")
+    """Work out the kind of a model from what the user points at, checking it exists (and, for
+    a GGUF, that it starts like one)."""
+    from medtui.core.engines.gguf_file import check_gguf  # the engines package imports this module
+
+    check_name("model", name)
     if adapter is not None:
         adapter_path = Path(adapter).expanduser().resolve()
         if not adapter_path.exists():
             raise MedtuiError(f"adapter {adapter}: not found")
+        if adapter_path.is_file():  # a GGUF LoRA (a PEFT adapter is a folder)
+            check_gguf(adapter_path, "LoRA adapter")
         adapter = str(adapter_path)
     located = _locate(source)
     if located is None:
         raise MedtuiError(f"{source}: not a .gguf file, a model folder, or a Hub id like org/model")
+    if located[0] == "gguf":
+        check_gguf(located[1])  # refuse any bytes named .gguf now, not at the first chat
     return ModelSpec(name, *located, adapter)
 
 
@@ -157,17 +164,46 @@ class Registry:
         if not self.path.exists():
             return {}
         try:
-            table = tomllib.loads(read_utf8(self.path)).get("models", {})
-            return {name: ModelSpec(name=name, **entry) for name, entry in table.items()}
-        except (tomllib.TOMLDecodeError, TypeError) as e:
+            document = tomllib.loads(read_utf8(self.path))
+        except tomllib.TOMLDecodeError as e:
             raise MedtuiError(f"{self.path}: corrupt model registry ({e}): fix or delete it") from None
+        if unknown := sorted(set(document) - {"models"}):
+            raise MedtuiError(f"{self.path}: unknown key {unknown[0]!r}: the file holds only [models.NAME] tables")
+        table = document.get("models", {})
+        if not isinstance(table, dict):
+            raise MedtuiError(f"{self.path}: 'models' must be tables like [models.NAME]: fix or delete the file")
+        return {name: self._entry(name, entry) for name, entry in table.items()}
+
+    def _entry(self, name: str, entry: object) -> ModelSpec:
+        """One [models.NAME] table, checked key by key, so a hand edit gives one line naming it."""
+        where = f"{self.path}: model {name!r}"
+        try:
+            check_name("model", name)
+        except MedtuiError as e:
+            raise MedtuiError(f"{self.path}: {e}") from None
+        if name == DEFAULT_MODEL:
+            raise MedtuiError(f"{where} is the built-in name: rename the entry")
+        if not isinstance(entry, dict):
+            raise MedtuiError(f"{where} must be a table with kind and source: fix or remove it")
+        if unknown := sorted(set(entry) - set(_ENTRY_KEYS)):
+            raise MedtuiError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(_ENTRY_KEYS)}: remove it")
+        for key, required in _ENTRY_KEYS.items():
+            if key not in entry and required:
+                raise MedtuiError(f"{where}: {key} is missing: add it, or remove the entry")
+            if key in entry and (not isinstance(entry[key], str) or not entry[key]):
+                raise MedtuiError(f"{where}: {key} = {entry[key]!r} must be a non-empty string: fix it")
+        if entry["kind"] not in KINDS:
+            raise MedtuiError(f"{where}: kind = {entry['kind']!r} must be one of {', '.join(KINDS)}: fix it")
+        return ModelSpec(name, entry["kind"], entry["source"], entry.get("adapter"))
 
     def _save(self, specs: dict[str, ModelSpec]) -> None:
         table = {
             name: {k: v for k, v in asdict(s).items() if k not in ("name", "builtin") and v is not None}
             for name, s in specs.items()
         }
+        paths.private_dir(self.path.parent)
         with atomic_file(self.path) as partial:
+            paths.private_file(partial)
             partial.write_text(tomli_w.dumps({"models": table}), encoding="utf-8")
 
     def all(self) -> list[ModelSpec]:

@@ -89,6 +89,8 @@ class MedtuiApp(App):
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
         self._refresh_history()
+        if self.history.notice:  # a damaged history was set aside: say so once
+            self.notify(self.history.notice, severity="warning", timeout=15)
         self.query_one(PromptInput).focus()
         self._update_status()
         self.load_model(self.model_name)

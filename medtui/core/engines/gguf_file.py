@@ -12,11 +12,16 @@ if TYPE_CHECKING:  # gguf takes 0.1 s to import, and the chat only needs `check_
 
 
 def check_gguf(path: str | Path, what: str = "model") -> Path:
+    """The path, if it is a readable file that starts like a GGUF; checked when a model is added
+    and again when it is loaded."""
     path = Path(path)
     if not path.is_file():
         raise MedtuiError(f"{what} file {path} not found: fix the path with `medtui models` or reinstall it")
-    with path.open("rb") as f:
-        magic = f.read(4)
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise MedtuiError(f"{what} file {path} cannot be read ({e.strerror}): check its permissions") from None
     if magic != b"GGUF":
         raise MedtuiError(
             f"{what} file {path} is not a GGUF file (corrupt or wrong format): re-download or re-export it"

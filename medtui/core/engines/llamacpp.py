@@ -42,7 +42,7 @@ class LlamaCppEngine:
         self.template = self.llm.metadata.get("tokenizer.chat_template")
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
-        return render_chat(self.template, messages, self._bos, self._eos)
+        return render_chat(self.template, messages, self._bos, self._eos, model=self.spec.name)
 
     def _tokens(self, prompt: str) -> list[int]:
         tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)

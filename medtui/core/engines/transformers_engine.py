@@ -7,19 +7,19 @@ not code. Generation runs in a background thread feeding a TextIteratorStreamer.
 import threading
 from collections.abc import Iterator
 
+from medtui.core import hub
 from medtui.core.engines.base import CancelToken, GenerationParams
 from medtui.core.engines.chat_template import render_chat
 from medtui.core.errors import MedtuiError
 from medtui.core.registry import ModelSpec, is_hub_id
 
 
-def _load_error(source: str, error: Exception) -> MedtuiError:
+def _load_error(source: str, error: Exception, unreachable: str | None) -> MedtuiError:
+    fix = f"download it on a connected machine (`hf download {source}`) or add a local folder with `medtui models add`"
+    if unreachable:
+        return hub.unreachable_error(unreachable, source, fix)
     if is_hub_id(source):
-        return MedtuiError(
-            f"cannot load {source} from the Hugging Face Hub (offline, or no such model): "
-            f"download it on a connected machine (`hf download {source}`) or add a local folder with `medtui "
-            "models add`"
-        )
+        return MedtuiError(f"cannot load {source} from the Hugging Face Hub (offline, or no such model): {fix}")
     return MedtuiError(f"{source}: missing or corrupt model files ({type(error).__name__}: {error})")
 
 
@@ -43,13 +43,14 @@ class TransformersEngine:
 
         self.spec = spec
         self._torch = torch
+        unreachable = hub.check() if is_hub_id(spec.source) else None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(spec.source, trust_remote_code=False)
             model = AutoModelForCausalLM.from_pretrained(
                 spec.source, dtype="auto", use_safetensors=True, trust_remote_code=False
             )
         except (OSError, ValueError) as e:
-            raise _load_error(spec.source, e) from None
+            raise _load_error(spec.source, e, unreachable) from None
         if spec.adapter:
             from peft import PeftModel
 
@@ -63,7 +64,7 @@ class TransformersEngine:
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         tok = self.tokenizer
-        return render_chat(tok.chat_template, messages, tok.bos_token or "", tok.eos_token or "")
+        return render_chat(tok.chat_template, messages, tok.bos_token or "", tok.eos_token or "", model=self.spec.name)
 
     def _encode(self, prompt: str):
         # The template already wrote any special tokens it wants.

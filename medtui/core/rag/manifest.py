@@ -28,7 +28,8 @@ class Manifest:
     bm25_count: int = 0
     chunk_tokens: int = 200
     chunk_overlap: int = 32
-    sources: list[dict] = field(default_factory=list)  # SourceSpec.to_dict() + "state", "snippets"
+    # SourceSpec.to_dict() + "state", "snippets" and SourceReport.to_dict() (counts: absent before they were kept)
+    sources: list[dict] = field(default_factory=list)
     format: int = FORMAT
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
@@ -37,12 +38,15 @@ class Manifest:
     def read(cls, path: Path) -> "Manifest":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != FORMAT:  # read what identifies it; open() refuses it
+            if data.get("format") != FORMAT:  # read what identifies it and what a rebuild could replay
+                sources = data.get("sources")
                 return cls(
                     name=str(data.get("name", path.parent.name)),
                     embedder=str(data.get("embedder", "")),
                     state=str(data.get("state", BUILDING)),
                     format=int(data.get("format", 0)),
+                    sources=sources if isinstance(sources, list) and all(isinstance(e, dict) for e in sources) else [],
+                    **{k: data[k] for k in ("query_embedder", "chunk_tokens", "chunk_overlap") if k in data},
                 )
             return cls(**data)
         except (OSError, ValueError, TypeError, AttributeError) as e:

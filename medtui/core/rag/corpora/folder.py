@@ -7,6 +7,7 @@ from pathlib import Path
 
 from medtui.core.errors import MedtuiError
 from medtui.core.rag.chunker import Document
+from medtui.core.rag.corpora.report import SourceReport
 
 SUFFIXES = {".txt", ".md", ".markdown", ".pdf"}
 
@@ -40,13 +41,18 @@ def read_document_file(path: Path, root: Path) -> Document:
     return Document(id=f"{root.name}:{rel}", title=title, source=root.name, text=text)
 
 
-def iter_folder(root: Path) -> Iterator[Document]:
+def iter_folder(root: Path, report: SourceReport | None = None) -> Iterator[Document]:
+    """One document per file with text; files without any are counted in `report` as empty."""
+    report = report if report is not None else SourceReport()
     files = sorted(
         p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
     )
     if not files:
         raise MedtuiError(f"{root}: no .txt, .md or .pdf files inside")
     for path in files:
+        report.read += 1
         doc = read_document_file(path, root)
         if doc.text.strip():
             yield doc
+        else:
+            report.drop("empty", str(path))

@@ -8,7 +8,8 @@ from pathlib import Path
 from medtui.core.datasource import is_saved_dataset as is_saved_dataset
 from medtui.core.datasource import open_dataset
 from medtui.core.rag.chunker import Document
-from medtui.core.rag.corpora.tabular import row_documents
+from medtui.core.rag.corpora.report import SourceReport
+from medtui.core.rag.corpora.tabular import row_documents, unique_columns
 
 
 def count_hf(location: str, split: str) -> int | None:
@@ -22,8 +23,12 @@ def iter_hf(
     title_field: str | None = None,
     id_field: str | None = None,
     whole: bool | None = None,
+    report: SourceReport | None = None,
 ) -> Iterator[Document]:
     rows, _ = open_dataset(location, split)
-    source = Path(location).name if Path(location).exists() else location
+    local = Path(location).exists()
+    source = Path(location).name if local else location
     numbered = ((f"{location}:{n}", row) for n, row in enumerate(rows))
-    yield from row_documents(numbered, source, text_field, title_field, id_field, whole, location)
+    # a saved dataset can be read twice to find a unique id column; a Hub stream is read once
+    scan = (lambda columns: unique_columns(rows.select_columns(columns), columns)) if local else None
+    yield from row_documents(numbered, source, text_field, title_field, id_field, whole, location, report, scan)

@@ -26,11 +26,11 @@ class AnswerView(Vertical):
         self._shown = split_reasoning("")
 
     def compose(self) -> ComposeResult:
-        yield Static(f"{self.model}", classes="who")
+        yield Static(self.model, classes="who", markup=False)  # names and states are data: never markup
         with Collapsible(title="Reasoning", collapsed=True):
             yield Markdown(classes="reasoning")
         yield Markdown(classes="answer")
-        yield Static(self._state, classes="state")
+        yield Static(self._state, classes="state", markup=False)
 
     def on_mount(self) -> None:
         self._flush()

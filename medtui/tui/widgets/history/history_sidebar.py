@@ -43,7 +43,7 @@ class HistorySidebar(Vertical):
 
     def compose(self):
         yield Static("History")
-        yield OptionList(id="history-list")
+        yield OptionList(id="history-list", markup=False)  # titles are data: never markup
 
     def show(self, conversations: list[Conversation], current: int | None = None) -> None:
         options = self.query_one(OptionList)

@@ -33,7 +33,7 @@ class SourcesPanel(Vertical):
         self.records: list[dict] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("Sources", id="sources-title")
+        yield Static("Sources", id="sources-title", markup=False)  # notices quote data: never markup
         yield OptionList(id="sources-list")
 
     def show(self, records: list[dict], notices: list[str] | None = None, rag: bool = True) -> None:
