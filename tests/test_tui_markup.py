@@ -66,3 +66,16 @@ async def test_titles_passages_and_model_names_are_never_markup(medtui_home):
         await pilot.pause(0.1)
         assert flat(f"⚠ index {CLICK} is stale") in shown(app.query_one("#sources-title", Static))
         assert app.is_running
+
+
+async def test_notifications_show_errors_from_data_literally(medtui_home):
+    from medtui.core.errors import MedtuiError
+
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.notify(str(MedtuiError(f"model {CLICK}: not found")), severity="error")
+        app.screen.notify(f"stopping {STYLE}")  # from a screen too
+        await pilot.pause(0.1)
+        sent = {n.message: n for n in app._notifications}
+        assert {f"model {CLICK}: not found", f"stopping {STYLE}"} <= set(sent)
+        assert not any(n.markup for n in sent.values())  # shown as typed, never as markup

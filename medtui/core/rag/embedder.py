@@ -2,8 +2,10 @@
 
 from functools import lru_cache
 
+from medtui.core import hub
 from medtui.core.assets import asset_path
 from medtui.core.errors import MedtuiError
+from medtui.core.registry import is_hub_id
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 
@@ -17,9 +19,12 @@ def load_embedder(name: str = DEFAULT_EMBEDDER):
     hf_logging.disable_progress_bar()  # keep stderr for our own progress bar
 
     source = str(asset_path("minilm")) if name == DEFAULT_EMBEDDER else name
+    unreachable = hub.check() if is_hub_id(source) else None  # offline first: no minute of retries
     try:
         return SentenceTransformer(source, device="cpu", trust_remote_code=False)
     except OSError as e:
+        if unreachable:
+            raise hub.unreachable_error(unreachable, f"embedding model {name}", "pick a local folder") from None
         raise MedtuiError(f"cannot load embedding model {name} ({e}): install it or pick a local folder") from None
 
 

@@ -6,16 +6,21 @@ better than either retriever, at the cost of one forward pass per candidate.
 
 from functools import lru_cache
 
+from medtui.core import hub
 from medtui.core.errors import MedtuiError
+from medtui.core.registry import is_hub_id
 
 
 @lru_cache(maxsize=1)
 def load_reranker(name: str):
     from sentence_transformers import CrossEncoder
 
+    unreachable = hub.check() if is_hub_id(name) else None  # offline first: no minute of retries
     try:
         return CrossEncoder(name, device="cpu", trust_remote_code=False)
     except OSError as e:
+        if unreachable:
+            raise hub.unreachable_error(unreachable, f"reranker {name}", "give a local cross-encoder folder") from None
         raise MedtuiError(
             f"cannot load reranker {name} ({e}): give a local cross-encoder folder or a Hub id you have"
         ) from None
