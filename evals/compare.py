@@ -21,6 +21,7 @@ from evals.stats import format_accuracy, mcnemar_exact, mean_interval, wilson
 from evals.store import RunRow, RunStore
 from evals.summary import Summary, summarize
 from evals.tasks import TASKS
+from medtui.core.records import RunStatus
 
 SAMPLE_NOTE = (
     "* a sample (--limit). Intervals are Wilson 95% per task; the average is the unweighted mean of the tasks "
@@ -164,7 +165,7 @@ def comparison(
     Runs come oldest first, as `RunStore.runs()` gives them, and their predictions from `store`
     (the default store when None). The base is `base` if it is one of the methods, else the first."""
     store = store or RunStore()
-    complete = [r for r in runs if r.state == "complete" and r.key.task in (TASKS if tasks is None else tasks)]
+    complete = [r for r in runs if r.state is RunStatus.COMPLETE and r.key.task in (TASKS if tasks is None else tasks)]
     current = {r.key.method: r.key.files for r in complete}
     latest: dict[tuple[str, str], RunRow] = {}
     for r in complete:

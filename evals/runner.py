@@ -19,7 +19,6 @@ import random
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from enum import Enum
 
 from evals.items import Item, fingerprint
 from evals.scoring import (
@@ -41,34 +40,25 @@ from medtui.core.engines.base import CancelToken
 from medtui.core.errors import MedtuiError
 from medtui.core.model_fingerprint import model_fingerprint
 from medtui.core.rag.retriever import Retriever
+from medtui.core.records import RunStatus, Word
 
 
-class Mode(str, Enum):
+class Mode(Word):
     """How a question becomes an answer (evals/scoring.py)."""
 
     LOGLIK = "loglik"
     GENERATE = "generate"
 
-    @classmethod
-    def parse(cls, value: "str | Mode") -> "Mode":
-        try:
-            return cls(value)
-        except ValueError:
-            raise MedtuiError(f"unknown mode {value!r}: use loglik or generate") from None
 
-
-class Permute(str, Enum):
+class Permute(Word):
     """The orders the options are shown in (loglik mode): as given, or every cyclic rotation."""
 
     NONE = "none"
     CYCLIC = "cyclic"
 
     @classmethod
-    def parse(cls, value: "str | Permute") -> "Permute":
-        try:
-            return cls(value)
-        except ValueError:
-            raise MedtuiError(f"unknown permutation mode {value!r}: use none or cyclic") from None
+    def noun(cls) -> str:
+        return "permutation mode"
 
 
 def check_orders(mode: "str | Mode", permute: "str | Permute") -> tuple[Mode, Permute]:
@@ -231,12 +221,12 @@ def iter_task(
             )
         store.save(key.id, new)
         predictions += new
-        store.update(key.id, predictions, "running")
+        store.update(key.id, predictions, RunStatus.RUNNING)
         yield TaskProgress(key.model, task.name, len(predictions), len(items), sum(p.correct for p in predictions))
     if len(predictions) < len(items):
-        store.update(key.id, predictions, "cancelled")
+        store.update(key.id, predictions, RunStatus.CANCELLED)
         return RunResult(key, predictions, cancelled=True)
-    store.update(key.id, predictions, "complete")
+    store.update(key.id, predictions, RunStatus.COMPLETE)
     return RunResult(key, predictions)
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from evals.scoring import Prediction
 from medtui.core import paths
+from medtui.core.errors import MedtuiError
 from medtui.core.files import atomic_file
+from medtui.core.records import RunStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -88,7 +90,7 @@ class RunRow:
     done: int
     correct: int
     invalid: int
-    state: str
+    state: RunStatus
     updated: float
 
     @property
@@ -176,7 +178,7 @@ class RunStore:
             for p in predictions:
                 f.write(json.dumps(asdict(p)) + "\n")
 
-    def update(self, run_id: str, predictions: list[Prediction], state: str) -> None:
+    def update(self, run_id: str, predictions: list[Prediction], state: RunStatus) -> None:
         correct = sum(p.correct for p in predictions)
         invalid = sum(p.predicted is None for p in predictions)
         self.db.execute(
@@ -194,7 +196,10 @@ class RunStore:
         for row in rows:
             values = list(row[:n])
             values[KEY_COLUMNS.index("rag")] = bool(values[KEY_COLUMNS.index("rag")])
-            out.append(RunRow(RunKey(*values), *row[n:]))
+            size, done, correct, invalid, state, updated = row[n:]
+            if state not in RunStatus._value2member_map_:
+                raise MedtuiError(f"{self.root / 'runs.sqlite3'}: run {row[0]} has unknown state {state!r}")
+            out.append(RunRow(RunKey(*values), size, done, correct, invalid, RunStatus(state), updated))
         return out
 
     def predictions(self, run_id: str) -> list[Prediction]:

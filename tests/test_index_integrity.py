@@ -167,6 +167,9 @@ def test_a_deleted_hnsw_folder_is_refused_with_the_rebuild_command(persisted_ind
     assert index.verify() == [f"its HNSW folder {segment.name} is missing"]
     release(index)
     one_line_error(run("index", "verify", "no-hnsw"), "failed verification", "medtui index rebuild no-hnsw")
+    one_line_error(
+        run("ask", "What treats a gout flare?", "--index", "no-hnsw"), "damaged vector store", "rebuild no-hnsw"
+    )
     assert "damaged vector store" in ok(run("index", "info", "no-hnsw"))
 
 

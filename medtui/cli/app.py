@@ -3,7 +3,8 @@
 import typer
 
 from medtui.cli import ask, chat, doctor, evaluate, export, index, models, train
-from medtui.cli.options import Index, MaxTokens, Model, NCtx, Offline, Rag, Temperature, TopK
+from medtui.cli.options import with_settings
+from medtui.core.config import Settings
 
 app = typer.Typer(
     add_completion=False,
@@ -14,20 +15,11 @@ app = typer.Typer(
 
 
 @app.callback(invoke_without_command=True)
-def _default(
-    ctx: typer.Context,
-    model: Model = None,
-    index: Index = None,
-    rag: Rag = None,
-    top_k: TopK = None,
-    max_tokens: MaxTokens = None,
-    n_ctx: NCtx = None,
-    temperature: Temperature = None,
-    offline: Offline = None,
-) -> None:
+@with_settings
+def _default(ctx: typer.Context, settings: Settings) -> None:
     """`medtui [flags]` is `medtui chat [flags]`."""
     if ctx.invoked_subcommand is None:
-        chat.chat(model, index, rag, top_k, max_tokens, n_ctx, temperature, offline)
+        chat.open_chat(settings)
 
 
 app.command("chat", help="Open the chat (the default).")(chat.chat)

@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 
 from medtui.chat.service import ChatService, Done, Sources, Token, clean_question, source_records
-from medtui.cli.options import Index, MaxTokens, Model, NCtx, Offline, Rag, Temperature, TopK, settings_from
+from medtui.cli.options import with_settings
 from medtui.cli.progress import progress_bar
+from medtui.core.config import Settings
 from medtui.core.errors import MedtuiError
 from medtui.core.formatting import conversation_title
 from medtui.core.history import History
@@ -28,28 +29,12 @@ def _read_stdin() -> str:
         raise MedtuiError(f"stdin is not valid UTF-8 (byte {e.start}): re-encode the question as UTF-8") from None
 
 
+@with_settings
 def ask(
     question: Annotated[str, typer.Argument(help="The question, or - to read it from stdin.")],
-    model: Model = None,
-    index: Index = None,
-    rag: Rag = None,
-    top_k: TopK = None,
-    max_tokens: MaxTokens = None,
-    n_ctx: NCtx = None,
-    temperature: Temperature = None,
-    offline: Offline = None,
+    settings: Settings,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
-    settings = settings_from(
-        model=model,
-        index=index,
-        rag=rag,
-        top_k=top_k,
-        max_tokens=max_tokens,
-        n_ctx=n_ctx,
-        temperature=temperature,
-        offline=offline,
-    )
     question = clean_question(_read_stdin() if question == "-" else question)
     with progress_bar("building the default index") as progress:
         retriever = open_retriever(settings, progress)

@@ -19,7 +19,27 @@ from medtui.core.errors import MedtuiError
 T = TypeVar("T")
 
 
-class RunStatus(str, Enum):
+class Word(str, Enum):
+    """An enum of words users type and files store: shown as the word itself, parsed with a
+    one-line error that lists the choices. Subclasses may rename what they are in `noun`."""
+
+    def __str__(self) -> str:  # the word itself in messages, on every Python version
+        return self.value
+
+    @classmethod
+    def parse(cls, value: "str | Word") -> "Word":
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(member.value for member in cls)
+            raise MedtuiError(f"unknown {cls.noun()} {value!r}: use one of {choices}") from None
+
+    @classmethod
+    def noun(cls) -> str:
+        return cls.__name__.lower()
+
+
+class RunStatus(Word):
     """Where a job that outlives its front end stands (a training run, an eval)."""
 
     RUNNING = "running"
@@ -27,27 +47,13 @@ class RunStatus(str, Enum):
     CANCELLED = "cancelled"
     COMPLETE = "complete"
 
-    def __str__(self) -> str:  # the word itself in messages, on every Python version
-        return self.value
 
-
-class Quant(str, Enum):
+class Quant(Word):
     """The GGUF types an export writes; each has its own verification thresholds."""
 
     F16 = "f16"
     Q8_0 = "q8_0"
     Q4_K_M = "q4_k_m"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @classmethod
-    def parse(cls, value: str) -> "Quant":
-        """The quant the user named, or a one-line error listing the choices."""
-        try:
-            return cls(value)
-        except ValueError:
-            raise MedtuiError(f"unknown quant {value!r}: use one of {', '.join(q.value for q in cls)}") from None
 
 
 def to_json(record: Any, drop_none: bool = False) -> dict[str, Any]:
