@@ -76,18 +76,23 @@ def test_a_second_trainer_on_a_live_run_is_refused_naming_its_pid(tiny_hf_model,
     [started] = api.start(config, detach=True)
     pid, folder = started.pid, started.run.dir
     try:
-        assert (folder / LOCK_FILE).read_text().strip() == str(pid)
         refusal = f"run busy is being trained by pid {pid}"
         with pytest.raises(MedtuiError, match=refusal):
             api.resume("busy")
         with pytest.raises(MedtuiError, match=refusal):
             api.start(config)
         second = subprocess.run(
-            [sys.executable, "-m", "trainers.worker", str(folder)], capture_output=True, text=True, cwd=REPO, env=_env()
+            [sys.executable, "-m", "trainers.worker", str(folder)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=_env(),
+            timeout=120,  # a second worker that is not refused trains on
         )
         assert refusal in _one_error_line(second)
         assert refusal in _one_error_line(_medtui("resume", "busy"))
         assert load_run(folder).info.pid == pid and api.status("busy").alive  # the refusals wrote nothing
+        assert (folder / LOCK_FILE).read_text().strip() == str(pid)
     finally:
         os.killpg(pid, signal.SIGKILL)
         while api.status("busy").alive:  # reaps it

@@ -1,8 +1,8 @@
 """Which checkpoint a stage resumes from: the newest one whose every file reads back as what the
 Trainer will load from it.
 
-A kill while saving leaves a checkpoint without its state files; a full disk, a bad copy or a
-hand leaves one whose files are cut short or are not what they claim (a pickle that is not a
+A kill while saving leaves a checkpoint without its state files; a full disk, a bad copy or
+tampering leaves one whose files are cut short or are not what they claim (a pickle that is not a
 tensor file, an optimizer of another shape). Each is found here, before the Trainer touches it,
 said in train.log, and removed; the one before it is tried, and with none left the stage trains
 from the beginning. Files are read as the Trainer reads them: safetensors, JSON, and
@@ -21,7 +21,7 @@ from typing import Any
 from trainers.runs import is_main_process
 
 STATE, OPTIMIZER, SCHEDULER, RNG = "trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth"
-REQUIRED = (STATE, OPTIMIZER, SCHEDULER)  # written before the Trainer's last file, trainer_state.json
+REQUIRED = (STATE, OPTIMIZER, SCHEDULER)  # the Trainer writes trainer_state.json last: with it, the save finished
 NEVER_READ = ("training_args.bin",)
 
 
