@@ -104,7 +104,12 @@ def test_eval_hub_source_is_skipped_without_waiting(fresh_hub, closed_port):
 
 @pytest.mark.timeout(180)
 def test_hub_model_id_gives_one_line_and_no_retries(closed_port):
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    # none of the offline variables: an earlier test in this process may have set them all
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+    }
     env["HF_ENDPOINT"] = f"http://127.0.0.1:{closed_port}"
     subprocess.run([MEDTUI, "models", "add", "hubm", "medtui-test/no-such-model"], env=env, check=True)
     run = subprocess.run(

@@ -76,12 +76,12 @@ def test_smollm2_sft_loss_goes_down_and_adapter_changes_output(smollm2_gguf, sho
         save_steps=1000,
     )
     run = execute(create_run(config), threading.Event(), log=lambda m: None)
-    assert run.status == "complete" and run.info["used_backend"] == "hf" and run.info["used_quant"] == "none"
+    assert run.status == "complete" and run.info.used_backend == "hf" and run.info.used_quant == "none"
 
     base = Path(run.base)
     assert base.parent.name == "bases" and (base / "model.safetensors").exists()  # dequantized from the GGUF once
     losses = [loss for _, loss in read_progress(run.dir).train]
-    assert len(losses) == run.info["global_step"] >= 6  # ~100-token rows pack two to a sequence: 3 steps an epoch
+    assert len(losses) == run.info.global_step >= 6  # ~100-token rows pack two to a sequence: 3 steps an epoch
     half = len(losses) // 2
     first, last = sum(losses[:half]) / half, sum(losses[half:]) / (len(losses) - half)
     assert last < 0.8 * first, losses
