@@ -77,7 +77,7 @@ def index_ids(env: dict[str, str], name: str) -> list[str]:
 
 
 def check_index(kills: int, rng: random.Random, source: Path) -> dict:
-    add = ["index", "add", "chaos", str(source), "--limit", "150"]
+    add = ["index", "add", "chaos", str(source), "--limit", "60"]
     with tempfile.TemporaryDirectory() as clean_dir, tempfile.TemporaryDirectory() as chaos_dir:
         clean_env, chaos_env = scratch_env(Path(clean_dir)), scratch_env(Path(chaos_dir))
         start = time.perf_counter()

@@ -6,6 +6,7 @@ from pathlib import Path
 from medtui.core import paths
 from medtui.core.history import History
 from medtui.core.reasoning import split_reasoning
+from medtui.core.records import MessageStatus
 
 
 def conversation_markdown(history: History, conversation_id: int) -> str:
@@ -16,7 +17,7 @@ def conversation_markdown(history: History, conversation_id: int) -> str:
             lines += ["## Question", "", m.content, ""]
             continue
         split = split_reasoning(m.content)
-        status = "" if m.status == "complete" else f" ({m.status})"
+        status = "" if m.status is MessageStatus.COMPLETE else f" ({m.status})"
         lines += [f"## Answer — {m.model}{status}", ""]
         if split.reasoning:
             lines += ["<details><summary>Reasoning</summary>", "", split.reasoning, "", "</details>", ""]

@@ -15,6 +15,7 @@ from medtui.core.rag.prompt import fit_prompt
 from medtui.core.rag.retriever import Retriever
 from medtui.core.rag.snippet import Hit
 from medtui.core.reasoning import split_reasoning
+from medtui.core.records import MessageStatus
 from medtui.core.text import check_utf8
 
 
@@ -77,7 +78,7 @@ class ChatService:
         turns = []
         for m in self.history.messages(conversation_id):
             content = split_reasoning(m.content).answer if m.role == "assistant" else m.content
-            if m.status in ("complete", "cancelled") and content:
+            if m.status in (MessageStatus.COMPLETE, MessageStatus.CANCELLED) and content:
                 turns.append({"role": m.role, "content": content})
         return turns
 
@@ -110,7 +111,7 @@ class ChatService:
         model = self.engine.spec.name
         self.history.add_message(conversation_id, "user", question)
         message_id = self.history.add_message(
-            conversation_id, "assistant", "", source_records(fitted.hits), status="streaming", model=model
+            conversation_id, "assistant", "", source_records(fitted.hits), status=MessageStatus.STREAMING, model=model
         )
         yield Sources(fitted.hits, fitted.notices)
         params = GenerationParams(
@@ -125,11 +126,11 @@ class ChatService:
                 self.history.update_message(message_id, text)  # saved before it is shown
                 yield Token(piece)
         except GeneratorExit:  # the caller stopped reading: keep what was shown
-            self.history.update_message(message_id, text, "cancelled")
+            self.history.update_message(message_id, text, MessageStatus.CANCELLED)
             raise
         except BaseException:
-            self.history.update_message(message_id, text, "error")
+            self.history.update_message(message_id, text, MessageStatus.ERROR)
             raise
         cancelled = cancel.is_set()
-        self.history.update_message(message_id, text, "cancelled" if cancelled else "complete")
+        self.history.update_message(message_id, text, MessageStatus.CANCELLED if cancelled else MessageStatus.COMPLETE)
         yield Done(message_id, text, cancelled)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from medtui.core import paths
 from medtui.core.errors import MedtuiError
+from medtui.core.records import MessageStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -54,7 +55,7 @@ class Message:
     role: str
     content: str
     sources: list[dict]
-    status: str
+    status: MessageStatus
     model: str
 
 
@@ -194,7 +195,7 @@ class History:
         role: str,
         content: str,
         sources: list[dict] | None = None,
-        status: str = "complete",
+        status: MessageStatus = MessageStatus.COMPLETE,
         model: str = "",
     ) -> int:
         now = time.time()
@@ -207,7 +208,7 @@ class History:
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return cursor.lastrowid
 
-    def update_message(self, message_id: int, content: str, status: str | None = None) -> None:
+    def update_message(self, message_id: int, content: str, status: MessageStatus | None = None) -> None:
         if status is None:
             self._run("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
         else:
@@ -218,4 +219,12 @@ class History:
             "SELECT id, role, content, sources, status, model FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
-        return [Message(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+        return [Message(r[0], r[1], r[2], json.loads(r[3]), _status(r[4], r[0]), r[5]) for r in rows]
+
+
+def _status(word: str, message_id: int) -> MessageStatus:
+    """A stored status; an unknown word (a newer medtui's, or a hand edit) shows as an error."""
+    try:
+        return MessageStatus(word)
+    except ValueError:
+        raise MedtuiError(f"{paths.history_db()}: message {message_id} has unknown status {word!r}") from None

@@ -48,6 +48,19 @@ class RunStatus(Word):
     COMPLETE = "complete"
 
 
+class MessageStatus(Word):
+    """A chat message in the history: written before it is shown, so `streaming` until it ends."""
+
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+    @classmethod
+    def noun(cls) -> str:
+        return "message status"
+
+
 class Quant(Word):
     """The GGUF types an export writes; each has its own verification thresholds."""
 

@@ -26,6 +26,7 @@ from medtui.core.rag.index import Cancelled, Progress, SnippetIndex, list_indexe
 from medtui.core.rag.retriever import Retriever
 from medtui.core.rag.sources import resolve_source
 from medtui.core.rate import RateMeter
+from medtui.core.records import MessageStatus
 from medtui.core.registry import Registry
 from medtui.core.wiring import open_engine, open_retriever
 from medtui.tui.screens.eval_screen import EvalScreen
@@ -323,7 +324,7 @@ class MedtuiApp(App):
             if m.role == "user":
                 log.add_question(m.content)
             else:
-                log.add_answer(m.model, m.content, "" if m.status == "complete" else m.status)
+                log.add_answer(m.model, m.content, "" if m.status is MessageStatus.COMPLETE else m.status)
                 last_sources = m.sources
         self.query_one(SourcesPanel).show(last_sources)
 
