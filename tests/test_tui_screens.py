@@ -203,3 +203,26 @@ async def test_question_too_long_for_the_context_is_refused_and_leaves_no_empty_
         await wait_for(pilot, lambda: any("shorten it" in n.message for n in app._notifications))
         await wait_for(pilot, lambda: not app.generating)
         assert History().conversations() == [] and app.conversation_id is None
+
+
+async def test_retrieval_toggle_updates_the_sources_header_at_once_and_quit_is_in_the_footer():
+    from textual.widgets import Footer
+
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        title = app.query_one("#sources-title", Static)
+        app.query_one(SourcesPanel).show([], rag=False)
+        assert "retrieval is off" in str(title.render())
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.1)
+        assert "retrieval is off" not in str(title.render())
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.1)
+        assert "retrieval is off" in str(title.render())
+        footer = app.query_one(Footer)
+        keys = [item.description for item in footer.query("FooterKey")]
+        assert "Quit" in keys
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.1)
+    assert app.return_code is not None

@@ -60,6 +60,7 @@ class MedtuiApp(App):
         Binding("f5", "train", "Train", id="train"),
         Binding("f6", "export", "Export", id="export"),
         Binding("ctrl+t", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
     def __init__(self, settings: Settings, history: History | None = None) -> None:
@@ -362,6 +363,7 @@ class MedtuiApp(App):
         self.rag = rag
         if rag and self.retriever is None:
             self.load_index()
+        self.query_one(SourcesPanel).set_rag(rag)
         self._update_status()
 
     def action_toggle_rag(self) -> None:

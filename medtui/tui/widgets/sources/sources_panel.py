@@ -31,19 +31,33 @@ class SourcesPanel(Vertical):
     def __init__(self) -> None:
         super().__init__(id="sources")
         self.records: list[dict] = []
+        self.notices: list[str] = []
+        self.rag = True
+        self.answered = False  # a list of sources is shown (else the header is just "Sources")
 
     def compose(self) -> ComposeResult:
         yield Static("Sources", id="sources-title", markup=False)  # notices quote data: never markup
         yield OptionList(id="sources-list")
 
     def show(self, records: list[dict], notices: list[str] | None = None, rag: bool = True) -> None:
-        self.records = records
+        self.records, self.notices, self.rag, self.answered = records, notices or [], rag, True
         options = self.query_one(OptionList)
         options.clear_options()
         options.add_options([Option(_label(r), id=str(r["n"])) for r in records])
-        title = f"Sources ({len(records)})" if rag else "Sources: retrieval is off"
-        if notices:
-            title += "\n" + "\n".join(f"⚠ {n}" for n in notices)
+        self._update_title()
+
+    def set_rag(self, rag: bool) -> None:
+        """Retrieval was turned on or off: the header says so at once, not after the next question."""
+        self.rag = rag
+        self._update_title()
+
+    def _update_title(self) -> None:
+        if not self.rag:
+            title = "Sources: retrieval is off"
+        else:
+            title = f"Sources ({len(self.records)})" if self.answered else "Sources"
+        if self.notices:
+            title += "\n" + "\n".join(f"⚠ {n}" for n in self.notices)
         self.query_one("#sources-title", Static).update(title)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
