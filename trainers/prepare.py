@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from medtui.core.errors import MedtuiError
 from trainers.config import TrainConfig
-from trainers.data import DataReport, corpus_texts, sft_rows
+from trainers.data import DataReport, Screen, corpus_texts, sft_rows
 from trainers.decontaminate import benchmark_questions
 from trainers.formatting import format_row, tokenize_formatted
 
@@ -32,20 +32,17 @@ def _screen(config: TrainConfig):
     return benchmark_questions().match if config.decontaminate else None
 
 
+def _config_rows(config: TrainConfig, report: DataReport, limit: int | None, screen: Screen | None = None):
+    """The SFT rows `config` names, with its field mapping."""
+    return sft_rows(
+        config.data, report, config.question_field, config.reasoning_field, config.answer_field,
+        config.subset, config.split, limit, screen,
+    )  # fmt: skip
+
+
 def sft_examples(config: TrainConfig, tokenizer, report: DataReport, limit: int | None = None):
     """(row, formatted, tokens) for each usable row, counting the ones left out."""
-    rows = sft_rows(
-        config.data,
-        report,
-        config.question_field,
-        config.reasoning_field,
-        config.answer_field,
-        config.subset,
-        config.split,
-        limit or config.limit,
-        _screen(config),
-    )
-    for row in rows:
+    for row in _config_rows(config, report, limit or config.limit, _screen(config)):
         formatted = format_row(tokenizer, row, config.system_prompt)
         tokens = tokenize_formatted(tokenizer, formatted)
         if len(tokens["input_ids"]) > config.max_seq_len:
@@ -101,18 +98,6 @@ def check_sources(config: TrainConfig) -> None:
     resolve_backend(config)
     report = DataReport()
     if config.method in ("sft", "msft"):
-        next(
-            sft_rows(
-                config.data,
-                report,
-                config.question_field,
-                config.reasoning_field,
-                config.answer_field,
-                config.subset,
-                config.split,
-                1,
-            ),
-            None,
-        )
+        next(_config_rows(config, report, 1), None)
     if config.method in ("cpt", "msft"):
         next(corpus_texts(config.corpus, report, config.text_field, config.subset, config.split, 1), None)
