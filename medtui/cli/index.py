@@ -1,7 +1,7 @@
 """`medtui index add|list|info|verify|remove|rebuild`: named retrieval indexes."""
 
 import sys
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -14,10 +14,16 @@ from medtui.core.rag.embedder import DEFAULT_EMBEDDER
 from medtui.core.rag.index import SnippetIndex, list_indexes, source_entry
 from medtui.core.rag.manifest import Manifest
 from medtui.core.rag.sources import describe_source, resolve_source
+from medtui.core.text import printable
 
 app = typer.Typer(no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="The index name (the chat's --index).")]
+
+
+def say(*parts: object, file: TextIO | None = None) -> None:
+    """print, with what comes from data (titles, paths, source ids) made safe for a terminal."""
+    print(*(printable(str(part)) for part in parts), file=file)
 
 
 def _resumable(run, name: str):
@@ -25,7 +31,7 @@ def _resumable(run, name: str):
     try:
         return run()
     except KeyboardInterrupt:
-        print(
+        say(
             f"medtui: stopped; the index is kept partial and is not served. Resume: medtui index rebuild {name}",
             file=sys.stderr,
         )
@@ -100,7 +106,7 @@ def add(
         manifest = _resumable(
             lambda: index.add(specs, chunking, update, embedder=embedder, query_embedder=query_embedder), name
         )
-    print(_summary(manifest, [entry for spec in specs if (entry := source_entry(manifest, spec)) is not None]))
+    say(_summary(manifest, [entry for spec in specs if (entry := source_entry(manifest, spec)) is not None]))
 
 
 @app.command("rebuild")
@@ -110,7 +116,7 @@ def rebuild(name: Name) -> None:
     index = SnippetIndex(name)
     with progress_bar(f"rebuilding {name}") as update:
         manifest = _resumable(lambda: index.rebuild(update), name)
-    print(_summary(manifest, manifest.sources))
+    say(_summary(manifest, manifest.sources))
 
 
 @app.command("verify")
@@ -123,7 +129,7 @@ def verify(name: Name) -> None:
         raise MedtuiError(
             f"index {name!r} failed verification: {'; '.join(problems)}: run `medtui index rebuild {name}`"
         )
-    print(f"{name}: ok: {index.manifest().count} snippets, each with a readable vector and a BM25 entry")
+    say(f"{name}: ok: {index.manifest().count} snippets, each with a readable vector and a BM25 entry")
 
 
 @app.command("list")
@@ -136,7 +142,7 @@ def list_() -> None:
             line = f"{manifest.count} snippets\t{manifest.state}\t{len(manifest.sources)} source(s)"
         except MedtuiError as e:
             line = f"unreadable: {e}"
-        print(f"{'*' if name == active else ' '} {name}\t{line}")
+        say(f"{'*' if name == active else ' '} {name}\t{line}")
 
 
 @app.command("info")
@@ -149,16 +155,16 @@ def info(name: Name) -> None:
         health = "ok"
     except MedtuiError as e:
         health = str(e)
-    print(f"name      {manifest.name}\npath      {index.root}")
-    print(f"state     {manifest.state} (format {manifest.format}, updated {format_timestamp(manifest.updated)})")
-    print(
+    say(f"name      {manifest.name}\npath      {index.root}")
+    say(f"state     {manifest.state} (format {manifest.format}, updated {format_timestamp(manifest.updated)})")
+    say(
         f"snippets  {manifest.count} (BM25 {manifest.bm25_count})\nembedder  {manifest.embedder}"
         + (f" (queries: {manifest.query_embedder})" if manifest.query_embedder else "")
     )
-    print(f"chunks    {manifest.chunk_tokens} tokens, {manifest.chunk_overlap} overlap\nhealth    {health}")
+    say(f"chunks    {manifest.chunk_tokens} tokens, {manifest.chunk_overlap} overlap\nhealth    {health}")
     for entry in manifest.sources:
-        print(f"source    {_label(entry)}  {entry.get('state')}  {entry.get('snippets', '?')} snippets")
-        print(f"          {describe_source(entry)}")
+        say(f"source    {_label(entry)}  {entry.get('state')}  {entry.get('snippets', '?')} snippets")
+        say(f"          {describe_source(entry)}")
 
 
 @app.command("remove")
@@ -167,4 +173,4 @@ def remove(name: Name) -> None:
     index = SnippetIndex(name)
     index.manifest()  # a clear error if there is no such index
     index.remove()
-    print(f"removed index {name}")
+    say(f"removed index {name}")
