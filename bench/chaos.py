@@ -3,8 +3,9 @@
     .venv/bin/python bench/chaos.py [--kills 30] [--only index|eval|train] [--seed 0]
 
 Each subsystem runs through the installed `medtui` command, as a user would, in a scratch
-data folder. A run is killed (SIGKILL or SIGTERM, alternately) after a random delay, then the
-same command is run again; this repeats `--kills` times, and a last run goes to the end.
+data folder. A run is killed (SIGKILL or SIGTERM, alternately) after a random delay within the
+time an uninterrupted run takes, then the same command is run again, until `--kills` kills have
+landed mid-run (a run that finished first is undone and started over); a last run goes to the end.
 Invariants checked against an uninterrupted run:
 
 - index: the snippet ids equal a clean build's, each once, and the index opens as complete;
@@ -19,11 +20,13 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -56,13 +59,20 @@ def kill_after(args: list[str], env: dict[str, str], delay: float, sig: int) -> 
         return True
 
 
-def chaos(args: list[str], env: dict[str, str], kills: int, window: float, rng: random.Random) -> int:
-    """Kill the command `kills` times at random points within `window` s, then run it to the end."""
-    survived = 0
-    for i in range(kills):
-        sig = signal.SIGKILL if i % 2 == 0 else signal.SIGTERM
+def chaos(
+    args: list[str], env: dict[str, str], kills: int, window: float, rng: random.Random, reset: Callable[[], None]
+) -> int:
+    """Kill the command at random points within `window` s until `kills` kills have landed, then
+    run it to the end. A run that finished before its kill is undone with `reset`, so the next
+    kill lands in a run that is resuming from kills before it, never in a finished one."""
+    survived = attempts = 0
+    while survived < kills and attempts < 3 * kills:
+        attempts += 1
+        sig = signal.SIGKILL if survived % 2 == 0 else signal.SIGTERM
         if kill_after(args, env, rng.uniform(0.5, window), sig):
             survived += 1
+        else:
+            reset()
     run_to_end(args, env)
     return survived
 
@@ -84,7 +94,8 @@ def check_index(kills: int, rng: random.Random, source: Path) -> dict:
         run_to_end(add, clean_env)
         clean_seconds = time.perf_counter() - start
         expected = index_ids(clean_env, "chaos")
-        survived = chaos(add, chaos_env, kills, clean_seconds + 5, rng)
+        reset = lambda: run_to_end(["index", "remove", "chaos"], chaos_env)
+        survived = chaos(add, chaos_env, kills, clean_seconds, rng, reset)
         got = index_ids(chaos_env, "chaos")
     lost = sorted(set(expected) - set(got))
     doubled = len(got) - len(set(got))
@@ -104,14 +115,16 @@ def eval_predictions(root: Path) -> tuple[list[dict], dict]:
 def check_eval(kills: int, rng: random.Random, model: str) -> dict:
     args = ["eval", "run", "-m", "chaos-model", "-t", "mmlu_anatomy", "--limit", "96", "--offline"]
     with tempfile.TemporaryDirectory() as clean_dir, tempfile.TemporaryDirectory() as chaos_dir:
-        results = []
-        for folder, killed in ((clean_dir, 0), (chaos_dir, kills)):
-            env = scratch_env(Path(folder))
+        clean_env, chaos_env = scratch_env(Path(clean_dir)), scratch_env(Path(chaos_dir))
+        for env in (clean_env, chaos_env):
             run_to_end(["models", "add", "chaos-model", model], env)
-            start = time.perf_counter()
-            survived = chaos(args, env, killed, 20.0, rng) if killed else run_to_end(args, env)
-            results.append((survived, time.perf_counter() - start, *eval_predictions(Path(folder))))
-    (_, _, clean_preds, clean_run), (survived, _, preds, run) = results
+        start = time.perf_counter()
+        run_to_end(args, clean_env)
+        clean_seconds = time.perf_counter() - start
+        store = Path(chaos_dir) / "data" / "evals"
+        survived = chaos(args, chaos_env, kills, clean_seconds, rng, lambda: shutil.rmtree(store, ignore_errors=True))
+        _, clean_run = eval_predictions(Path(clean_dir))
+        preds, run = eval_predictions(Path(chaos_dir))
     ids = [p["item_id"] for p in preds]
     return {"kills": survived, "questions": clean_run["size"], "predictions": len(ids), "unique": len(set(ids)),
             "state": run["state"], "same_accuracy": run["correct"] == clean_run["correct"],
