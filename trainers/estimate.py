@@ -12,7 +12,6 @@ from itertools import islice
 
 from medtui.core import hub
 from medtui.core.datasource import DataReport
-from medtui.core.registry import is_hub_id
 from trainers.config import TrainConfig
 from trainers.model import BaseModel, resolve_model
 from trainers.prepare import prepare_cpt, sft_examples
@@ -68,8 +67,7 @@ def _param_count(base: BaseModel) -> tuple[int, int, int, int]:
     if base.gguf is not None:
         cfg = AutoConfig.from_pretrained(str(base.gguf.parent), gguf_file=base.gguf.name, trust_remote_code=False)
     else:
-        if is_hub_id(base.source):
-            hub.check()  # offline first when the Hub cannot be reached: no minute of retries
+        hub.check_source(base.source)  # offline first when the Hub cannot be reached: no minute of retries
         cfg = AutoConfig.from_pretrained(base.source, trust_remote_code=False)
     h, layers, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
     heads = cfg.num_attention_heads

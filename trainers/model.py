@@ -80,7 +80,7 @@ def compute_dtype():
 def load_tokenizer(source: str):
     from transformers import AutoTokenizer
 
-    _check_hub(source)
+    hub.check_source(source)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     except (OSError, ValueError) as e:
@@ -90,15 +90,9 @@ def load_tokenizer(source: str):
     return tokenizer
 
 
-def _check_hub(source: str) -> None:
-    """Without a network, offline mode first, so the load fails at once instead of retrying for a minute."""
-    if is_hub_id(source):
-        hub.check()
-
-
 def _load_error(source: str, error: Exception) -> MedtuiError:
     fix = f"download it on a connected machine (`hf download {source}`) and pass the folder"
-    if is_hub_id(source) and (unreachable := hub.check()):
+    if unreachable := hub.check_source(source):
         return hub.unreachable_error(unreachable, source, fix)
     if is_hub_id(source):
         return MedtuiError(f"cannot load {source} from the Hugging Face Hub ({type(error).__name__}): {fix}")
@@ -121,7 +115,7 @@ def load_base(source: str, quant: str):
             bnb_4bit_compute_dtype=compute_dtype(),
         )
         kwargs["device_map"] = {"": 0 if torch.cuda.is_available() else "cpu"}
-    _check_hub(source)
+    hub.check_source(source)
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as e:
@@ -191,7 +185,7 @@ def load_full_base(base: str) -> tuple[object, object]:
         if base.endswith(".gguf"):
             model, tokenizer = _dequantized(base, Path(base).stat().st_mtime)
             return copy.deepcopy(model), tokenizer
-        _check_hub(base)
+        hub.check_source(base)
         model = AutoModelForCausalLM.from_pretrained(
             base, dtype=merge_dtype(base), use_safetensors=True, trust_remote_code=False
         )

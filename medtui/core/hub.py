@@ -14,6 +14,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from medtui.core.errors import MedtuiError
+from medtui.core.registry import is_hub_id
 
 PROBE_S = 3.0
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -72,6 +73,11 @@ def check() -> str | None:
     if _unreachable:
         go_offline()
     return _unreachable
+
+
+def check_source(source: str) -> str | None:
+    """`check()` for a model or dataset argument: only a Hub id needs the Hub, a folder or file does not."""
+    return check() if is_hub_id(source) else None
 
 
 def unreachable_error(reason: str, what: str, fix: str) -> MedtuiError:

@@ -43,7 +43,7 @@ class TransformersEngine:
 
         self.spec = spec
         self._torch = torch
-        unreachable = hub.check() if is_hub_id(spec.source) else None
+        unreachable = hub.check_source(spec.source)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(spec.source, trust_remote_code=False)
             model = AutoModelForCausalLM.from_pretrained(

@@ -5,7 +5,6 @@ from functools import lru_cache
 from medtui.core import hub
 from medtui.core.assets import asset_path
 from medtui.core.errors import MedtuiError
-from medtui.core.registry import is_hub_id
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 
@@ -19,7 +18,7 @@ def load_embedder(name: str = DEFAULT_EMBEDDER):
     hf_logging.disable_progress_bar()  # keep stderr for our own progress bar
 
     source = str(asset_path("minilm")) if name == DEFAULT_EMBEDDER else name
-    unreachable = hub.check() if is_hub_id(source) else None  # offline first: no minute of retries
+    unreachable = hub.check_source(source)  # offline first: no minute of retries
     try:
         return SentenceTransformer(source, device="cpu", trust_remote_code=False)
     except OSError as e:

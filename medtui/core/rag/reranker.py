@@ -8,14 +8,13 @@ from functools import lru_cache
 
 from medtui.core import hub
 from medtui.core.errors import MedtuiError
-from medtui.core.registry import is_hub_id
 
 
 @lru_cache(maxsize=1)
 def load_reranker(name: str):
     from sentence_transformers import CrossEncoder
 
-    unreachable = hub.check() if is_hub_id(name) else None  # offline first: no minute of retries
+    unreachable = hub.check_source(name)  # offline first: no minute of retries
     try:
         return CrossEncoder(name, device="cpu", trust_remote_code=False)
     except OSError as e:
