@@ -13,6 +13,7 @@ retriever is queried once per question, with the question alone, never the optio
 the options are shown in several orders).
 """
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -99,7 +100,8 @@ def select(items: list[Item], limit: int | None, seed: int) -> list[Item]:
 
 
 def sources_for(retriever: Retriever | None, item: Item, top_k: int) -> str:
-    """The retrieved passages for one question, searched with the question alone."""
+    """The retrieved passages for one question, searched with the question alone; only those that
+    pass the relevance gate, as in the chat (none: the prompt has no sources)."""
     if retriever is None:
         return ""
     hits = retriever.search(item.question, top_k)
@@ -119,6 +121,16 @@ def build_prompt(
     return render_prompt(engine, task, item, Mode.parse(mode), sources_for(retriever, item, top_k))
 
 
+def sampling_label(params: GenerationParams) -> str:
+    """Generate mode's sampling as the run identity records it: every knob that is not neutral."""
+    neutral = GenerationParams()
+    knobs = [f"{params.max_tokens} tokens", f"T={params.temperature:g}"]
+    for name in ("top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty"):
+        if (value := getattr(params, name)) != getattr(neutral, name):
+            knobs.append(f"{name.replace('_', '-')} {value:g}")
+    return ", ".join(knobs)
+
+
 def index_fingerprint(retriever: Retriever) -> str:
     """Identifies the index's contents: a rebuilt or extended index gets a new one."""
     m = retriever.index.manifest()
@@ -134,6 +146,8 @@ def retrieval_setting(retriever: Retriever, top_k: int) -> str:
         parts.append("dense only" if options.dense else "bm25 only")
     if options.reranker:
         parts.append(f"rerank {options.reranker}")
+    mode = retriever.mode()  # the search that ran (bm25 while an index's dense half builds) and its gate
+    parts.append(f"{mode.value} gate {retriever.gate.rule(mode).describe()}")
     return ", ".join(parts)
 
 
@@ -167,7 +181,7 @@ def run_key(
         hashlib.sha1(first.encode("utf-8")).hexdigest()[:12],
         retrieval_setting(retriever, top_k) if retriever else "",
         index_fingerprint(retriever) if retriever else "",
-        f"{params.max_tokens} tokens, T={params.temperature:g}" if mode is Mode.GENERATE else "",
+        sampling_label(params) if mode is Mode.GENERATE else "",
         "" if permute is Permute.NONE else permute.value,
     )
 
@@ -192,7 +206,7 @@ def iter_task(
     store = store or RunStore()
     source_name, items = task.load(source)
     items = select(items, limit, seed)
-    params = GenerationParams(params.max_tokens, params.temperature, seed)
+    params = dataclasses.replace(params, seed=seed)
     key = run_key(
         engine, task, source_name, items, mode=mode, permute=permute, retriever=retriever, top_k=top_k,
         limit=limit, seed=seed, params=params,

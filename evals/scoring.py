@@ -28,7 +28,9 @@ COT_INSTRUCTION = (
     "Think step by step, then end with a line of the form 'Answer: X', where X is the letter of the correct option."
 )
 ANSWER_PREFIX = "Answer:"
-R1_SAMPLING = GenerationParams(max_tokens=2048, temperature=0.6, seed=0)  # DeepSeek-R1's recommended temperature
+# DeepSeek-R1's recommended sampling (temperature 0.6, top-p 0.95); no repeat penalty, which would
+# change what a benchmark measures.
+R1_SAMPLING = GenerationParams(max_tokens=2048, temperature=0.6, seed=0, top_p=0.95)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ never costs the others' results. A stop request ends the session after the curre
 what was saved resumes next time.
 """
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from evals.scoring import R1_SAMPLING
 from evals.store import RunStore
 from evals.tasks import Task
 from medtui.core.config import Settings
-from medtui.core.engines import GenerationParams
 from medtui.core.engines.base import CancelToken
 from medtui.core.errors import MedtuiError
 from medtui.core.wiring import open_engine, open_retriever
@@ -82,7 +82,9 @@ def run_session(
     store = store or RunStore()
     mode = Mode.parse(request.mode)
     retriever = open_retriever(settings.replace(rag=True, top_k=request.top_k)) if request.rag else None
-    params = GenerationParams(request.max_tokens, request.temperature, request.seed)
+    params = dataclasses.replace(
+        R1_SAMPLING, max_tokens=request.max_tokens, temperature=request.temperature, seed=request.seed
+    )
     failures = 0
     for number, model in enumerate(request.models, 1):
         if cancel.is_set():

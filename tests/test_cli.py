@@ -31,8 +31,8 @@ def test_ask_answers_with_sources_and_records_it(default_index):
     assert result.returncode == 0, result.stderr.decode()
     answer, sources = out.split("\nSources:\n")
     assert answer.strip()
-    lines = sources.strip().splitlines()
-    assert [line[:3] for line in lines] == ["[1]", "[2]", "[3]", "[4]"]
+    lines = sources.strip().splitlines()  # the top 4 that pass the relevance gate, numbered as cited
+    assert 1 <= len(lines) <= 4 and [line[:3] for line in lines] == [f"[{n}]" for n in range(1, len(lines) + 1)]
     conversations = History().conversations()
     assert len(conversations) == 1 and conversations[0].title == "What causes nephritis?"
 

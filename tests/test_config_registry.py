@@ -142,3 +142,56 @@ def test_atomic_file_replaces_only_on_success(tmp_path):
     with atomic_file(target) as partial:
         partial.write_text("whole")
     assert target.read_text() == "whole" and not stale.exists()
+
+
+def test_a_models_sampling_table_round_trips(smollm2_gguf):
+    spec = spec_from_source("tuned", str(smollm2_gguf))
+    Registry().add(ModelSpec(spec.name, spec.kind, spec.source, sampling={"repeat_penalty": 1.2, "top_k": 40}))
+    assert "[models.tuned.sampling]" in paths.models_file().read_text(encoding="utf-8")
+    loaded = Registry().get("tuned")
+    assert loaded.sampling == {"repeat_penalty": 1.2, "top_k": 40} and isinstance(loaded.sampling["top_k"], int)
+    assert resolve_model("tuned").sampling == loaded.sampling  # the resolver keeps it
+    assert hash(loaded) == hash(spec)  # still hashable; the table is left out of the hash
+    Registry().add(spec_from_source("plain", str(smollm2_gguf)))  # no table written for none
+    assert "[models.plain.sampling]" not in paths.models_file().read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("colour = 1.0", "unknown sampling key 'colour'; allowed: repeat_penalty"),
+        ("repeat_penalty = 5.0", r"sampling.repeat_penalty = 5.0 is out of range: use 1.0 to 2.0"),
+        ("min_p = -0.1", r"sampling.min_p = -0.1 is out of range"),
+        ("top_k = 2000", r"sampling.top_k = 2000 is out of range: use 0 to 1000"),
+        ("top_k = 4.5", r"sampling.top_k = 4.5 must be a whole number"),
+        ("top_p = 'high'", r"sampling.top_p = 'high' must be a number"),
+        ("top_p = true", r"sampling.top_p = True must be a number"),
+    ],
+)
+def test_a_bad_sampling_table_is_one_line_naming_file_model_and_key(smollm2_gguf, table, message):
+    path = paths.models_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'[models.mine]\nkind = "gguf"\nsource = "{smollm2_gguf}"\n\n[models.mine.sampling]\n{table}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(MedtuiError, match=message) as info:
+        Registry().all()
+    assert "\n" not in str(info.value) and str(path) in str(info.value) and "model 'mine'" in str(info.value)
+    with pytest.raises(MedtuiError, match=message):  # nor can add() write one
+        path.unlink()
+        Registry().add(ModelSpec("mine", "gguf", str(smollm2_gguf), sampling=_table(table)))
+
+
+def _table(line: str) -> dict:
+    import tomllib
+
+    return tomllib.loads(line)
+
+
+def test_sampling_that_is_not_a_table_is_one_line(smollm2_gguf):
+    path = paths.models_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[models.mine]\nkind = "gguf"\nsource = "{smollm2_gguf}"\nsampling = "calm"\n', encoding="utf-8")
+    with pytest.raises(MedtuiError, match=r"model 'mine': sampling must be a table like \[models.NAME.sampling\]"):
+        Registry().all()

@@ -93,3 +93,29 @@ def test_lora_adapter_on_hf_model_changes_its_output(tiny_hf_model, tmp_path):
     assert "".join(base.stream(prompt, params, threading.Event())) != "".join(
         adapted.stream(prompt, params, threading.Event())
     )
+
+
+def test_sampling_precedence_neutral_then_builtin_then_model_then_config(smollm2_gguf, tiny_hf_model):
+    from medtui.core.engines import sampling
+    from medtui.core.engines.sampling import generation_params
+
+    neutral = GenerationParams()
+    other = spec_from_source("tiny", str(tiny_hf_model))
+    embedded = Registry().get("smollm2")
+    as_file = spec_from_source("copy", str(smollm2_gguf))  # the same weights under another name
+    assert generation_params(Settings(), embedded, 99) == GenerationParams(99, **sampling.EMBEDDED)
+    assert generation_params(Settings(), as_file, 99) == generation_params(Settings(), embedded, 99)
+    assert generation_params(Settings(), other, 99) == GenerationParams(99, **sampling.GENERAL)
+    for key in ("presence_penalty", "frequency_penalty", "top_p"):  # not in any built-in default: neutral
+        if key not in sampling.EMBEDDED:
+            assert getattr(generation_params(Settings(), embedded, 99), key) == getattr(neutral, key)
+
+    tuned = ModelSpec("tuned", "gguf", str(smollm2_gguf), sampling={"repeat_penalty": 1.4, "top_k": 20})
+    params = generation_params(Settings(temperature=0.7, seed=3), tuned, 50)
+    assert (params.max_tokens, params.temperature, params.seed) == (50, 0.7, 3)
+    assert (params.repeat_penalty, params.top_k) == (1.4, 20)  # the model's table wins over the built-in
+    assert params.min_p == {**sampling.EMBEDDED}.get("min_p", neutral.min_p)  # untouched keys keep the built-in
+
+    config = Settings(repeat_penalty=1.0, top_k_sampling=0, min_p=0.2, presence_penalty=0.5)
+    params = generation_params(config, tuned, 50)
+    assert (params.repeat_penalty, params.top_k, params.min_p, params.presence_penalty) == (1.0, 0, 0.2, 0.5)

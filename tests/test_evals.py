@@ -523,12 +523,19 @@ class FakeRetriever:
     def __init__(self, name: str = "idx", count: int = 3, **options) -> None:
         from types import SimpleNamespace
 
+        from medtui.core.rag.gate import SearchMode, calibrated_gate
         from medtui.core.rag.manifest import Manifest
         from medtui.core.rag.retriever import SearchOptions
 
         manifest = Manifest(name, "minilm", state="complete", count=count, updated=1.0)
         self.index = SimpleNamespace(name=name, manifest=lambda: manifest)
         self.options = SearchOptions(**options)
+        self.gate = calibrated_gate(manifest.embedder)
+        both = self.options.dense and self.options.bm25
+        self._mode = SearchMode.HYBRID if both else SearchMode.DENSE if self.options.dense else SearchMode.BM25
+
+    def mode(self):
+        return self._mode
 
     def search(self, question: str, k: int) -> list:
         return []
@@ -536,6 +543,7 @@ class FakeRetriever:
 
 def test_every_setting_that_changes_the_answers_is_in_the_run_id(tiny_engine, monkeypatch, tmp_path):
     from medtui.core.engines import GenerationParams
+    from medtui.core.rag.gate import SearchMode
 
     _stub_stream(monkeypatch, tiny_engine, "Answer: A")
     store = RunStore(tmp_path)
@@ -566,9 +574,12 @@ def test_every_setting_that_changes_the_answers_is_in_the_run_id(tiny_engine, mo
     assert len(set(variants)) == len(variants) == len(store.runs())
     assert run(retriever=FakeRetriever()) == rag and run(mode="generate", params=GenerationParams(64, 0.6)) == generate
     keys = {r.key.id: r.key for r in store.runs()}
-    assert keys[rag].retrieval == "idx, k=3" and keys[rag].index_fingerprint
-    assert keys[variants[3]].method == "tiny · loglik + RAG (idx, k=10)"
-    assert keys[variants[6]].retrieval == "idx, k=3, dense only"
+    # the search that ran and its relevance gate are part of the identity (a new calibration is a new run)
+    gate = FakeRetriever().gate
+    assert keys[rag].retrieval == f"idx, k=3, hybrid gate {gate.rule(SearchMode.HYBRID).describe()}"
+    assert keys[rag].index_fingerprint
+    assert keys[variants[3]].method.startswith("tiny · loglik + RAG (idx, k=10, hybrid gate ")
+    assert keys[variants[6]].retrieval == f"idx, k=3, dense only, dense gate {gate.rule(SearchMode.DENSE).describe()}"
     assert (
         keys[generate].sampling == "64 tokens, T=0.6" and keys[generate].method == "tiny · generate (64 tokens, T=0.6)"
     )

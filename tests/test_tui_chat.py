@@ -32,11 +32,11 @@ async def test_question_streams_answer_with_sources_and_is_saved(default_index, 
         answer = app.query_one(AnswerView)
         assert answer.answer_text.strip()
         panel = app.query_one(SourcesPanel)
-        assert len(panel.records) == fast_settings.top_k
+        assert 1 <= len(panel.records) <= fast_settings.top_k  # those the relevance gate passed, one per document
         assert all(r["title"] and r["text"] for r in panel.records)
         messages = History().messages(app.conversation_id)
         assert [m.role for m in messages] == ["user", "assistant"]
         assert messages[0].content == "What is nephritis?"
         assert messages[1].content == answer.text
-        assert messages[1].status == "complete"
+        assert messages[1].status in ("complete", "cut")  # 24 tokens may cut it
         assert [s["title"] for s in messages[1].sources] == [r["title"] for r in panel.records]

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+from medtui.chat.answer_record import DISCLAIMER
+from medtui.chat.outcome import LABELS
 from medtui.core import paths
 from medtui.core.history import History
 from medtui.core.reasoning import split_reasoning
@@ -17,16 +19,20 @@ def conversation_markdown(history: History, conversation_id: int) -> str:
             lines += ["## Question", "", m.content, ""]
             continue
         split = split_reasoning(m.content)
-        status = "" if m.status is MessageStatus.COMPLETE else f" ({m.status})"
+        status = f" ({LABELS.get(m.status, m.status.value)})" if m.status is not MessageStatus.COMPLETE else ""
         lines += [f"## Answer — {m.model}{status}", ""]
         if split.reasoning:
             lines += ["<details><summary>Reasoning</summary>", "", split.reasoning, "", "</details>", ""]
         lines += [split.answer, ""]
         if m.sources:
             lines += ["**Sources**", ""]
-            lines += [f"{s['n']}. {s['title']} ({s['source']}, `{s['id']}`)" for s in m.sources]
+            lines += [
+                f"{s['n']}. {s['title']} ({s['source']}, `{s['id']}`"
+                + (f"; {s['reference']})" if s.get("reference") else ")")
+                for s in m.sources
+            ]
             lines.append("")
-    lines += ["---", "_Exported from medtui. Not medical advice._", ""]
+    lines += ["---", f"_Exported from medtui. {DISCLAIMER}_", ""]
     return "\n".join(lines)
 
 

@@ -7,10 +7,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from medtui.chat.followup import rewritten_query, standalone_query
+from medtui.chat.outcome import LABELS, UNGROUNDED, answer_status, status_notice
 from medtui.core.config import Settings
-from medtui.core.engines.base import Engine, GenerationParams
+from medtui.core.engines.base import Engine
+from medtui.core.engines.sampling import generation_params
 from medtui.core.errors import MedtuiError
-from medtui.core.history import History
+from medtui.core.history import History, Message
 from medtui.core.rag.prompt import fit_prompt
 from medtui.core.rag.retriever import Retriever
 from medtui.core.rag.snippet import Hit
@@ -21,10 +24,12 @@ from medtui.core.text import check_utf8
 
 @dataclass(frozen=True)
 class Sources:
-    """The passages in the prompt, numbered from 1, and anything left out to fit."""
+    """The passages in the prompt, numbered from 1, and what the user must know about them."""
 
     hits: list[Hit]
     notices: list[str] = field(default_factory=list)
+    grounded: bool | None = None  # None: retrieval is off; False: nothing passed the relevance gate
+    query: str = ""  # what was searched (a follow-up is searched with the questions before it)
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,12 @@ class Token:
 class Done:
     message_id: int
     text: str
-    cancelled: bool
+    status: MessageStatus
+    notices: list[str] = field(default_factory=list)  # how it ended, when not well (cut, empty, refused)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status is MessageStatus.CANCELLED
 
 
 Event = Sources | Token | Done
@@ -51,6 +61,7 @@ def source_records(hits: list[Hit]) -> list[dict]:
             "title": h.snippet.title,
             "source": h.snippet.source,
             "text": h.snippet.text,
+            "reference": h.snippet.reference,
             "doc_id": h.snippet.doc_id,
             "position": h.snippet.position,
             "score": h.score,
@@ -74,13 +85,35 @@ class ChatService:
         self.history = history
         self.retriever = retriever
 
-    def _past_turns(self, conversation_id: int) -> list[dict[str, str]]:
-        turns = []
+    def _past(self, conversation_id: int) -> tuple[list[dict[str, str]], list[str]]:
+        """The turns fed back into the prompt (an answer that is empty or refused is left out with
+        its question), and every earlier question (what a follow-up is searched with)."""
+        turns: list[dict[str, str]] = []
+        questions: list[str] = []
+        asked: Message | None = None
         for m in self.history.messages(conversation_id):
-            content = split_reasoning(m.content).answer if m.role == "assistant" else m.content
-            if m.status in (MessageStatus.COMPLETE, MessageStatus.CANCELLED) and content:
-                turns.append({"role": m.role, "content": content})
-        return turns
+            if m.role == "user":
+                asked = m
+                questions.append(m.content)
+                continue
+            answer = split_reasoning(m.content).answer
+            if asked is not None and m.status.fed_back and answer:
+                turns += [{"role": "user", "content": asked.content}, {"role": "assistant", "content": answer}]
+            asked = None
+        return turns, questions
+
+    def _query(self, question: str, earlier: list[str], settings: Settings, cancel: threading.Event) -> str:
+        if not settings.query_rewrite:
+            return standalone_query(question, earlier, settings.followup_turns)
+
+        def generate(messages: list[dict[str, str]]) -> str:
+            prompt = self.engine.render_chat(messages)
+            greedy = generation_params(
+                settings.replace(temperature=0.0), self.engine.spec, 48
+            )  # with the anti-loop knobs
+            return "".join(self.engine.stream(prompt, greedy, cancel))
+
+        return rewritten_query(question, earlier, settings.followup_turns, generate)
 
     def answer(
         self,
@@ -97,40 +130,58 @@ class ChatService:
         try:
             settings = self.settings.replace(rag=rag, top_k=top_k)
             question = clean_question(question)
-            hits: list[Hit] = []
+            past, earlier = self._past(conversation_id)
+            retrieval = None
             if settings.rag:
                 if self.retriever is None:
                     raise MedtuiError("retrieval is on but no index is loaded: build one or turn RAG off")
-                hits = self.retriever.search(question, settings.top_k)
-            past = self._past_turns(conversation_id)
-            fitted = fit_prompt(self.engine, settings.system_prompt, past, question, hits, settings.max_tokens)
+                retrieval = self.retriever.retrieve(self._query(question, earlier, settings, cancel), settings.top_k)
+            hits = retrieval.hits if retrieval else []
+            fitted = fit_prompt(
+                self.engine, settings.system_prompt, past, question, hits, settings.max_tokens, settings.prompt_layout
+            )
         except BaseException:
             if not self.history.messages(conversation_id):
                 self.history.delete(conversation_id)
             raise
         model = self.engine.spec.name
+        notices = (retrieval.notices() if retrieval else []) + fitted.notices
         self.history.add_message(conversation_id, "user", question)
         message_id = self.history.add_message(
             conversation_id, "assistant", "", source_records(fitted.hits), status=MessageStatus.STREAMING, model=model
         )
-        yield Sources(fitted.hits, fitted.notices)
-        params = GenerationParams(
-            max_tokens=min(settings.max_tokens, self.engine.n_ctx - fitted.tokens),
-            temperature=settings.temperature,
-            seed=settings.seed,
+        yield Sources(
+            fitted.hits, notices, retrieval.grounded if retrieval else None, retrieval.query if retrieval else ""
         )
+        if retrieval is not None and not retrieval.grounded and settings.require_sources:
+            text = f"No source in {retrieval.index} covers this question, so no answer was generated."
+            self.history.update_message(message_id, text, MessageStatus.REFUSED)
+            yield Done(message_id, text, MessageStatus.REFUSED, [LABELS[MessageStatus.REFUSED]])
+            return
+        max_tokens = min(settings.max_tokens, self.engine.n_ctx - fitted.tokens)
+        params = generation_params(settings, self.engine.spec, max_tokens)
         text = ""
+        stream = self.engine.stream(fitted.prompt, params, cancel)
         try:
-            for piece in self.engine.stream(fitted.prompt, params, cancel):
+            while True:
+                try:
+                    piece = next(stream)
+                except StopIteration as end:
+                    finish = end.value
+                    break
                 text += piece
                 self.history.update_message(message_id, text)  # saved before it is shown
                 yield Token(piece)
         except GeneratorExit:  # the caller stopped reading: keep what was shown
+            stream.close()
             self.history.update_message(message_id, text, MessageStatus.CANCELLED)
             raise
         except BaseException:
             self.history.update_message(message_id, text, MessageStatus.ERROR)
             raise
-        cancelled = cancel.is_set()
-        self.history.update_message(message_id, text, MessageStatus.CANCELLED if cancelled else MessageStatus.COMPLETE)
-        yield Done(message_id, text, cancelled)
+        status = answer_status(text, finish)
+        self.history.update_message(message_id, text, status)
+        ending = [n for n in [status_notice(status, max_tokens)] if n]
+        if retrieval is not None and not retrieval.grounded:
+            ending.append(UNGROUNDED)
+        yield Done(message_id, text, status, ending)

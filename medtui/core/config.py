@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -13,11 +14,11 @@ from medtui.core import hub, paths
 from medtui.core.errors import MedtuiError
 from medtui.core.text import read_utf8
 
-SYSTEM_PROMPT = (
-    "You are a careful medical assistant. Answer the question using only the numbered "
-    "sources below, citing them in square brackets like [1] or [2]. If the sources do not "
-    "cover the question, say so plainly instead of guessing. Be concise."
-)
+# Who the assistant is; the prompt layout (rag/prompt.py) adds how to use sources when there are any.
+SYSTEM_PROMPT = "You are a careful medical assistant. Be concise and plain; say when you are not sure."
+
+
+PROMPT_LAYOUTS = ("system-rules", "sources-in-system", "question-last")
 
 
 def _limits(low: float, high: float) -> dict[str, tuple[float, float]]:
@@ -43,7 +44,21 @@ class Settings:
     temperature: float = field(default=0.2, metadata=_limits(0.0, 2.0))
     seed: int = field(default=0, metadata=_limits(0, 2**32 - 1))
     offline: bool = False  # True: never touch the network (sets HF_HUB_OFFLINE)
+    # Sampling that stops small models looping. None: the model's own default (registry `sampling`
+    # table, else engines/sampling.py); a value here wins over the model's.
+    repeat_penalty: float | None = field(default=None, metadata=_limits(1.0, 2.0))
+    presence_penalty: float | None = field(default=None, metadata=_limits(0.0, 2.0))
+    frequency_penalty: float | None = field(default=None, metadata=_limits(0.0, 2.0))
+    min_p: float | None = field(default=None, metadata=_limits(0.0, 1.0))
+    top_p: float | None = field(default=None, metadata=_limits(0.0, 1.0))
+    top_k_sampling: int | None = field(default=None, metadata=_limits(0, 1000))  # 0: no top-k cut
+    # Grounding (docs/grounding.md): answer only from passages that pass the relevance gate.
+    require_sources: bool = False  # nothing passes the gate: say so instead of answering
+    followup_turns: int = field(default=2, metadata=_limits(0, 10))  # earlier questions a follow-up is read with
+    query_rewrite: bool = False  # let the model rewrite a follow-up as a standalone question (capable models)
     system_prompt: str = SYSTEM_PROMPT
+    # how sources and question are laid out for the model (rag/prompt.py; chosen by bench/answers.py --layouts)
+    prompt_layout: str = field(default="sources-in-system", metadata={"choices": PROMPT_LAYOUTS})
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s), e.g. {"cancel": "ctrl+c"}
 
     def __post_init__(self) -> None:
@@ -58,10 +73,12 @@ class Settings:
 
 
 def _check_range(f: dataclasses.Field, value: Any, origin: str) -> None:
-    if "range" in f.metadata:
+    if "range" in f.metadata and value is not None:
         low, high = f.metadata["range"]
         if not low <= value <= high:
             raise MedtuiError(f"{origin}: {f.name} = {value!r} is out of range: use {low} to {high}")
+    if "choices" in f.metadata and value not in f.metadata["choices"]:
+        raise MedtuiError(f"{origin}: {f.name} = {value!r} is not known: use one of {', '.join(f.metadata['choices'])}")
 
 
 def _coerce(name: str, kind: type, value: Any, origin: str) -> Any:
@@ -83,7 +100,10 @@ def _coerce(name: str, kind: type, value: Any, origin: str) -> Any:
 
 
 def _field_type(f: dataclasses.Field) -> type:
-    return typing.get_origin(f.type) or f.type  # dict[str, str] -> dict
+    """dict[str, str] -> dict; float | None -> float."""
+    if isinstance(f.type, types.UnionType):
+        return next(t for t in typing.get_args(f.type) if t is not type(None))
+    return typing.get_origin(f.type) or f.type
 
 
 def load_settings(path: Path | None = None) -> Settings:

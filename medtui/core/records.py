@@ -52,9 +52,17 @@ class MessageStatus(Word):
     """A chat message in the history: written before it is shown, so `streaming` until it ends."""
 
     STREAMING = "streaming"
-    COMPLETE = "complete"
-    CANCELLED = "cancelled"
+    COMPLETE = "complete"  # the model ended it
+    CUT = "cut"  # it hit max_tokens: cut at the token limit
+    CANCELLED = "cancelled"  # the user stopped it
     ERROR = "error"
+    EMPTY = "empty"  # the model gave no answer text (nothing, or only a lead-in like "The answer is:")
+    REFUSED = "refused"  # require_sources: nothing passed the relevance gate, so nothing was generated
+
+    @property
+    def fed_back(self) -> bool:
+        """Whether this answer (with its question) goes into the next prompt of the conversation."""
+        return self in (MessageStatus.COMPLETE, MessageStatus.CUT, MessageStatus.CANCELLED)
 
     @classmethod
     def noun(cls) -> str:

@@ -7,7 +7,7 @@ what to load, for training and export alike.
 
 import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import tomli_w
@@ -22,7 +22,17 @@ from medtui.core.text import check_name, read_utf8
 DEFAULT_MODEL = "smollm2"
 KINDS = ("gguf", "hf")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-_ENTRY_KEYS = {"kind": True, "source": True, "adapter": False}  # key -> required; `builtin` is not the file's
+_ENTRY_KEYS = {"kind": True, "source": True, "adapter": False, "sampling": False}  # key -> required; not `builtin`
+# A model's own sampling defaults ([models.NAME.sampling]): key -> the Settings field that bounds
+# it (and overrides it). Also the GenerationParams field it sets, under the key's own name.
+SAMPLING_KEYS = {
+    "repeat_penalty": "repeat_penalty",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+    "min_p": "min_p",
+    "top_p": "top_p",
+    "top_k": "top_k_sampling",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,9 @@ class ModelSpec:
     source: str  # GGUF path, HF folder path, or Hub id
     adapter: str | None = None  # LoRA: a PEFT folder for hf, a GGUF LoRA for gguf (see resolve_model)
     builtin: bool = False
+    # Sampling defaults of this model (keys in SAMPLING_KEYS); config values win over them.
+    # Left out of the hash, so a spec stays hashable; still compared.
+    sampling: dict[str, float] = field(default_factory=dict, hash=False)
 
     def describe(self) -> str:
         what = {"gguf": "GGUF", "hf": "HF"}[self.kind]
@@ -154,6 +167,30 @@ def resolve_model(model: str, base: str | None = None) -> ModelSpec:
     return spec
 
 
+def check_sampling(table: object, where: str) -> dict[str, float]:
+    """A model's sampling table, checked key by key against the limits of the Settings field each
+    key maps to (one source of truth); `where` names the file and model in the one-line error."""
+    from medtui.core.config import Settings  # config imports hub, which imports this module
+
+    if not isinstance(table, dict):
+        raise MedtuiError(f"{where}: sampling must be a table like [models.NAME.sampling]: fix it")
+    limits = {f.name: f for f in fields(Settings)}
+    checked: dict[str, float] = {}
+    for key, value in table.items():
+        if key not in SAMPLING_KEYS:
+            raise MedtuiError(f"{where}: unknown sampling key {key!r}; allowed: {', '.join(SAMPLING_KEYS)}: remove it")
+        integral = key == "top_k"
+        if isinstance(value, bool) or not isinstance(value, int | float) or (integral and value != int(value)):
+            raise MedtuiError(
+                f"{where}: sampling.{key} = {value!r} must be {'a whole' if integral else 'a'} number: fix it"
+            )
+        low, high = limits[SAMPLING_KEYS[key]].metadata["range"]
+        if not low <= value <= high:
+            raise MedtuiError(f"{where}: sampling.{key} = {value!r} is out of range: use {low} to {high}")
+        checked[key] = int(value) if integral else float(value)
+    return checked
+
+
 class Registry:
     """models.toml plus the built-in default."""
 
@@ -190,15 +227,16 @@ class Registry:
         for key, required in _ENTRY_KEYS.items():
             if key not in entry and required:
                 raise MedtuiError(f"{where}: {key} is missing: add it, or remove the entry")
-            if key in entry and (not isinstance(entry[key], str) or not entry[key]):
+            if key in entry and key != "sampling" and (not isinstance(entry[key], str) or not entry[key]):
                 raise MedtuiError(f"{where}: {key} = {entry[key]!r} must be a non-empty string: fix it")
         if entry["kind"] not in KINDS:
             raise MedtuiError(f"{where}: kind = {entry['kind']!r} must be one of {', '.join(KINDS)}: fix it")
-        return ModelSpec(name, entry["kind"], entry["source"], entry.get("adapter"))
+        sampling = check_sampling(entry.get("sampling", {}), where)
+        return ModelSpec(name, entry["kind"], entry["source"], entry.get("adapter"), sampling=sampling)
 
     def _save(self, specs: dict[str, ModelSpec]) -> None:
         table = {
-            name: {k: v for k, v in asdict(s).items() if k not in ("name", "builtin") and v is not None}
+            name: {k: v for k, v in asdict(s).items() if k not in ("name", "builtin") and v is not None and v != {}}
             for name, s in specs.items()
         }
         paths.private_dir(self.path.parent)
@@ -219,7 +257,7 @@ class Registry:
         specs = self._load()
         if spec.name == DEFAULT_MODEL or spec.name in specs:
             raise MedtuiError(f"model {spec.name!r} already exists: remove it first or pick another name")
-        specs[spec.name] = spec
+        specs[spec.name] = replace(spec, sampling=check_sampling(spec.sampling, f"model {spec.name!r}"))
         self._save(specs)
 
     def remove(self, name: str) -> None:

@@ -12,13 +12,24 @@ from medtui.core.registry import Registry
 
 
 def open_retriever(
-    settings: Settings, progress: Progress | None = None, cancel: threading.Event | None = None
+    settings: Settings,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    dense_now: bool = True,
 ) -> Retriever | None:
-    """The configured index, building the default one on first use; None with RAG off."""
+    """The configured index, building the default one on first use; None with RAG off.
+
+    With `dense_now=False` the default index is only built to its keyword phase (seconds), so
+    the caller can answer at once and finish the dense phase in the background
+    (`retriever.index.embed_pending`)."""
     if not settings.rag:
         return None
     options = SearchOptions(dense=settings.dense, bm25=settings.bm25, reranker=settings.reranker)
-    index = ensure_default_index(progress, cancel) if settings.index == DEFAULT_INDEX else SnippetIndex(settings.index)
+    index = (
+        ensure_default_index(progress, cancel, dense=dense_now)
+        if settings.index == DEFAULT_INDEX
+        else SnippetIndex(settings.index)
+    )
     return Retriever(index, options)
 
 

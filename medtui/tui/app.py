@@ -22,6 +22,7 @@ from medtui.core.engines import Engine
 from medtui.core.errors import MedtuiError
 from medtui.core.formatting import conversation_title
 from medtui.core.history import History
+from medtui.core.rag.gate import SearchMode
 from medtui.core.rag.index import Cancelled, Progress, SnippetIndex, list_indexes
 from medtui.core.rag.retriever import Retriever
 from medtui.core.rag.sources import resolve_source
@@ -37,12 +38,17 @@ from medtui.tui.screens.rename import RenameScreen
 from medtui.tui.screens.retrieval_settings import RetrievalChoice, RetrievalSettings
 from medtui.tui.screens.switcher import ModelSwitcher
 from medtui.tui.screens.train_screen import TrainScreen
-from medtui.tui.widgets.chat.answer_view import AnswerView
+from medtui.tui.widgets.chat.answer_view import AnswerView, answer_state
 from medtui.tui.widgets.chat.message_log import MessageLog
 from medtui.tui.widgets.chat.prompt_input import PromptInput
 from medtui.tui.widgets.history.history_sidebar import HistorySidebar
 from medtui.tui.widgets.sources.sources_panel import SourcesPanel
 from medtui.tui.widgets.status_bar import StatusBar
+
+
+def _dense_pending(retriever: Retriever) -> bool:
+    """Dense search is asked for but the index's dense phase is not complete: keyword search only."""
+    return retriever.options.dense and not retriever.index.dense_ready
 
 
 class MedtuiApp(App):
@@ -74,6 +80,11 @@ class MedtuiApp(App):
         self.conversation_id: int | None = None
         self._stop_answer = threading.Event()
         self._stop_indexing = threading.Event()
+        self._stop_dense: threading.Event | None = None  # the running dense phase's own stop event
+        self._dense_lock = threading.Lock()  # one dense phase at a time (a stopped one finishes its batch)
+        self._dense_name: str | None = None  # the index whose dense phase runs last started
+        self._dense_progress: str | None = None  # "N/M snippets · rate · ETA" while the dense phase runs
+        self._busy_text: str | None = None
         self.generating = False
 
     # -- layout ----------------------------------------------------------------
@@ -116,6 +127,7 @@ class MedtuiApp(App):
     def on_unmount(self) -> None:
         self._stop_answer.set()
         self._stop_indexing.set()
+        self._cancel_dense()  # its thread would keep Python from exiting until the whole phase ran
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -132,12 +144,32 @@ class MedtuiApp(App):
 
     # -- status ----------------------------------------------------------------
     def _update_status(self, busy_text: str | None = None) -> None:
+        self._busy_text = busy_text
+        self._show_status()
+
+    def _show_status(self) -> None:
+        """Model, how retrieval searches now (keyword search only while the dense half of the index
+        is missing: answers use it meanwhile, and the user must see that), then work in progress."""
         model = self.engine.spec.name if self.engine else "no model"
-        s = self.settings
-        mode = "hybrid" if s.dense and s.bm25 else "dense" if s.dense else "BM25"
-        rag = f"RAG {mode} · top-k {self.top_k} · index {s.index}" if self.rag else "RAG off"
-        text = f"{model} · {rag}" + (f" · {busy_text}" if busy_text else "")
-        self.query_one(StatusBar).set_status(text, busy=busy_text is not None)
+        s, r = self.settings, self.retriever
+        parts = [model]
+        if not self.rag:
+            parts.append("RAG off")
+        else:
+            if r is not None:
+                mode = {SearchMode.HYBRID: "hybrid", SearchMode.DENSE: "dense", SearchMode.BM25: "BM25"}[r.mode()]
+            else:
+                mode = "hybrid" if s.dense and s.bm25 else "dense" if s.dense else "BM25"
+            parts.append(f"RAG {mode} · top-k {self.top_k} · index {s.index}")
+            if r is not None and _dense_pending(r):
+                building = (
+                    f" · building dense search: {self._dense_progress} (Esc stops)" if self._dense_progress else ""
+                )
+                parts.append("keyword search only" + building)
+        if self._busy_text:
+            parts.append(self._busy_text)
+        busy = self._busy_text is not None or self._dense_progress is not None
+        self.query_one(StatusBar).set_status(" · ".join(parts), busy=busy)
 
     def _error(self, error: Exception) -> None:
         self.notify(str(error), severity="error", timeout=10)
@@ -176,8 +208,8 @@ class MedtuiApp(App):
     @work(thread=True, exclusive=True, group="index")
     def load_index(self) -> None:
         progress = self._index_progress(self.settings.index)
-        try:
-            retriever = open_retriever(self.settings.replace(rag=True), progress, self._stop_indexing)
+        try:  # served after its keyword phase (seconds): the dense phase follows in `build_dense`
+            retriever = open_retriever(self.settings.replace(rag=True), progress, self._stop_indexing, dense_now=False)
         except (MedtuiError, Cancelled) as e:
             self.call_from_thread(self._error, e)
             retriever = None
@@ -188,11 +220,14 @@ class MedtuiApp(App):
         progress = self._index_progress(action.name)
         try:
             index = SnippetIndex(action.name)
+            if action.name == self._dense_name:
+                with self._dense_lock:  # its dense phase, stopped for this build, ends its batch first
+                    pass
             if action.kind == "add":
                 manifest = index.add([resolve_source(action.source)], progress=progress, cancel=self._stop_indexing)
             else:
                 manifest = index.rebuild(progress, self._stop_indexing)
-            self.call_from_thread(self._index_built, action.name, manifest.count)
+            self.call_from_thread(self._index_built, action.name, manifest.bm25_count)
         except (MedtuiError, Cancelled) as e:
             self.call_from_thread(self._error, e)
         finally:
@@ -209,6 +244,68 @@ class MedtuiApp(App):
         self.retriever = retriever
         self.query_one(StatusBar).set_progress(None, None)
         self._update_status()
+        if retriever is not None and _dense_pending(retriever):
+            self._cancel_dense()
+            self._stop_dense, self._dense_name = threading.Event(), retriever.index.name
+            self._dense_progress = "starting…"
+            self._show_status()
+            self.build_dense(retriever, self._stop_dense)
+
+    # -- the dense phase in the background ------------------------------------------
+    def _cancel_dense(self) -> None:
+        """Stop the dense phase if one runs (it resumes on the next start); answers go on with keyword search."""
+        if self._stop_dense is not None:
+            self._stop_dense.set()
+
+    @work(thread=True, exclusive=True, group="dense")
+    def build_dense(self, retriever: Retriever, stop: threading.Event) -> None:
+        """Embed what the index's keyword phase stored, then serve hybrid search: questions are
+        answered with keyword search meanwhile."""
+        meter = RateMeter()
+
+        def progress(done: int, total: int | None) -> None:
+            if not stop.is_set():  # stopped (also when the app closes): the next batch raises Cancelled
+                self.call_from_thread(self._dense_step, stop, done, total, meter.describe(done, total))
+
+        with self._dense_lock:
+            try:
+                if stop.is_set():
+                    raise Cancelled(f"building dense search of {retriever.index.name!r} stopped before it began")
+                retriever.index.embed_pending(progress, stop)
+                fresh = Retriever(retriever.index, retriever.options)  # loads the query embedder now
+            except (MedtuiError, Cancelled) as e:
+                outcome: Retriever | Exception = e
+            else:
+                outcome = fresh
+        try:
+            self.call_from_thread(self._dense_done, retriever, stop, outcome)
+        except RuntimeError:  # the app closed (and stopped it): nothing left to show
+            pass
+
+    def _dense_step(self, stop: threading.Event, done: int, total: int | None, described: str) -> None:
+        if stop is not self._stop_dense or stop.is_set():
+            return  # a stopped phase reporting its last batch
+        self._dense_progress = described
+        self.query_one(StatusBar).set_progress(done, total)
+        self._show_status()
+
+    def _dense_done(self, retriever: Retriever, stop: threading.Event, outcome: Retriever | Exception) -> None:
+        if stop is self._stop_dense:
+            self._stop_dense, self._dense_progress = None, None
+            self.query_one(StatusBar).set_progress(None, None)
+        if isinstance(outcome, Cancelled):
+            if self.retriever is retriever:  # not when the user switched index, which stopped it
+                self.notify(
+                    f"building dense search of {retriever.index.name} stopped: answers use keyword search; "
+                    "it resumes on the next start",
+                    severity="warning",
+                )
+        elif isinstance(outcome, Exception):
+            self._error(outcome)
+        elif self.retriever is retriever:
+            self.retriever = outcome
+            self.notify(f"hybrid search ready: {retriever.index.name} now answers with dense and keyword search")
+        self._show_status()
 
     @work(thread=True, exclusive=True, group="answer")
     def answer(self, question: str) -> None:
@@ -225,21 +322,25 @@ class MedtuiApp(App):
                 self.conversation_id, question, self._stop_answer, rag=self.rag, top_k=self.top_k
             ):
                 if isinstance(event, Sources):
-                    self.call_from_thread(
-                        self.query_one(SourcesPanel).show, source_records(event.hits), event.notices, self.rag
+                    fresh = self.call_from_thread(
+                        self.query_one(SourcesPanel).show,
+                        source_records(event.hits),
+                        event.notices,
+                        self.rag,
+                        event.grounded,
                     )
-                    for notice in event.notices:
+                    for notice in fresh:  # the header keeps every notice; a toast only for news
                         self.call_from_thread(self.notify, notice, severity="warning")
                     self.call_from_thread(log.add_question, question)
                     view = self.call_from_thread(log.add_answer, self.engine.spec.name)
                 elif isinstance(event, Token):
                     view.append(event.text)  # plain string append; the view repaints on its own timer
-                elif isinstance(event, Done):
-                    self.call_from_thread(view.finish, "stopped" if event.cancelled else "")
+                elif isinstance(event, Done):  # a refused question has a text but streamed none
+                    self.call_from_thread(view.finish, answer_state(event.status, event.notices), event.text)
         except MedtuiError as e:
             self.call_from_thread(self._error, e)
             if view is not None:
-                self.call_from_thread(view.finish, "error")
+                self.call_from_thread(view.finish, answer_state(MessageStatus.ERROR))
             elif not self.history.messages(self.conversation_id):  # refused before anything was saved
                 self.history.delete(self.conversation_id)
                 self.conversation_id = None
@@ -325,16 +426,19 @@ class MedtuiApp(App):
             if m.role == "user":
                 log.add_question(m.content)
             else:
-                log.add_answer(m.model, m.content, "" if m.status is MessageStatus.COMPLETE else m.status)
+                log.add_answer(m.model, m.content, answer_state(m.status))
                 last_sources = m.sources
         self.query_one(SourcesPanel).show(last_sources)
 
     # -- actions -----------------------------------------------------------------
     def action_cancel(self) -> None:
+        """Esc stops the answer first; with none streaming, an index build and the dense phase."""
         if self.generating:
             self._stop_answer.set()
-        elif self.query_one(StatusBar).has_class("progress"):
+            return
+        if self.query_one(StatusBar).has_class("progress"):
             self._stop_indexing.set()
+        self._cancel_dense()
 
     def action_new_chat(self) -> None:
         if self.generating:
@@ -370,27 +474,36 @@ class MedtuiApp(App):
         self._set_rag(not self.rag)
         self.notify(f"retrieval {'on' if self.rag else 'off'}")
 
+    def _drop_retriever(self) -> None:
+        """The index or its retrievers change: stop its dense phase; `_set_rag` loads the new one."""
+        self._cancel_dense()
+        self.retriever = None
+
     def action_retrieval_settings(self) -> None:
-        s = self.settings
-        current = RetrievalChoice(self.rag, self.top_k, s.index, s.dense, s.bm25)
+        s, r = self.settings, self.retriever
+        current = RetrievalChoice(self.rag, self.top_k, s.index, s.dense, s.bm25, s.require_sources)
+        rule = r.gate.rule(r.mode()).describe() if r is not None else ""
 
         def done(choice: RetrievalChoice | None) -> None:
             if not choice:
                 return
             self.top_k = choice.top_k
+            self.settings = self.settings.replace(require_sources=choice.require_sources)
             if (choice.index, choice.dense, choice.bm25) != (s.index, s.dense, s.bm25):
-                self.settings = s.replace(index=choice.index, dense=choice.dense, bm25=choice.bm25)
-                self.retriever = None  # reloaded below for the new index or retrievers
+                self.settings = self.settings.replace(index=choice.index, dense=choice.dense, bm25=choice.bm25)
+                self._drop_retriever()  # reloaded below for the new index or retrievers
             self._set_rag(choice.rag)
 
-        self.push_screen(RetrievalSettings(current, list_indexes()), done)
+        self.push_screen(RetrievalSettings(current, list_indexes(), rule), done)
 
     def action_indexes(self) -> None:
         rows = []
         for name in list_indexes():
             try:
                 m = SnippetIndex(name).manifest()
-                rows.append(IndexRow(name, m.count, m.state, ", ".join(str(e.get("location", "?")) for e in m.sources)))
+                rows.append(
+                    IndexRow(name, m.bm25_count, m.state, ", ".join(str(e.get("location", "?")) for e in m.sources))
+                )
             except MedtuiError as e:
                 rows.append(IndexRow(name, 0, "unreadable", str(e)))
 
@@ -399,13 +512,13 @@ class MedtuiApp(App):
                 return
             if action.kind == "use":
                 self.settings = self.settings.replace(index=action.name)
-                self.retriever = None
+                self._drop_retriever()
                 self._set_rag(True)
             elif any(w.group == "build" and w.is_running for w in self.workers):
                 self.notify("an index is already building: wait for it or press Esc", severity="warning")
             else:
                 if action.name == self.settings.index:
-                    self.retriever = None  # not served while it is rebuilt or extended
+                    self._drop_retriever()  # not served while it is rebuilt or extended
                 self.build_index(action)
 
         self.push_screen(IndexesScreen(rows, self.settings.index), done)

@@ -1,9 +1,9 @@
 """GGUF models through llama-cpp-python, prompted with the file's own chat template."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 
-from medtui.core.engines.base import CancelToken, GenerationParams
+from medtui.core.engines.base import CancelToken, Finish, GenerationParams
 from medtui.core.engines.chat_template import render_chat
 from medtui.core.engines.gguf_file import check_gguf
 from medtui.core.errors import MedtuiError
@@ -82,23 +82,37 @@ class LlamaCppEngine:
             total += float(self._logprobs_after(full[:i])[full[i]])
         return total
 
-    def stream(self, prompt: str, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
+    def stream(self, prompt: str, params: GenerationParams, cancel: CancelToken) -> Generator[str, None, Finish]:
         chunks = self.llm.create_completion(
             self._tokens(prompt),
             max_tokens=params.max_tokens,
             temperature=params.temperature,
             seed=params.seed,
+            # Every knob explicit: llama-cpp-python's own defaults (top_k 40, top_p 0.95, min_p
+            # 0.05) would otherwise apply behind the caller's back. top_k <= 0 is no cut there
+            # (llama_sampler_init_top_k: "Setting k <= 0 makes this a noop"). The penalties run
+            # before the greedy pick too, so they apply at temperature 0 as well.
+            repeat_penalty=params.repeat_penalty,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
+            min_p=params.min_p,
+            top_p=params.top_p,
+            top_k=params.top_k,
             stream=True,
         )
+        finish = Finish.LENGTH  # llama-cpp-python's own starting value, should no chunk name a reason
         try:
             for chunk in chunks:
-                if cancel.is_set():
-                    break
-                text = chunk["choices"][0]["text"]
-                if text:
-                    yield text
+                choice = chunk["choices"][0]
+                if choice.get("finish_reason"):  # the last chunk, text "": generation is over
+                    finish = Finish.STOP if choice["finish_reason"] == "stop" else Finish.LENGTH
+                elif cancel.is_set():
+                    return Finish.CANCELLED
+                if choice["text"]:
+                    yield choice["text"]
         finally:
             chunks.close()
+        return finish
 
     def close(self) -> None:
         self.llm.close()

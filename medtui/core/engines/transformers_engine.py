@@ -5,10 +5,10 @@ not code. Generation runs in a background thread feeding a TextIteratorStreamer.
 """
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from medtui.core import hub
-from medtui.core.engines.base import CancelToken, GenerationParams
+from medtui.core.engines.base import CancelToken, Finish, GenerationParams
 from medtui.core.engines.chat_template import render_chat
 from medtui.core.errors import MedtuiError
 from medtui.core.registry import ModelSpec, is_hub_id
@@ -128,37 +128,60 @@ class TransformersEngine:
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         return float(sum(logprobs[i - 1, full[i]] for i in range(len(base), len(full))))
 
-    def stream(self, prompt: str, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
+    def _eos_ids(self) -> set[int]:
+        """The token ids generate() ends an answer on: generation_config's (an int or a list), else the tokenizer's."""
+        config = getattr(self.model, "generation_config", None)
+        eos = getattr(config, "eos_token_id", None)
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        if eos is None:
+            return set()
+        return {int(eos)} if isinstance(eos, int) else {int(t) for t in eos}
+
+    def stream(self, prompt: str, params: GenerationParams, cancel: CancelToken) -> Generator[str, None, Finish]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         # Our own stop for the generate() thread: set when the caller cancels or stops reading.
         # The caller's token is only read, so a finished answer never looks cancelled to it.
         stop = threading.Event()
+        halted: list[bool] = []  # the criterion below ended generation (a cancel, since `stop` is set only after)
 
         class _Stopped(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs) -> bool:
-                return stop.is_set() or cancel.is_set()
+                if stop.is_set() or cancel.is_set():
+                    halted.append(True)
+                    return True
+                return False
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         self._torch.manual_seed(params.seed)
         sampling = params.temperature > 0
+        encoded = self._encode(prompt)
+        # Explicit values override the model's generation_config, so every run decodes as `params`
+        # say; a knob that is off is None, which transformers skips (no warning, no warper).
+        # transformers has no presence or frequency penalty: those two params are llama.cpp only.
         kwargs = dict(
-            **self._encode(prompt),
+            **encoded,
             max_new_tokens=params.max_tokens,
             do_sample=sampling,
             temperature=params.temperature if sampling else None,
-            top_p=None,
-            top_k=None,
+            top_p=params.top_p if sampling and params.top_p < 1.0 else None,
+            top_k=params.top_k if sampling and params.top_k > 0 else None,
+            min_p=params.min_p if sampling and params.min_p > 0 else None,
+            repetition_penalty=params.repeat_penalty if params.repeat_penalty != 1.0 else None,  # greedy too
             streamer=streamer,
             stopping_criteria=StoppingCriteriaList([_Stopped()]),
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         )
         errors: list[Exception] = []
-        worker = threading.Thread(target=self._generate, args=(kwargs, errors), daemon=True)
+        outputs: list = []
+        worker = threading.Thread(target=self._generate, args=(kwargs, errors, outputs), daemon=True)
         worker.start()
+        cancelled = False
         try:
             for text in streamer:
                 if cancel.is_set():
+                    cancelled = True
                     break
                 if text:
                     yield text
@@ -167,11 +190,19 @@ class TransformersEngine:
             worker.join()
         if errors:
             raise MedtuiError(f"generation failed in {self.spec.name}: {errors[0]}")
+        if cancelled:
+            return Finish.CANCELLED
+        new = outputs[0][0, encoded["input_ids"].shape[1] :].tolist() if outputs else []
+        if new and new[-1] in self._eos_ids():
+            return Finish.STOP
+        if halted:
+            return Finish.CANCELLED
+        return Finish.LENGTH if len(new) >= params.max_tokens else Finish.STOP
 
-    def _generate(self, kwargs: dict, errors: list[Exception]) -> None:
+    def _generate(self, kwargs: dict, errors: list[Exception], outputs: list) -> None:
         try:
             with self._torch.inference_mode():
-                self.model.generate(**kwargs)
+                outputs.append(self.model.generate(**kwargs))
         except Exception as e:  # surfaced to the caller of stream(), not lost in the thread
             errors.append(e)
             kwargs["streamer"].end()

@@ -6,6 +6,7 @@ old one in one rename (`atomic_dir`): a crash leaves the previous index or the n
 """
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,12 @@ import numpy as np
 from medtui.core.files import atomic_dir
 
 STOPWORDS = "en"
+# bm25s's English list has 33 words; a question's own words ("how do I", "what is") say nothing
+# about its topic but would match any passage that uses them. Dropped from queries only, so
+# indexes built before keep their vocabulary.
+_QUESTION_WORDS = """how what which who whom whose when where why do does did done can could should would may might
+must shall will were am i me my mine you your we our us tell explain describe"""
+QUESTION_WORDS = frozenset(_QUESTION_WORDS.split())
 
 
 def _stemmer():
@@ -39,28 +46,75 @@ def build_bm25(folder: Path, ids: list[str], texts: list[str]) -> int:
     return len(ids)
 
 
+class Bm25Query:
+    """One query's BM25 scores over every snippet, and its best possible score.
+
+    A BM25 term contributes idf(t) · tf / (tf + k1 · length norm), which stays below idf(t), so
+    Σ idf(t) over the query's terms bounds any snippet's score. `normalized` divides by that
+    bound: 0–1, comparable across queries of different lengths (what the relevance gate needs).
+    A query word the corpus never uses counts at the highest idf, so a question about something
+    the index lacks ("car tyre") scores low even when one common word matches.
+    """
+
+    def __init__(self, index: "Bm25Index", words: list[str]) -> None:
+        self.index = index
+        known = index.retriever.get_tokens_ids(words)
+        self.scores = index.retriever.get_scores_from_ids(known) if known else np.zeros(len(index.ids))
+        unknown = len(words) - len(known)
+        self.bound = float(sum(index.idf(t) for t in known) + unknown * index.idf(None))
+
+    def top(self, k: int) -> list[tuple[str, float]]:
+        """The k best (id, raw score), best first; snippets sharing no word are left out."""
+        k = min(k, len(self.scores))
+        if k <= 0:
+            return []
+        top = np.argpartition(-self.scores, k - 1)[:k]
+        top = top[np.argsort(-self.scores[top])]
+        return [(self.index.ids[i], float(self.scores[i])) for i in top if self.scores[i] > 0]
+
+    def score(self, sid: str) -> float:
+        row = self.index.rows.get(sid)
+        return float(self.scores[row]) if row is not None else 0.0
+
+    def normalized(self, score: float) -> float:
+        return score / self.bound if self.bound > 0 else 0.0
+
+
 class Bm25Index:
     def __init__(self, folder: Path) -> None:
         import bm25s
 
         self.retriever = bm25s.BM25.load(str(folder), mmap=False, show_progress=False)
         self.ids: list[str] = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
+        self.rows = {sid: row for row, sid in enumerate(self.ids)}
         self.stemmer = _stemmer()
+        indptr = self.retriever.scores["indptr"]
+        self._df = np.diff(indptr)  # documents holding each vocabulary term
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        import bm25s
+    def idf(self, token_id: int | None) -> float:
+        """Lucene's idf (bm25s's default); None is a word no snippet has (document frequency 0)."""
+        n = len(self.ids)
+        df = 0 if token_id is None else int(self._df[token_id])
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
-        words = bm25s.tokenize(
-            [query], stopwords=STOPWORDS, stemmer=self.stemmer, return_ids=False, show_progress=False
-        )[0]
-        token_ids = self.retriever.get_tokens_ids(words)
-        if not token_ids:
-            return []
-        scores = self.retriever.get_scores_from_ids(token_ids)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+    def query(self, query: str) -> Bm25Query:
+        return Bm25Query(self, _query_words(query, self.stemmer))
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.query(query).top(k)
+
+
+def _query_words(query: str, stemmer) -> list[str]:
+    import bm25s
+
+    stopwords = sorted(QUESTION_WORDS.union(bm25s.stopwords.STOPWORDS_EN))
+    words = bm25s.tokenize([query], stopwords=stopwords, stemmer=stemmer, return_ids=False, show_progress=False)[0]
+    return list(words)
+
+
+def content_words(text: str) -> list[str]:
+    """The words a query is matched on (stopwords and question words dropped, stemmed): what it says."""
+    return _query_words(text, _stemmer())

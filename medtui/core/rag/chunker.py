@@ -30,13 +30,16 @@ class ChunkSpec:
 
 @dataclass(frozen=True)
 class Document:
-    """A text to index before chunking; `whole` keeps it as one snippet (already a snippet)."""
+    """A text to index before chunking; `whole` keeps it as one snippet (already a snippet).
+    `reference` says where it came from, for citing (a DOI, a PMID, an HPO id); every snippet of
+    the document carries it."""
 
     id: str
     title: str
     source: str
     text: str
     whole: bool = False
+    reference: str = ""
 
 
 @dataclass
@@ -145,7 +148,14 @@ class Chunker:
     def chunk(self, doc: Document) -> Iterator[Snippet]:
         """Snippets with ids `<doc id>#<n>`; a whole document keeps its own id."""
         if doc.whole:
-            yield Snippet(id=doc.id, title=doc.title, source=doc.source, text=doc.text.strip(), doc_id=doc.id)
+            yield Snippet(
+                id=doc.id,
+                title=doc.title,
+                source=doc.source,
+                text=doc.text.strip(),
+                doc_id=doc.id,
+                reference=doc.reference,
+            )
             return
         position = 0
         for heading, paragraphs in _sections(doc.text, doc.title):
@@ -159,6 +169,7 @@ class Chunker:
                         text=text,
                         position=position,
                         doc_id=doc.id,
+                        reference=doc.reference,
                     )
                     position += 1
 

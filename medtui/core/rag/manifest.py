@@ -1,8 +1,10 @@
-"""The manifest that says whether an index is complete, and so whether it may be served.
+"""The manifest that says which phase an index has reached, and so whether it may be served.
 
-It is written before the first snippet goes in (state "building") and flipped to
-"complete" only after the last one and the BM25 index are in; an index whose manifest
-says anything else is refused. It also records each source and the chunking used, so
+It is written before the first snippet goes in (state "building"), turns "keyword" once every
+snippet is in the snippet store and BM25 is built over them (served with BM25 only), and
+"complete" once chromadb holds a vector for every snippet (hybrid search); an index in any
+other state is refused. `count` is the vectors chromadb holds, `bm25_count` the snippets in
+the store (and in BM25). It also records each source and the chunking used, so
 `medtui index rebuild` can replay them.
 """
 
@@ -14,8 +16,10 @@ from pathlib import Path
 from medtui.core.errors import MedtuiError
 from medtui.core.files import atomic_file
 
-FORMAT = 2  # 2: chunked documents, BM25 beside the vectors, sources as specs
-BUILDING, COMPLETE = "building", "complete"
+FORMAT = 3  # 3: snippet store + phases; 2: chunked documents, BM25 beside the vectors, sources as specs
+MIGRATES = (2,)  # older formats `SnippetIndex` converts in place (their fields are a subset of this one's)
+BUILDING, KEYWORD, COMPLETE = "building", "keyword", "complete"
+SERVED = (KEYWORD, COMPLETE)
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Manifest:
     chunk_overlap: int = 32
     # SourceSpec.to_dict() + "state", "snippets" and SourceReport.to_dict() (counts: absent before they were kept)
     sources: list[dict] = field(default_factory=list)
+    gate: dict = field(default_factory=dict)  # gate.Gate.to_dict(); {} before the gate: its embedder's rules apply
     format: int = FORMAT
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
@@ -38,7 +43,7 @@ class Manifest:
     def read(cls, path: Path) -> "Manifest":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != FORMAT:  # read what identifies it and what a rebuild could replay
+            if data.get("format") not in (FORMAT, *MIGRATES):  # read what identifies it and a rebuild could replay
                 sources = data.get("sources")
                 return cls(
                     name=str(data.get("name", path.parent.name)),
@@ -54,6 +59,24 @@ class Manifest:
                 f"{path}: corrupt index manifest ({e}): run `medtui index remove {path.parent.name}` and add its "
                 "sources again"
             ) from None
+
+    @property
+    def dense_ready(self) -> bool:
+        """Every snippet has its vector: the index serves hybrid search."""
+        return self.format == FORMAT and self.state == COMPLETE
+
+    def phase(self) -> str:
+        """What the index serves and what is left, in one line (for `index info`)."""
+        if self.state == COMPLETE:
+            return f"complete: hybrid search (dense and BM25) over {self.bm25_count} snippets"
+        if self.state == KEYWORD:
+            return (
+                f"keyword: BM25 search only; dense phase {self.count} of {self.bm25_count} snippets embedded "
+                f"(finish it: `medtui index rebuild {self.name}`)"
+            )
+        if self.state == BUILDING:
+            return f"building: keyword phase unfinished, not served (resume it: `medtui index rebuild {self.name}`)"
+        return f"{self.state}: not served"
 
     def write(self, path: Path) -> None:
         self.updated = time.time()

@@ -11,9 +11,16 @@ class Snippet:
     text: str
     position: int = 0  # chunk number inside its document
     doc_id: str = ""  # the document the chunk came from
+    reference: str = ""  # where it came from, for citing: a DOI, a PMID, an HPO id ("" when unknown)
 
     def metadata(self) -> dict[str, str | int]:
-        return {"title": self.title, "source": self.source, "position": self.position, "doc_id": self.doc_id or self.id}
+        return {
+            "title": self.title,
+            "source": self.source,
+            "position": self.position,
+            "doc_id": self.doc_id or self.id,
+            "reference": self.reference,
+        }
 
     @classmethod
     def from_record(cls, sid: str, text: str, meta: dict) -> "Snippet":
@@ -24,6 +31,7 @@ class Snippet:
             text=text,
             position=int(meta.get("position", 0)),
             doc_id=str(meta.get("doc_id", sid)),
+            reference=str(meta.get("reference", "")),  # indexes written before references were kept have none
         )
 
 

@@ -9,22 +9,24 @@ from pathlib import Path
 from medtui.core.errors import MedtuiError
 from medtui.core.rag.chunker import Document
 from medtui.core.rag.corpora import folder, hf_dataset, tabular
+from medtui.core.rag.corpora.default import PACKAGED_CORPORA, counted, packaged_documents
 from medtui.core.rag.corpora.report import SourceReport
 from medtui.core.registry import is_hub_id
 
-PACKAGED = "default"
+PACKAGED = "default"  # the packaged corpus the default index is built from
 KINDS = ("packaged", "hf", "table", "folder", "file")
 SKIPPED = {  # SourceReport reasons, as `index add` and `index info` say them
     "no_text": "rows without text",
     "empty": "files without text",
     "duplicate": "exact repeats of an earlier row",
+    "malformed": "files that could not be read",
 }
 
 
 @dataclass(frozen=True)
 class SourceSpec:
     kind: str  # one of KINDS
-    location: str  # "default", a Hub dataset id, or an absolute path
+    location: str  # a packaged corpus name ("default", "guidelines", ...), a Hub dataset id, or an absolute path
     split: str = "train"
     text_field: str | None = None
     title_field: str | None = None
@@ -45,9 +47,11 @@ _SPEC_FIELDS = {f.name for f in fields(SourceSpec)}
 
 
 def resolve_source(arg: str, **options) -> SourceSpec:
-    """Turn what the user typed into a spec: 'default', a path, or a Hub dataset id."""
-    if arg in (PACKAGED, "packaged"):
-        return SourceSpec("packaged", PACKAGED, **options)
+    """Turn what the user typed into a spec: a packaged corpus name (default, guidelines, pubmedqa,
+    hpo; "packaged" means default), a path, or a Hub dataset id. A packaged name wins over a file
+    or folder of that name in the current directory: type `./hpo` to index a folder called hpo."""
+    if arg == "packaged" or arg in PACKAGED_CORPORA:
+        return SourceSpec("packaged", PACKAGED if arg == "packaged" else arg, **options)
     path = Path(arg).expanduser()
     if path.exists():
         path = path.resolve()
@@ -67,22 +71,16 @@ def resolve_source(arg: str, **options) -> SourceSpec:
     if arg.startswith("hf:"):
         arg = arg[3:]
     elif not is_hub_id(arg):
-        raise MedtuiError(f"{arg}: no such file or folder, and not a Hub dataset id (like MedRAG/textbooks)")
+        raise MedtuiError(
+            f"{arg}: no such file or folder, not a packaged corpus ({', '.join(PACKAGED_CORPORA)}),"
+            " and not a Hub dataset id (like MedRAG/textbooks)"
+        )
     return SourceSpec("hf", arg, **options)
-
-
-def _counted(documents: Iterator[Document], report: SourceReport) -> Iterator[Document]:
-    """Sources that are documents already (packaged text, one file): each is one input row."""
-    for doc in documents:
-        report.read += 1
-        yield doc
 
 
 def _documents(spec: SourceSpec, report: SourceReport) -> Iterator[Document]:
     if spec.kind == "packaged":
-        from medtui.core.rag.corpora.default import default_documents
-
-        return _counted(default_documents(), report)
+        return packaged_documents(spec.location, report)
     if spec.kind == "hf":
         return hf_dataset.iter_hf(
             spec.location, spec.split, spec.text_field, spec.title_field, spec.id_field, spec.whole, report
@@ -94,7 +92,7 @@ def _documents(spec: SourceSpec, report: SourceReport) -> Iterator[Document]:
         return tabular.iter_table(path, spec.text_field, spec.title_field, spec.id_field, bool(spec.whole), report)
     if spec.kind == "folder":
         return folder.iter_folder(path, report)
-    return _counted(iter([folder.read_document_file(path, path.parent)]), report)
+    return counted(iter([folder.read_document_file(path, path.parent)]), report)
 
 
 class _UniqueIds:

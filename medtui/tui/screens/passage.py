@@ -23,6 +23,9 @@ class PassageScreen(ModalScreen[None]):
             place = (
                 f" · chunk {r['position'] + 1} of {r['doc_id']}" if r.get("doc_id") and r["doc_id"] != r["id"] else ""
             )
-            yield Static(f"{r['source']} · {r['id']}{place} · {scores}", id="passage-meta", markup=False)
+            meta = " · ".join(
+                part for part in (r.get("source", ""), r.get("reference", ""), r["id"] + place, scores) if part
+            )
+            yield Static(meta, id="passage-meta", markup=False)
             yield Static(r["text"], id="passage-text", markup=False)
         yield Footer()

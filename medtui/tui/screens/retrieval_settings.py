@@ -1,4 +1,5 @@
-"""RAG on/off, which index, which retrievers (dense, BM25 or both) and how many sources."""
+"""RAG on/off, which index, which retrievers (dense, BM25 or both), how many sources, and whether
+to answer only when a source passes the relevance gate."""
 
 from dataclasses import dataclass
 
@@ -6,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Select, Switch
+from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
 
 @dataclass(frozen=True)
@@ -16,17 +17,23 @@ class RetrievalChoice:
     index: str
     dense: bool
     bm25: bool
+    require_sources: bool = False  # no source passes the gate: say so instead of answering
 
 
 class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
     CSS_PATH = "retrieval_settings.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    HELP = "Hybrid search fuses dense and BM25 rankings; turn one off to compare. Indexes come from `medtui index add`."
+    HELP = (
+        "Hybrid search fuses dense and BM25 rankings; turn one off to compare. Indexes come from `medtui index add`. "
+        "'Answer only from sources' refuses a question no source passes the relevance gate for."
+    )
 
-    def __init__(self, current: RetrievalChoice, indexes: list[str]) -> None:
+    def __init__(self, current: RetrievalChoice, indexes: list[str], gate_rule: str = "") -> None:
+        """`gate_rule`: the relevance gate's rule for the loaded index's search mode ("" when none is loaded)."""
         super().__init__()
         self.current = current
         self.indexes = sorted(set(indexes) | {current.index})
+        self.gate_rule = gate_rule
 
     def compose(self) -> ComposeResult:
         c = self.current
@@ -46,6 +53,11 @@ class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
             with Horizontal():
                 yield Label("Sources (top-k)")
                 yield Input(str(c.top_k), type="integer", id="top-k")
+            with Horizontal(id="require-row", classes="with-rule" if self.gate_rule else ""):
+                yield Label("Answer only from sources")
+                yield Switch(value=c.require_sources, id="require-sources")
+            if self.gate_rule:  # data from the index's manifest: never markup
+                yield Static(f"a source passes when {self.gate_rule}", id="gate-rule", markup=False)
             yield Button("Apply", variant="primary", id="apply")
         yield Footer()
 
@@ -59,7 +71,8 @@ class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
             self.notify("turn on dense, BM25 or both (or turn retrieval off)", severity="error")
             return
         index = str(self.query_one("#index", Select).value)
-        self.dismiss(RetrievalChoice(self.query_one("#rag", Switch).value, int(raw), index, dense, bm25))
+        require = self.query_one("#require-sources", Switch).value
+        self.dismiss(RetrievalChoice(self.query_one("#rag", Switch).value, int(raw), index, dense, bm25, require))
 
     def on_button_pressed(self) -> None:
         self._apply()

@@ -4,9 +4,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import LoadingIndicator, ProgressBar, Static
 
+from medtui.chat.answer_record import DISCLAIMER
 from medtui.tui.styles import stylesheet
-
-NOTICE = "Not medical advice: answers can be wrong. Check the sources and ask a clinician."
 
 
 class StatusBar(Horizontal):
@@ -14,9 +13,9 @@ class StatusBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield LoadingIndicator(id="busy")
-        yield Static("", id="status")
+        yield Static("", id="status", markup=False)  # index and model names are data: never markup
         yield ProgressBar(id="progress", show_eta=True)
-        yield Static(NOTICE, id="notice")
+        yield Static(DISCLAIMER, id="notice", markup=False)
 
     def set_status(self, text: str, busy: bool = False) -> None:
         self.query_one("#status", Static).update(text)

