@@ -161,7 +161,9 @@ def test_a_complete_hf_chat_answer_is_stored_complete(tiny_hf_model):
     history = History()
     conversation = history.new_conversation("q")
     question = "What is anaemia?"
-    prompt = engine.render_chat(messages_for(settings.system_prompt, [], question, []))  # what the chat sends
+    prompt = engine.render_chat(
+        messages_for(settings.system_prompt, [], question, [], settings.prompt_layout)
+    )  # what the chat sends
     try:
         with ending_on_greedy_token(engine, prompt, 5):  # an answer that ends, not one cut at max_tokens
             events = list(ChatService(settings, engine, history, None).answer(conversation, question))

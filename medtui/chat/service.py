@@ -108,9 +108,7 @@ class ChatService:
 
         def generate(messages: list[dict[str, str]]) -> str:
             prompt = self.engine.render_chat(messages)
-            greedy = generation_params(
-                settings.replace(temperature=0.0), self.engine.spec, 48
-            )  # with the anti-loop knobs
+            greedy = generation_params(settings.replace(temperature=0.0), self.engine.spec, 48)  # anti-loop too
             return "".join(self.engine.stream(prompt, greedy, cancel))
 
         return rewritten_query(question, earlier, settings.followup_turns, generate)
@@ -150,10 +148,10 @@ class ChatService:
         message_id = self.history.add_message(
             conversation_id, "assistant", "", source_records(fitted.hits), status=MessageStatus.STREAMING, model=model
         )
-        yield Sources(
-            fitted.hits, notices, retrieval.grounded if retrieval else None, retrieval.query if retrieval else ""
-        )
-        if retrieval is not None and not retrieval.grounded and settings.require_sources:
+        # grounded: a passage passed the gate and still fits the prompt (all may be left out to fit)
+        grounded = bool(fitted.hits) if retrieval is not None else None
+        yield Sources(fitted.hits, notices, grounded, retrieval.query if retrieval else "")
+        if grounded is False and settings.require_sources:
             text = f"No source in {retrieval.index} covers this question, so no answer was generated."
             self.history.update_message(message_id, text, MessageStatus.REFUSED)
             yield Done(message_id, text, MessageStatus.REFUSED, [LABELS[MessageStatus.REFUSED]])
@@ -182,6 +180,6 @@ class ChatService:
         status = answer_status(text, finish)
         self.history.update_message(message_id, text, status)
         ending = [n for n in [status_notice(status, max_tokens)] if n]
-        if retrieval is not None and not retrieval.grounded:
+        if grounded is False:
             ending.append(UNGROUNDED)
         yield Done(message_id, text, status, ending)
