@@ -23,6 +23,9 @@ from pathlib import Path
 
 import tomllib
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import table
+
 QUESTIONS = Path(__file__).with_name("data") / "clinical_questions.toml"
 
 
@@ -113,12 +116,6 @@ def totals(rows: list[dict]) -> dict:
         "labelled not grounded": sum(r["grounded"] is False for r in rows),
         "mean s/answer": round(sum(r["seconds"] for r in rows) / len(rows), 1),
     }
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -14,12 +14,8 @@ the query unchanged.
 """
 
 import argparse
-import atexit
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,8 +29,8 @@ from grounding import (
     mode_options,
     pick_topics,
     set_threads,
-    table,
 )
+from report import index_folder, table
 
 TEMPLATES = {  # MedQuAD qtype -> a follow-up that points back at the topic
     "symptoms": "What are its symptoms?",
@@ -82,11 +78,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     started = time.perf_counter()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="medtui-followup-"))
-    if not args.keep:
-        atexit.register(shutil.rmtree, work, True)  # the indexes go with the run
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ["MEDTUI_INDEXES_DIR"] = str(work / "indexes")
+    work = index_folder(args.keep, "medtui-followup-")
 
     from medtui.chat.followup import is_followup, standalone_query
     from medtui.core.rag.retriever import Retriever

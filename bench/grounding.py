@@ -24,16 +24,12 @@ medtui/core/rag/gate_calibration.json, which new indexes copy into their manifes
 """
 
 import argparse
-import atexit
 import datetime
 import json
 import math
-import os
 import random
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -42,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from report import index_folder, table
 from shared_data import SHARED, bioasq, jsonl_gz, write_jsonl
 
 MEDQUAD = SHARED / "medquad" / "medquad_answered.jsonl.gz"
@@ -394,17 +391,6 @@ def question_metrics(rule, queries: list[Query], candidates: list[list[tuple[dic
 
 
 # -- report ----------------------------------------------------------------------------------
-def table(header: list[str], rows: list[list]) -> str:
-    def cell(v) -> str:
-        if isinstance(v, float):
-            return "–" if math.isnan(v) else f"{v:.3f}"
-        return str(v)
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write medtui/core/rag/gate_calibration.json")
@@ -419,11 +405,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     started = time.perf_counter()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="medtui-grounding-"))
-    if not args.keep:
-        atexit.register(shutil.rmtree, work, True)  # the indexes go with the run
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ["MEDTUI_INDEXES_DIR"] = str(work / "indexes")
+    work = index_folder(args.keep, "medtui-grounding-")
 
     from medtui.core.rag.retriever import Retriever
 
