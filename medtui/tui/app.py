@@ -46,11 +46,6 @@ from medtui.tui.widgets.sources.sources_panel import SourcesPanel
 from medtui.tui.widgets.status_bar import StatusBar
 
 
-def _dense_pending(retriever: Retriever) -> bool:
-    """Dense search is asked for but the index's dense phase is not complete: keyword search only."""
-    return retriever.options.dense and not retriever.index.dense_ready
-
-
 class MedtuiApp(App):
     TITLE = "medtui"
     SUB_TITLE = "local medical Q&A"
@@ -161,7 +156,7 @@ class MedtuiApp(App):
             else:
                 mode = "hybrid" if s.dense and s.bm25 else "dense" if s.dense else "BM25"
             parts.append(f"RAG {mode} · top-k {self.top_k} · index {s.index}")
-            if r is not None and _dense_pending(r):
+            if r is not None and r.dense_pending():
                 building = (
                     f" · building dense search: {self._dense_progress} (Esc stops)" if self._dense_progress else ""
                 )
@@ -244,7 +239,7 @@ class MedtuiApp(App):
         self.retriever = retriever
         self.query_one(StatusBar).set_progress(None, None)
         self._update_status()
-        if retriever is not None and _dense_pending(retriever):
+        if retriever is not None and retriever.dense_pending():
             self._cancel_dense()
             self._stop_dense, self._dense_name = threading.Event(), retriever.index.name
             self._dense_progress = "starting…"

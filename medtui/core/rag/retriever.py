@@ -84,6 +84,10 @@ class Retriever:
         """Dense search runs when asked for and the index's dense phase is complete."""
         return self.options.dense and self.index.dense_ready
 
+    def dense_pending(self) -> bool:
+        """Dense search is asked for but the index's dense phase is not complete: keyword search only."""
+        return self.options.dense and not self.index.dense_ready
+
     def mode(self) -> SearchMode:
         if self._dense_on():
             return SearchMode.HYBRID if self.options.bm25 else SearchMode.DENSE
@@ -140,10 +144,13 @@ class Retriever:
         mode = self.mode()
         rule = self.gate.rule(mode)
         candidates = self.rank(question, k * CANDIDATES)
-        passed = [h for h in candidates if rule.passes(h.scores)]
-        rejected = [h for h in candidates if not rule.passes(h.scores)]
-        pending = self.options.dense and not self.index.dense_ready
-        return Retrieval(question, self.index.name, mode, rule, merge_documents(passed)[:k], rejected, pending)
+        passed: list[Hit] = []
+        rejected: list[Hit] = []
+        for hit in candidates:
+            (passed if rule.passes(hit.scores) else rejected).append(hit)
+        return Retrieval(
+            question, self.index.name, mode, rule, merge_documents(passed)[:k], rejected, self.dense_pending()
+        )
 
     def search(self, question: str, k: int) -> list[Hit]:
         """The passages a prompt gets for `question` (gated and merged)."""
