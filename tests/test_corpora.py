@@ -163,3 +163,21 @@ def test_malformed_files_are_skipped_and_counted(guidelines_root, tmp_path):
     assert len(docs) == 13 and report.dropped == {"malformed": 1} and report.read == 14
     entry = {"kind": "packaged", "snippets": 50, **report.to_dict()}
     assert "skipped 1 files that could not be read (first: " in describe_source(entry)
+
+
+def test_a_row_with_a_pmid_or_doi_column_is_cited_by_it(tmp_path):
+    """MedRAG/pubmed rows carry `PMID`, PubMedQA's `pubid`; from a file, a saved dataset or the Hub alike."""
+    from medtui.core.rag.corpora.pubmedqa import iter_pubmedqa
+
+    medrag = tmp_path / "pubmed.jsonl"
+    rows = [
+        {"id": "p1", "title": "A", "content": "Metformin lowers glucose.", "contents": "A. Metformin", "PMID": 123},
+        {"id": "p2", "title": "B", "content": "Aspirin thins blood.", "contents": "B. Aspirin", "doi": "10.1/x"},
+        {"id": "p3", "title": "C", "content": "No reference here.", "contents": "C. None"},
+    ]
+    medrag.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    documents = list(iter_documents(resolve_source(str(medrag))))
+    assert [d.reference for d in documents] == ["PMID 123", "doi:10.1/x", ""]
+    pqa = tmp_path / "pqa.jsonl"
+    pqa.write_text(json.dumps({"pubid": 21645374, "question": "q?", "passage": "Context (1): text."}), encoding="utf-8")
+    assert [d.reference for d in iter_pubmedqa(pqa)] == ["PMID 21645374"]

@@ -237,14 +237,16 @@ def test_resume_after_sigkill_reaches_the_same_step(tiny_hf_model, short_sft):
         save_steps=2,
         eval_steps=1000,
         eval_fraction=0.0,
-        limit=10,
+        limit=30,
     )
     run = create_run(config)
     process = _worker(run.dir)
     deadline = time.time() + 120
-    while not list((run.dir / "checkpoints").glob("checkpoint-*")) and time.time() < deadline:
+    # killed once a checkpoint is fully saved (the Trainer writes trainer_state.json last); a kill
+    # mid-save is test_trainers_safety's case: that checkpoint is removed and training starts over
+    while not list((run.dir / "checkpoints").glob("checkpoint-*/trainer_state.json")) and time.time() < deadline:
         assert process.poll() is None, (run.dir / "train.log").read_text()
-        time.sleep(0.5)
+        time.sleep(0.1)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert load_run(run.dir).status == "running"  # a crash leaves it as it was; resume takes it from here
@@ -254,7 +256,7 @@ def test_resume_after_sigkill_reaches_the_same_step(tiny_hf_model, short_sft):
     assert resumed.wait(timeout=240) == 0, (run.dir / "train.log").read_text()
     done = load_run(run.dir)
     assert "resuming from" in (run.dir / "train.log").read_text()
-    # 10 rows, packing into 512-token sequences, batch 1: the uninterrupted step count
+    # 30 rows, packing into 512-token sequences, batch 1: the uninterrupted step count
     from trainers.prepare import prepare_sft
 
     sequences = prepare_sft(config, _tokenizer(tiny_hf_model)).train

@@ -10,6 +10,17 @@ from medtui.core.rag.chunker import Document
 from medtui.core.rag.corpora.report import SourceReport
 
 UniqueColumns = Callable[[list[str]], list[str]]  # candidate id columns -> those whose values never repeat
+REFERENCE_FIELDS = (("pmid", "PMID"), ("pubid", "PMID"), ("PMID", "PMID"), ("doi", "doi:"), ("DOI", "doi:"))
+
+
+def row_reference(row: dict) -> str:
+    """Where a row came from, for citing: its PMID (MedRAG/pubmed's `PMID`, PubMedQA's `pubid`) or
+    DOI column, as "PMID 12345" / "doi:10.x/y"; "" when it has none (never made up)."""
+    for field, label in REFERENCE_FIELDS:
+        value = row.get(field)
+        if value not in (None, "") and str(value).strip():
+            return f"{label} {str(value).strip()}" if label == "PMID" else f"{label}{str(value).strip()}"
+    return ""
 
 
 def unique_columns(rows: Iterable[dict], columns: list[str]) -> list[str]:
@@ -76,6 +87,7 @@ def row_documents(
             source=source,
             text=text,
             whole=bool(whole),
+            reference=row_reference(row),
         )
 
 
