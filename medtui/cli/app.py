@@ -2,7 +2,7 @@
 
 import typer
 
-from medtui.cli import ask, chat, doctor, evaluate, export, index, models, train
+from medtui.cli import ask, chat, doctor, evaluate, export, index, models, study, train
 from medtui.cli.options import with_settings
 from medtui.core.config import Settings
 
@@ -30,3 +30,4 @@ app.add_typer(index.app, name="index", help="Build and manage retrieval indexes.
 app.add_typer(evaluate.app, name="eval", help="Run medical benchmarks and compare models.")
 app.add_typer(train.app, name="train", help="Train LoRA adapters (SFT, CPT, MSFT); resumable runs.")
 app.command("export", help="Export a model or LoRA to a verified GGUF and register it.")(export.export)
+app.add_typer(study.app, name="study", help="The seed study: base vs RAG vs SFT vs MSFT, one resumable command.")

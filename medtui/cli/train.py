@@ -80,7 +80,7 @@ def _fmt_time(seconds: float | None) -> str:
     )
 
 
-def _print_record(record: api.ProgressRecord) -> None:
+def print_record(record: api.ProgressRecord) -> None:
     where = f"[{record.stage}] step {record.step}/{record.max_steps}"
     if record.eval_loss is not None:
         print(f"{where}  eval loss {record.eval_loss:.4f}", file=sys.stderr)
@@ -117,7 +117,7 @@ def _render(events: Iterator[api.TrainEvent]) -> None:
         elif isinstance(event, api.Logged):
             print(event.line, file=sys.stderr)
         elif isinstance(event, api.Stepped):
-            _print_record(event.record)
+            print_record(event.record)
         elif isinstance(event, api.Finished):
             _finished(event)
 

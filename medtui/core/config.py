@@ -8,10 +8,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import tomlkit
 import tomllib
+from tomlkit.exceptions import TOMLKitError
 
 from medtui.core import hub, paths
 from medtui.core.errors import MedtuiError
+from medtui.core.files import atomic_file
 from medtui.core.text import read_utf8
 
 # Who the assistant is; the prompt layout (rag/prompt.py) adds how to use sources when there are any.
@@ -60,6 +63,7 @@ class Settings:
     # how sources and question are laid out for the model (rag/prompt.py; chosen by bench/answers.py --layouts)
     prompt_layout: str = field(default="sources-in-system", metadata={"choices": PROMPT_LAYOUTS})
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s), e.g. {"cancel": "ctrl+c"}
+    task_dir: str = ""  # a folder of benchmark task files (evals/task_files.py) offered beside the built-in ones
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -127,6 +131,89 @@ def load_settings(path: Path | None = None) -> Settings:
             values[f.name] = _coerce(f.name, _field_type(f), env, f"MEDTUI_{f.name.upper()}")
             _check_range(f, values[f.name], f"MEDTUI_{f.name.upper()}")
     return Settings(**values)
+
+
+CONFIG_HEADER = (
+    "medtui settings: every key is optional (defaults, and what each one means: medtui/core/config.py).\n"
+    "MEDTUI_<KEY> environment variables and command-line flags win over this file.\n"
+    "medtui writes the retrieval settings (F2) and the model (ctrl+o) here; your own keys and comments are kept."
+)
+
+# What an answer was made with: kept with each conversation (history) and shown in its export.
+ANSWER_SETTINGS = ("index", "rag", "dense", "bm25", "top_k", "require_sources", "reranker", "temperature")
+
+
+def answer_settings(settings: Settings) -> dict[str, Any]:
+    """The settings that shape an answer, for the history: why two answers differ is then on record."""
+    return {name: getattr(settings, name) for name in ANSWER_SETTINGS}
+
+
+def env_overrides() -> dict[str, str]:
+    """Setting name -> the MEDTUI_* variable that sets it now: such a setting is not the file's to keep."""
+    return {f.name: f"MEDTUI_{f.name.upper()}" for f in fields(Settings) if f"MEDTUI_{f.name.upper()}" in os.environ}
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What `save_settings` did: the file, the keys it wrote, and those an environment variable sets
+    (not written: the variable would win on the next start anyway, and its value is not the user's choice)."""
+
+    path: Path
+    written: tuple[str, ...]
+    skipped: dict[str, str]  # setting -> the MEDTUI_* variable that overrides it
+
+    def describe(self) -> str:
+        """One line for the front end."""
+        text = f"saved to {self.path}" if self.written else f"nothing to save in {self.path}"
+        if self.skipped:
+            text += "; not saved (set by the environment): " + ", ".join(
+                f"{name} ({var})" for name, var in self.skipped.items()
+            )
+        return text
+
+
+def save_settings(changes: dict[str, Any], path: Path | None = None) -> Saved:
+    """Write chosen settings into config.toml so they last past a restart. The file keeps the
+    user's other keys, order and comments (tomlkit); a new one starts with a comment header. A
+    setting a MEDTUI_* variable overrides is left out, so an environment value never lands in the
+    file; a value equal to the file's (or, with no key, to the default) is not written."""
+    path = path or paths.config_file()
+    known = {f.name: f for f in fields(Settings)}
+    skipped = {name: var for name, var in env_overrides().items() if name in changes}
+    try:
+        document = tomlkit.parse(read_utf8(path)) if path.exists() else tomlkit.document()
+    except TOMLKitError as e:
+        raise MedtuiError(f"{path}: invalid TOML ({e}): fix or delete the file to save settings") from None
+    if not path.exists():
+        for line in CONFIG_HEADER.splitlines():
+            document.add(tomlkit.comment(line))
+        document.add(tomlkit.nl())
+    written = []
+    for name, value in changes.items():
+        if name not in known or name == "keys":
+            raise MedtuiError(f"settings: {name!r} cannot be saved; known: {', '.join(known)}")
+        _check_range(known[name], value, "settings")
+        if name in skipped or value is None:
+            continue
+        current = document[name].unwrap() if name in document else known[name].default
+        if value == current:
+            continue
+        document[name] = value
+        written.append(name)
+    if written:
+        _write_private(path, tomlkit.dumps(document))
+    return Saved(path, tuple(written), skipped)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace `path` whole (a crash leaves the old file or the new one, never half), as 0600."""
+    paths.private_dir(path.parent)
+    try:
+        with atomic_file(path) as partial:
+            paths.private_file(partial)
+            partial.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise MedtuiError(f"{path}: cannot save settings ({e.strerror}): check the folder's owner") from None
 
 
 def apply_offline(settings: Settings) -> None:

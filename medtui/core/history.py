@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from medtui.core import paths
@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS conversations (
     title TEXT NOT NULL,
     model TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    source TEXT NOT NULL DEFAULT 'tui',  -- the front end that asked: tui | cli (`medtui ask`)
+    settings TEXT NOT NULL DEFAULT '{}'  -- what answered: core.config.answer_settings() when it began
 );
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
@@ -32,6 +34,7 @@ CREATE TABLE IF NOT EXISTS messages (
     role TEXT NOT NULL,
     content TEXT NOT NULL,
     sources TEXT NOT NULL DEFAULT '[]',
+    sentences TEXT NOT NULL DEFAULT '[]',  -- attribution: each sentence and the sources that support it
     status TEXT NOT NULL DEFAULT 'complete',  -- streaming | complete | cancelled | error
     model TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL
@@ -41,12 +44,23 @@ CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id,
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # result codes (sqlite3 names them from Python 3.11 only)
 
 
+SOURCES = ("tui", "cli")  # who started a conversation: the chat app, or `medtui ask`
+_CONVERSATION_COLUMNS = "id, title, model, updated, created, source, settings"
+
+
 @dataclass(frozen=True)
 class Conversation:
     id: int
     title: str
     model: str
     updated: float
+    created: float = 0.0
+    source: str = "tui"
+    settings: dict = field(default_factory=dict)  # core.config.answer_settings(); {} for older conversations
+
+    @classmethod
+    def from_row(cls, row: tuple) -> "Conversation":
+        return cls(*row[:6], json.loads(row[6]))
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,8 @@ class Message:
     sources: list[dict]
     status: MessageStatus
     model: str
+    sentences: list[dict] = field(default_factory=list)  # medtui.core.rag.attribution.Sentence.to_dict()s
+    created: float = 0.0  # seconds since the epoch
 
 
 def _is_damage(error: sqlite3.DatabaseError) -> bool:
@@ -107,6 +123,7 @@ class History:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.executescript(SCHEMA)
+            _add_missing_columns(db)
         except sqlite3.DatabaseError as e:
             db.close()
             if _is_damage(e):
@@ -163,21 +180,30 @@ class History:
             self._db.close()
 
     # -- conversations ---------------------------------------------------------
-    def new_conversation(self, title: str, model: str = "") -> int:
+    def new_conversation(self, title: str, model: str = "", source: str = "tui", settings: dict | None = None) -> int:
+        """`source`: which front end asked (SOURCES), so `medtui ask`'s answers can be listed apart;
+        `settings`: what answers it (core.config.answer_settings), kept for its export."""
+        if source not in SOURCES:
+            raise MedtuiError(f"conversation source {source!r} is not known: use one of {', '.join(SOURCES)}")
         now = time.time()
         return self._run(
-            "INSERT INTO conversations(title, model, created, updated) VALUES (?, ?, ?, ?)", (title, model, now, now)
+            "INSERT INTO conversations(title, model, created, updated, source, settings) VALUES (?, ?, ?, ?, ?, ?)",
+            (title, model, now, now, source, json.dumps(settings or {})),
         ).lastrowid
 
-    def conversations(self) -> list[Conversation]:
-        rows = self._rows("SELECT id, title, model, updated FROM conversations ORDER BY updated DESC, id DESC")
-        return [Conversation(*row) for row in rows]
+    def conversations(self, source: str | None = None) -> list[Conversation]:
+        """Newest first; only `source`'s (SOURCES) when given."""
+        where, args = ("WHERE source = ? ", (source,)) if source else ("", ())
+        rows = self._rows(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations {where}ORDER BY updated DESC, id DESC", args
+        )
+        return [Conversation.from_row(row) for row in rows]
 
     def conversation(self, conversation_id: int) -> Conversation:
-        rows = self._rows("SELECT id, title, model, updated FROM conversations WHERE id = ?", (conversation_id,))
+        rows = self._rows(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,))
         if not rows:
             raise MedtuiError(f"conversation {conversation_id} not found")
-        return Conversation(*rows[0])
+        return Conversation.from_row(rows[0])
 
     def rename(self, conversation_id: int, title: str) -> None:
         title = title.strip()
@@ -214,12 +240,42 @@ class History:
         else:
             self._run("UPDATE messages SET content = ?, status = ? WHERE id = ?", (content, status, message_id))
 
+    def set_sentences(self, message_id: int, sentences: list[dict]) -> None:
+        """Keep an answer's attribution, computed after it ended."""
+        self._run("UPDATE messages SET sentences = ? WHERE id = ?", (json.dumps(sentences), message_id))
+
     def messages(self, conversation_id: int) -> list[Message]:
         rows = self._rows(
-            "SELECT id, role, content, sources, status, model FROM messages WHERE conversation_id = ? ORDER BY id",
+            "SELECT id, role, content, sources, status, model, sentences, created FROM messages "
+            "WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
-        return [Message(r[0], r[1], r[2], json.loads(r[3]), _status(r[4], r[0]), r[5]) for r in rows]
+        return [
+            Message(r[0], r[1], r[2], json.loads(r[3]), _status(r[4], r[0]), r[5], json.loads(r[6]), r[7]) for r in rows
+        ]
+
+
+# Columns added since the first release, each with the default that says what an old row means:
+# no attribution, asked in the chat app (`medtui ask` kept none before), settings not recorded.
+_ADDED_COLUMNS = {
+    "messages": [("sentences", "TEXT NOT NULL DEFAULT '[]'")],
+    "conversations": [("source", "TEXT NOT NULL DEFAULT 'tui'"), ("settings", "TEXT NOT NULL DEFAULT '{}'")],
+}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a history written by an older medtui up to SCHEMA (`CREATE TABLE IF NOT EXISTS`
+    leaves an old table as it was)."""
+    for table, added in _ADDED_COLUMNS.items():
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, definition in added:
+            if name not in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+
+
+def stamp(seconds: float) -> str:
+    """A local date and time to the minute, as the History list and exports show them; "" for none."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else ""
 
 
 def _status(word: str, message_id: int) -> MessageStatus:

@@ -1,7 +1,10 @@
 """The chat app: composes the widgets, reacts to their messages, runs slow work in workers.
 
 Everything medical happens in the services (medtui.chat, medtui.core.rag, medtui.core.engines); this
-layer only moves their events onto the screen.
+layer only moves their events onto the screen. Split by concern: this module holds the layout, the
+status, the model and the routing of the widgets' messages; answering.py asks and streams answers,
+indexing.py loads and builds indexes, conversations.py handles the history, commands.py lists the
+palette's entries.
 """
 
 import threading
@@ -16,37 +19,36 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from medtui.chat.export import export_conversation
-from medtui.chat.service import ChatService, Done, Sources, Token, clean_question, source_records
-from medtui.core.config import Settings
+from medtui.core.config import Settings, save_settings
 from medtui.core.engines import Engine
 from medtui.core.errors import MedtuiError
-from medtui.core.formatting import conversation_title
 from medtui.core.history import History
 from medtui.core.rag.gate import SearchMode
-from medtui.core.rag.index import Cancelled, Progress, SnippetIndex, list_indexes
+from medtui.core.rag.index import SnippetIndex
 from medtui.core.rag.retriever import Retriever
-from medtui.core.rag.sources import resolve_source
-from medtui.core.rate import RateMeter
-from medtui.core.records import MessageStatus
 from medtui.core.registry import Registry
-from medtui.core.wiring import open_engine, open_retriever
+from medtui.core.wiring import open_engine
+from medtui.tui.answering import QUEUED, AnsweringMixin
+from medtui.tui.commands import chat_commands
+from medtui.tui.conversations import ConversationsMixin
+from medtui.tui.indexing import IndexingMixin
 from medtui.tui.screens.eval_screen import EvalScreen
 from medtui.tui.screens.export_screen import ExportScreen
-from medtui.tui.screens.indexes import IndexAction, IndexesScreen, IndexRow
 from medtui.tui.screens.passage import PassageScreen
 from medtui.tui.screens.rename import RenameScreen
-from medtui.tui.screens.retrieval_settings import RetrievalChoice, RetrievalSettings
 from medtui.tui.screens.switcher import ModelSwitcher
 from medtui.tui.screens.train_screen import TrainScreen
-from medtui.tui.widgets.chat.answer_view import AnswerView, answer_state
+from medtui.tui.widgets.chat.answer_view import AnswerView
 from medtui.tui.widgets.chat.message_log import MessageLog
 from medtui.tui.widgets.chat.prompt_input import PromptInput
+from medtui.tui.widgets.chat.welcome import Welcome, model_size
+from medtui.tui.widgets.disclaimer import Disclaimer
 from medtui.tui.widgets.history.history_sidebar import HistorySidebar
 from medtui.tui.widgets.sources.sources_panel import SourcesPanel
 from medtui.tui.widgets.status_bar import StatusBar
 
 
-class MedtuiApp(App):
+class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
     TITLE = "medtui"
     SUB_TITLE = "local medical Q&A"
     CSS_PATH = "app.tcss"
@@ -81,16 +83,19 @@ class MedtuiApp(App):
         self._dense_progress: str | None = None  # "N/M snippets · rate · ETA" while the dense phase runs
         self._busy_text: str | None = None
         self.generating = False
+        self.queued: str | None = None  # a question sent while an answer streamed: asked when it ends
 
     # -- layout ----------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Disclaimer()
         with Horizontal(id="main"):
             yield HistorySidebar()
             with Vertical(id="conversation"):
-                yield MessageLog(id="log")
+                with MessageLog(id="log"):
+                    yield Welcome()
                 yield PromptInput()
-            yield SourcesPanel()
+            yield SourcesPanel(self.rag)
         yield StatusBar()
         yield Footer()
 
@@ -102,6 +107,7 @@ class MedtuiApp(App):
             self.notify(self.history.notice, severity="warning", timeout=15)
         self.query_one(PromptInput).focus()
         self._update_status()
+        self._describe_welcome()
         self.load_model(self.model_name)
         if self.rag:
             self.load_index()
@@ -119,23 +125,14 @@ class MedtuiApp(App):
         names, paths and errors that come from data, so markup in them is never interpreted."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from chat_commands(self)
+
     def on_unmount(self) -> None:
         self._stop_answer.set()
         self._stop_indexing.set()
         self._cancel_dense()  # its thread would keep Python from exiting until the whole phase ran
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Switch model", "Pick a base model, LoRA adapter or GGUF file", self.action_switch_model)
-        yield SystemCommand("Toggle RAG", "Ground answers in retrieved sources, or not", self.action_toggle_rag)
-        yield SystemCommand("Retrieval settings", "RAG on/off and top-k", self.action_retrieval_settings)
-        yield SystemCommand("Indexes", "Use, resume, rebuild or add to a retrieval index", self.action_indexes)
-        yield SystemCommand("Benchmarks", "Run MedQA, MedMCQA, PubMedQA, MMLU… and compare", self.action_evaluate)
-        yield SystemCommand(
-            "Train", "Train a LoRA adapter (SFT, continual pretraining, MSFT) and watch runs", self.action_train
-        )
-        yield SystemCommand("Export", "Merge a LoRA and export a verified GGUF (f16, q8_0, q4_k_m)", self.action_export)
-        yield SystemCommand("New chat", "Start a new conversation", self.action_new_chat)
 
     # -- status ----------------------------------------------------------------
     def _update_status(self, busy_text: str | None = None) -> None:
@@ -163,15 +160,39 @@ class MedtuiApp(App):
                 parts.append("keyword search only" + building)
         if self._busy_text:
             parts.append(self._busy_text)
+        if self.queued is not None:
+            parts.append(QUEUED)
         busy = self._busy_text is not None or self._dense_progress is not None
         self.query_one(StatusBar).set_status(" · ".join(parts), busy=busy)
 
     def _error(self, error: Exception) -> None:
         self.notify(str(error), severity="error", timeout=10)
 
+    def _describe_welcome(self) -> None:
+        """The welcome's model and index lines, with their sizes (an empty chat only)."""
+        welcome = self.query(Welcome).first(Welcome) if self.query(Welcome) else None
+        if welcome is None:
+            return
+        if self.engine is not None:
+            spec = self.engine.spec
+            size = model_size(spec)
+            what = {"gguf": "GGUF", "hf": "HF"}.get(spec.kind, spec.kind) + (" + LoRA" if spec.adapter else "")
+            model = f"{spec.name} ({what}{', ' + size if size else ''})"
+        else:
+            model = f"{self.model_name} (loading…)"
+        name = self.settings.index
+        try:
+            index = f"{name} ({SnippetIndex(name).manifest().bm25_count:,} snippets)"
+        except MedtuiError:
+            index = f"{name} (not built yet)"
+        if not self.rag:
+            index += " · retrieval is off (ctrl+r turns it on)"
+        welcome.describe(model, index)
+
     # -- workers ---------------------------------------------------------------
     @work(thread=True, exclusive=True, group="model")
-    def load_model(self, name: str) -> None:
+    def load_model(self, name: str, save: bool = False) -> None:
+        """Load `name`; `save`: the user chose it, so it is the model next time too (config.toml)."""
         self.call_from_thread(self._update_status, f"loading {name}…")
         try:
             engine = open_engine(self.settings, name)
@@ -179,202 +200,56 @@ class MedtuiApp(App):
             self.call_from_thread(self._error, e)
             self.call_from_thread(self._update_status)
             return
-        self.call_from_thread(self._model_ready, engine)
+        self.call_from_thread(self._model_ready, engine, save)
 
-    def _model_ready(self, engine: Engine) -> None:
+    def _model_ready(self, engine: Engine, save: bool = False) -> None:
         old, self.engine = self.engine, engine
         self.model_name = engine.spec.name
         if old is not None and not self.generating:
             old.close()
         self._update_status()
+        self._describe_welcome()
         self.notify(f"model ready: {engine.spec.name}")
-
-    def _index_progress(self, name: str) -> Progress:
-        """A progress callback for worker threads: bar, snippets/s and ETA in the status bar."""
-        status, meter = self.query_one(StatusBar), RateMeter()
-        self._stop_indexing.clear()
-
-        def progress(done: int, total: int | None) -> None:
-            self.call_from_thread(status.set_progress, done, total)
-            self.call_from_thread(self._update_status, f"indexing {name}: {meter.describe(done, total)} (Esc stops)")
-
-        return progress
-
-    @work(thread=True, exclusive=True, group="index")
-    def load_index(self) -> None:
-        progress = self._index_progress(self.settings.index)
-        try:  # served after its keyword phase (seconds): the dense phase follows in `build_dense`
-            retriever = open_retriever(self.settings.replace(rag=True), progress, self._stop_indexing, dense_now=False)
-        except (MedtuiError, Cancelled) as e:
-            self.call_from_thread(self._error, e)
-            retriever = None
-        self.call_from_thread(self._index_ready, retriever)
-
-    @work(thread=True, exclusive=True, group="build")
-    def build_index(self, action: IndexAction) -> None:
-        progress = self._index_progress(action.name)
-        try:
-            index = SnippetIndex(action.name)
-            if action.name == self._dense_name:
-                with self._dense_lock:  # its dense phase, stopped for this build, ends its batch first
-                    pass
-            if action.kind == "add":
-                manifest = index.add([resolve_source(action.source)], progress=progress, cancel=self._stop_indexing)
-            else:
-                manifest = index.rebuild(progress, self._stop_indexing)
-            self.call_from_thread(self._index_built, action.name, manifest.bm25_count)
-        except (MedtuiError, Cancelled) as e:
-            self.call_from_thread(self._error, e)
-        finally:
-            self.call_from_thread(self.query_one(StatusBar).set_progress, None, None)
-            self.call_from_thread(self._update_status)
-
-    def _index_built(self, name: str, count: int) -> None:
-        self.notify(f"index {name} ready: {count} snippets")
-        if name == self.settings.index and self.rag:
-            self.retriever = None
-            self.load_index()  # serve the new contents
-
-    def _index_ready(self, retriever: Retriever | None) -> None:
-        self.retriever = retriever
-        self.query_one(StatusBar).set_progress(None, None)
-        self._update_status()
-        if retriever is not None and retriever.dense_pending():
-            self._cancel_dense()
-            self._stop_dense, self._dense_name = threading.Event(), retriever.index.name
-            self._dense_progress = "starting…"
-            self._show_status()
-            self.build_dense(retriever, self._stop_dense)
-
-    # -- the dense phase in the background ------------------------------------------
-    def _cancel_dense(self) -> None:
-        """Stop the dense phase if one runs (it resumes on the next start); answers go on with keyword search."""
-        if self._stop_dense is not None:
-            self._stop_dense.set()
-
-    @work(thread=True, exclusive=True, group="dense")
-    def build_dense(self, retriever: Retriever, stop: threading.Event) -> None:
-        """Embed what the index's keyword phase stored, then serve hybrid search: questions are
-        answered with keyword search meanwhile."""
-        meter = RateMeter()
-
-        def progress(done: int, total: int | None) -> None:
-            if not stop.is_set():  # stopped (also when the app closes): the next batch raises Cancelled
-                self.call_from_thread(self._dense_step, stop, done, total, meter.describe(done, total))
-
-        with self._dense_lock:
+        if save:
             try:
-                if stop.is_set():
-                    raise Cancelled(f"building dense search of {retriever.index.name!r} stopped before it began")
-                retriever.index.embed_pending(progress, stop)
-                fresh = Retriever(retriever.index, retriever.options)  # loads the query embedder now
-            except (MedtuiError, Cancelled) as e:
-                outcome: Retriever | Exception = e
-            else:
-                outcome = fresh
-        try:
-            self.call_from_thread(self._dense_done, retriever, stop, outcome)
-        except RuntimeError:  # the app closed (and stopped it): nothing left to show
-            pass
-
-    def _dense_step(self, stop: threading.Event, done: int, total: int | None, described: str) -> None:
-        if stop is not self._stop_dense or stop.is_set():
-            return  # a stopped phase reporting its last batch
-        self._dense_progress = described
-        self.query_one(StatusBar).set_progress(done, total)
-        self._show_status()
-
-    def _dense_done(self, retriever: Retriever, stop: threading.Event, outcome: Retriever | Exception) -> None:
-        if stop is self._stop_dense:
-            self._stop_dense, self._dense_progress = None, None
-            self.query_one(StatusBar).set_progress(None, None)
-        if isinstance(outcome, Cancelled):
-            if self.retriever is retriever:  # not when the user switched index, which stopped it
-                self.notify(
-                    f"building dense search of {retriever.index.name} stopped: answers use keyword search; "
-                    "it resumes on the next start",
-                    severity="warning",
-                )
-        elif isinstance(outcome, Exception):
-            self._error(outcome)
-        elif self.retriever is retriever:
-            self.retriever = outcome
-            self.notify(f"hybrid search ready: {retriever.index.name} now answers with dense and keyword search")
-        self._show_status()
-
-    @work(thread=True, exclusive=True, group="answer")
-    def answer(self, question: str) -> None:
-        service = ChatService(self.settings, self.engine, self.history, self.retriever)
-        log = self.query_one(MessageLog)
-        view = None
-        try:
-            if self.conversation_id is None:
-                self.conversation_id = self.history.new_conversation(
-                    conversation_title(question), self.engine.spec.name
-                )
-                self.call_from_thread(self._refresh_history)
-            for event in service.answer(
-                self.conversation_id, question, self._stop_answer, rag=self.rag, top_k=self.top_k
-            ):
-                if isinstance(event, Sources):
-                    fresh = self.call_from_thread(
-                        self.query_one(SourcesPanel).show,
-                        source_records(event.hits),
-                        event.notices,
-                        self.rag,
-                        event.grounded,
-                    )
-                    for notice in fresh:  # the header keeps every notice; a toast only for news
-                        self.call_from_thread(self.notify, notice, severity="warning")
-                    self.call_from_thread(log.add_question, question)
-                    view = self.call_from_thread(log.add_answer, self.engine.spec.name)
-                elif isinstance(event, Token):
-                    view.append(event.text)  # plain string append; the view repaints on its own timer
-                elif isinstance(event, Done):  # a refused question has a text but streamed none
-                    self.call_from_thread(view.finish, answer_state(event.status, event.notices), event.text)
-        except MedtuiError as e:
-            self.call_from_thread(self._error, e)
-            if view is not None:
-                self.call_from_thread(view.finish, answer_state(MessageStatus.ERROR))
-            elif not self.history.messages(self.conversation_id):  # refused before anything was saved
-                self.history.delete(self.conversation_id)
-                self.conversation_id = None
-                self.call_from_thread(self._refresh_history)
-        finally:
-            self.generating = False
-            self.call_from_thread(self._update_status)
+                self.notify(save_settings({"model": engine.spec.name}).describe())
+            except MedtuiError as e:
+                self._error(e)
 
     # -- messages from widgets ---------------------------------------------------
     @on(PromptInput.QuestionSubmitted)
     def _on_question(self, event: PromptInput.QuestionSubmitted) -> None:
-        try:
-            question = clean_question(event.question)
-        except MedtuiError as e:
-            self._error(e)
-            return
-        if self.generating:
-            self.notify("an answer is still streaming: press Esc to stop it first", severity="warning")
-        elif self.engine is None:
-            self.notify("the model is still loading: try again in a moment", severity="warning")
-        elif self.rag and self.retriever is None:
-            if any(w.group == "index" and w.is_running for w in self.workers):
-                self.notify(
-                    "the index is still building: wait for it, or turn retrieval off with ctrl+r", severity="warning"
-                )
-            else:
-                self.notify(
-                    "no index is loaded (see the error): turn retrieval off with ctrl+r, or retry with F2",
-                    severity="error",
-                )
-        else:
-            self.generating = True
-            self._stop_answer.clear()
-            self._update_status("answering… (Esc stops)")
-            self.answer(question)
+        self.ask(event.question)
+
+    @on(Welcome.ExampleChosen)
+    def _on_example(self, event: Welcome.ExampleChosen) -> None:
+        self.query_one(PromptInput).focus()
+        self.ask(event.question)
 
     @on(SourcesPanel.SourceSelected)
-    def _on_source(self, event: SourcesPanel.SourceSelected) -> None:
+    @on(AnswerView.CitationSelected)
+    def _on_source(self, event: SourcesPanel.SourceSelected | AnswerView.CitationSelected) -> None:
         self.push_screen(PassageScreen(event.record))
+
+    @on(AnswerView.Selected)
+    def _on_answer_selected(self, event: AnswerView.Selected) -> None:
+        """An answer was selected in the chat: the Sources panel shows its own sources."""
+        view = event.view
+        panel = self.query_one(SourcesPanel)
+        panel.show(view.sources, rag=self.rag, answer_number=view.number)
+        panel.show_support(view.sentences)
+
+    @on(AnswerView.BrowseEnded)
+    def _on_browse_ended(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    @on(PromptInput.BrowseRequested)
+    def _on_browse(self) -> None:
+        """Up in the question box: the example questions of an empty chat, else the latest answer."""
+        if welcome := self.query(Welcome):
+            welcome.first(Welcome).choose()
+        elif answers := self.query(AnswerView):
+            answers.last(AnswerView).focus()
 
     @on(HistorySidebar.Opened)
     def _on_open(self, event: HistorySidebar.Opened) -> None:
@@ -408,23 +283,6 @@ class MedtuiApp(App):
         path = export_conversation(self.history, event.conversation_id)
         self.notify(f"exported to {path}")
 
-    # -- conversations -----------------------------------------------------------
-    def _refresh_history(self) -> None:
-        self.query_one(HistorySidebar).show(self.history.conversations(), self.conversation_id)
-
-    def open_conversation(self, conversation_id: int) -> None:
-        self.conversation_id = conversation_id
-        log = self.query_one(MessageLog)
-        log.clear()
-        last_sources: list[dict] = []
-        for m in self.history.messages(conversation_id):
-            if m.role == "user":
-                log.add_question(m.content)
-            else:
-                log.add_answer(m.model, m.content, answer_state(m.status))
-                last_sources = m.sources
-        self.query_one(SourcesPanel).show(last_sources)
-
     # -- actions -----------------------------------------------------------------
     def action_cancel(self) -> None:
         """Esc stops the answer first; with none streaming, an index build and the dense phase."""
@@ -435,16 +293,6 @@ class MedtuiApp(App):
             self._stop_indexing.set()
         self._cancel_dense()
 
-    def action_new_chat(self) -> None:
-        if self.generating:
-            self.notify("an answer is still streaming: press Esc to stop it first", severity="warning")
-            return
-        self.conversation_id = None
-        self.query_one(MessageLog).clear()
-        self.query_one(SourcesPanel).show([])
-        self._refresh_history()
-        self.query_one(PromptInput).focus()
-
     def action_switch_model(self) -> None:
         try:
             specs = Registry().all()
@@ -453,70 +301,11 @@ class MedtuiApp(App):
             return
 
         def chosen(name: str | None) -> None:
+            self.query_one(PromptInput).focus()  # back to typing, however the switcher was opened
             if name and name != (self.engine.spec.name if self.engine else None):
-                self.load_model(name)
+                self.load_model(name, save=True)
 
         self.push_screen(ModelSwitcher(specs, self.model_name), chosen)
-
-    def _set_rag(self, rag: bool) -> None:
-        self.rag = rag
-        if rag and self.retriever is None:
-            self.load_index()
-        self.query_one(SourcesPanel).set_rag(rag)
-        self._update_status()
-
-    def action_toggle_rag(self) -> None:
-        self._set_rag(not self.rag)
-        self.notify(f"retrieval {'on' if self.rag else 'off'}")
-
-    def _drop_retriever(self) -> None:
-        """The index or its retrievers change: stop its dense phase; `_set_rag` loads the new one."""
-        self._cancel_dense()
-        self.retriever = None
-
-    def action_retrieval_settings(self) -> None:
-        s, r = self.settings, self.retriever
-        current = RetrievalChoice(self.rag, self.top_k, s.index, s.dense, s.bm25, s.require_sources)
-        rule = r.gate.rule(r.mode()).describe() if r is not None else ""
-
-        def done(choice: RetrievalChoice | None) -> None:
-            if not choice:
-                return
-            self.top_k = choice.top_k
-            self.settings = self.settings.replace(require_sources=choice.require_sources)
-            if (choice.index, choice.dense, choice.bm25) != (s.index, s.dense, s.bm25):
-                self.settings = self.settings.replace(index=choice.index, dense=choice.dense, bm25=choice.bm25)
-                self._drop_retriever()  # reloaded below for the new index or retrievers
-            self._set_rag(choice.rag)
-
-        self.push_screen(RetrievalSettings(current, list_indexes(), rule), done)
-
-    def action_indexes(self) -> None:
-        rows = []
-        for name in list_indexes():
-            try:
-                m = SnippetIndex(name).manifest()
-                rows.append(
-                    IndexRow(name, m.bm25_count, m.state, ", ".join(str(e.get("location", "?")) for e in m.sources))
-                )
-            except MedtuiError as e:
-                rows.append(IndexRow(name, 0, "unreadable", str(e)))
-
-        def done(action: IndexAction | None) -> None:
-            if action is None:
-                return
-            if action.kind == "use":
-                self.settings = self.settings.replace(index=action.name)
-                self._drop_retriever()
-                self._set_rag(True)
-            elif any(w.group == "build" and w.is_running for w in self.workers):
-                self.notify("an index is already building: wait for it or press Esc", severity="warning")
-            else:
-                if action.name == self.settings.index:
-                    self._drop_retriever()  # not served while it is rebuilt or extended
-                self.build_index(action)
-
-        self.push_screen(IndexesScreen(rows, self.settings.index), done)
 
     def action_evaluate(self) -> None:
         self.push_screen(EvalScreen(self.settings))

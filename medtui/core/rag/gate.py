@@ -50,14 +50,14 @@ class Rule:
         return {"weights": dict(self.weights), "threshold": self.threshold}
 
     @classmethod
-    def from_dict(cls, data: dict, where: str) -> "Rule":
+    def from_dict(cls, data: dict, where: str, features: tuple[str, ...] = FEATURES) -> "Rule":
         try:
             weights = {str(f): float(w) for f, w in data["weights"].items()}
             rule = cls(weights, float(data["threshold"]))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise MedtuiError(f"{where}: a gate rule needs weights and a threshold: rebuild the index") from None
-        if not weights or set(weights) - set(FEATURES):
-            raise MedtuiError(f"{where}: gate rule features must be among {', '.join(FEATURES)}: rebuild the index")
+        if not weights or set(weights) - set(features):
+            raise MedtuiError(f"{where}: rule features must be among {', '.join(features)}: rebuild the index")
         return rule
 
 

@@ -8,6 +8,11 @@ A thread worker of this screen renders the events of `evals.session.run_session`
 as `medtui eval run`), so results land in the same store and
 `medtui eval compare` shows them too. Esc stops the run; its predictions stay saved and the
 next run resumes. A model that fails to load is reported and skipped, not the whole run.
+
+The "Seed study" preset selects the study's benchmarks and asks for SFT data and a CPT corpus;
+Run then runs `medtui.workflows.study` (the same workflow as `medtui study run`) on the one
+selected base model: it trains what is missing, scores base, RAG, SFT and MSFT on the same
+questions and shows them in the same table, tested against the base.
 """
 
 import threading
@@ -37,16 +42,31 @@ from evals.compare import Comparison, comparison
 from evals.items import LETTERS
 from evals.runner import Mode, Permute, TaskProgress
 from evals.scoring import Prediction
-from evals.session import EvalRequest, Failed, ModelLoading, TaskFinished, run_session
+from evals.session import EvalRequest, Event, Failed, ModelLoading, TaskFinished, run_session
 from evals.stats import format_accuracy
 from evals.store import RunRow, RunStore
 from evals.summary import summarize
-from evals.tasks import TASKS
+from evals.task_files import known_tasks
+from evals.tasks import TASKS, Task
 from medtui.core.config import Settings
 from medtui.core.errors import MedtuiError
 from medtui.core.registry import Registry
 from medtui.tui.widgets.evals.accuracy_chart import AccuracyChart
 from medtui.tui.widgets.evals.comparison_table import ComparisonTable
+from medtui.workflows.study import (
+    Evaluated,
+    Exported,
+    Method,
+    Note,
+    StudyFinished,
+    StudyPlan,
+    TableReady,
+    TrainingFinished,
+    TrainingProgress,
+    TrainingStarted,
+    run_study,
+    study_task_names,
+)
 
 
 class EvalScreen(Screen):
@@ -54,7 +74,8 @@ class EvalScreen(Screen):
     BINDINGS = [Binding("escape", "stop_or_close", "Stop / close")]
     HELP = (
         "Pick models and benchmarks, then Run. Esc stops a run (it resumes next time) or closes the screen. "
-        "Enter on a comparison row makes it the base the other rows are tested against."
+        "Enter on a comparison row makes it the base the other rows are tested against. The Seed study preset "
+        "trains SFT and MSFT adapters of the one selected model and compares base, RAG, SFT and MSFT."
     )
 
     def __init__(self, settings: Settings) -> None:
@@ -65,7 +86,13 @@ class EvalScreen(Screen):
         self.run_ids: set[str] = set()  # runs started from this screen: what its table and chart compare
         self.base: str | None = None  # the method the table tests the others against (None: the first row)
         self.wrong: list[tuple[str, str, Prediction]] = []  # (task, source, prediction)
+        self.scoring = ModelLoading("", 0, 0)  # the model being scored, for the progress line
         self._items: dict[tuple[str, str], dict] = {}
+        self.tasks_error = ""  # a task file with a mistake: said once the screen shows, the built-in tasks offered
+        try:
+            self.tasks: dict[str, Task] = known_tasks(settings.task_dir)
+        except MedtuiError as e:
+            self.tasks, self.tasks_error = dict(TASKS), str(e)
 
     def compose(self) -> ComposeResult:
         models = [
@@ -80,10 +107,14 @@ class EvalScreen(Screen):
                 with Vertical():
                     yield Label("Benchmarks")
                     yield SelectionList[str](
-                        *[(f"{name}  ({task.size})", name, name.startswith("mmlu_")) for name, task in TASKS.items()],
+                        *[(_task_label(task), name, name.startswith("mmlu_")) for name, task in self.tasks.items()],
                         id="tasks",
                     )
             with Horizontal(id="options"):
+                yield Label("Preset")
+                yield Select(
+                    [("custom", "custom"), ("Seed study", "study")], value="custom", allow_blank=False, id="preset"
+                )
                 yield Label("Mode")
                 yield Select(
                     [("loglik", "loglik"), ("generate", "generate")], value="loglik", allow_blank=False, id="mode"
@@ -95,6 +126,13 @@ class EvalScreen(Screen):
                 yield Label("Limit")
                 yield Input("50", type="integer", id="limit")
                 yield Button("Run", variant="primary", id="run")
+            with Horizontal(id="study"):
+                yield Label("SFT data")
+                yield Input(placeholder="JSONL/CSV file, dataset folder or Hub id", id="sft-data")
+                yield Label("CPT corpus")
+                yield Input(placeholder="index:NAME, Hub id, JSONL/CSV or .txt/.md files", id="cpt-data")
+                yield Label("Methods")
+                yield Input(",".join(Method), id="methods")
             yield ProgressBar(id="progress", show_eta=True)
             yield Static("", id="live")
         with TabbedContent(id="views"):
@@ -110,6 +148,8 @@ class EvalScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.tasks_error:
+            self.notify(self.tasks_error, severity="error", timeout=10)
         self.query_one("#runs", DataTable).add_columns(
             "method",
             "task",
@@ -123,6 +163,19 @@ class EvalScreen(Screen):
             "answers",
         )
 
+    @on(Select.Changed, "#preset")
+    def _preset(self, event: Select.Changed) -> None:
+        """The seed study shows its own fields and selects its benchmarks and methods."""
+        study = event.value == "study"
+        self.query_one("#study").display = study
+        if not study:
+            return
+        tasks = self.query_one("#tasks", SelectionList)
+        tasks.deselect_all()
+        for name in study_task_names(self.settings.task_dir):
+            tasks.select(name)
+        self.query_one("#methods", Input).value = ",".join(Method)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id != "run" or self.running:
             return
@@ -135,13 +188,18 @@ class EvalScreen(Screen):
         if raw and (not raw.isdigit() or int(raw) < 1):
             self.notify("limit must be a positive whole number, or empty for all questions", severity="error")
             return
+        limit = int(raw) if raw else None
+        mode = Mode.parse(str(self.query_one("#mode", Select).value))
+        if self.query_one("#preset", Select).value == "study":
+            self._start_study(models, tasks, limit, mode)
+            return
         try:
             request = EvalRequest(
                 models,
-                [TASKS[name] for name in tasks],
-                Mode.parse(str(self.query_one("#mode", Select).value)),
+                [self.tasks[name] for name in tasks],
+                mode,
                 self.query_one("#rag", Switch).value,
-                int(raw) if raw else None,
+                limit,
                 self.settings.seed,
                 permute=Permute.CYCLIC if self.query_one("#permute", Switch).value else Permute.NONE,
             )
@@ -152,49 +210,123 @@ class EvalScreen(Screen):
         self.cancel.clear()
         self.run_benchmarks(request)
 
+    def _start_study(self, models: list[str], tasks: list[str], limit: int | None, mode: Mode) -> None:
+        if len(models) != 1:
+            self.notify("the seed study trains on one base model: select exactly one", severity="error")
+            return
+        methods = self.query_one("#methods", Input).value
+        try:
+            plan = StudyPlan(
+                models[0],
+                self.query_one("#sft-data", Input).value.strip(),
+                self.query_one("#cpt-data", Input).value.strip(),
+                tuple(tasks),
+                tuple(Method.parse(m.strip()) for m in methods.split(",") if m.strip()),
+                limit,
+                self.settings.seed,
+                mode,
+                self.settings.top_k,
+            )
+        except MedtuiError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.running = True
+        self.cancel.clear()
+        self.run_seed_study(plan)
+
     @work(thread=True, exclusive=True, group="eval")
     def run_benchmarks(self, request: EvalRequest) -> None:
         """Render `evals.session`'s events: the same loop as `medtui eval run`."""
-        live = self.query_one("#live", Static)
-        bar = self.query_one(ProgressBar)
-        loading = ModelLoading("", 0, len(request.models))
         try:
-            store = RunStore()
-            if store.notice:
-                self.app.call_from_thread(self.notify, store.notice, timeout=10)
+            store = self._store()
             for event in run_session(self.settings, request, self.cancel, store):
-                if isinstance(event, ModelLoading):
-                    loading = event
-                    self.app.call_from_thread(live.update, f"loading {event.model} ({event.number}/{event.total})…")
-                elif isinstance(event, Failed):
-                    self.app.call_from_thread(
-                        self.notify, f"{event.model}: {event.error}", severity="error", timeout=10
-                    )
-                elif isinstance(event, TaskProgress):
-                    self.app.call_from_thread(bar.update, total=event.total, progress=event.done)
-                    self.app.call_from_thread(
-                        live.update,
-                        f"model {loading.number}/{loading.total} {event.model} · {event.task}: "
-                        f"{event.done}/{event.total} · accuracy so far {event.correct / event.done:.1%} (Esc stops)",
-                    )
-                elif isinstance(event, TaskFinished):
-                    self.run_ids.add(event.result.key.id)
-                    row = next(r for r in store.runs() if r.key.id == event.result.key.id)
-                    self.app.call_from_thread(self._show_result, row, event.result.predictions, self._compare(store))
+                self._render_eval(event, store)
         except MedtuiError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
         finally:
-            self.running = False
-            self.app.call_from_thread(live.update, "stopped: run again to resume" if self.cancel.is_set() else "done")
+            self._finished()
+
+    @work(thread=True, exclusive=True, group="eval")
+    def run_seed_study(self, plan: StudyPlan) -> None:
+        """Render `medtui.workflows.study`'s events: the same workflow as `medtui study run`."""
+        live, bar = self.query_one("#live", Static), self.query_one(ProgressBar)
+        say = lambda text: self.app.call_from_thread(live.update, text)
+        try:
+            store = self._store()
+            for event in run_study(self.settings, plan, self.cancel, store):
+                if isinstance(event, Note):
+                    say(event.text)
+                elif isinstance(event, TrainingStarted):
+                    say(f"{event.method}: {'resuming' if event.resumed else 'training'} {event.run}… (Esc stops)")
+                elif isinstance(event, TrainingProgress) and event.record.loss is not None:
+                    r = event.record
+                    self.app.call_from_thread(bar.update, total=r.max_steps, progress=r.step)
+                    say(f"{event.method}: [{r.stage}] step {r.step}/{r.max_steps} · loss {r.loss:.4f} (Esc stops)")
+                elif isinstance(event, TrainingFinished):
+                    say(f"{event.method}: {event.model} {'reused' if event.reused else 'trained'}")
+                elif isinstance(event, Evaluated):
+                    if isinstance(event.event, TaskFinished) and event.method is Method.BASE:
+                        self.base = event.event.result.key.method  # the study tests every row against the base
+                    self._render_eval(event.event, store, f"{event.method} · ")
+                elif isinstance(event, TableReady):
+                    self.app.call_from_thread(self.query_one(ComparisonTable).show, event.comparison)
+                    self.app.call_from_thread(self.query_one(AccuracyChart).show, event.comparison)
+                elif isinstance(event, Exported):
+                    self.app.call_from_thread(self.notify, f"{event.method}: exported as {event.model}")
+                elif isinstance(event, StudyFinished) and event.failures:
+                    message = f"{event.failures} benchmark run(s) failed: see the notifications"
+                    self.app.call_from_thread(self.notify, message, severity="error", timeout=10)
+        except MedtuiError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
+        finally:
+            self._finished()
+
+    def _store(self) -> RunStore:
+        """The run store, saying what opening it changed (once: the change is then made)."""
+        store = RunStore()
+        if store.notice:
+            self.app.call_from_thread(self.notify, store.notice, timeout=10)
+        return store
+
+    def _render_eval(self, event: Event, store: RunStore, prefix: str = "") -> None:
+        """One eval session event, from a worker thread; `prefix` names the study's method."""
+        live = self.query_one("#live", Static)
+        if isinstance(event, ModelLoading):
+            self.scoring = event
+            self.app.call_from_thread(live.update, f"{prefix}loading {event.model} ({event.number}/{event.total})…")
+        elif isinstance(event, Failed):
+            self.app.call_from_thread(
+                self.notify, f"{prefix}{event.model}: {event.error}", severity="error", timeout=10
+            )
+        elif isinstance(event, TaskProgress):
+            self.app.call_from_thread(self.query_one(ProgressBar).update, total=event.total, progress=event.done)
+            self.app.call_from_thread(
+                live.update,
+                f"{prefix}model {self.scoring.number}/{self.scoring.total} {event.model} · {event.task}: "
+                f"{event.done}/{event.total} · accuracy so far {event.correct / event.done:.1%} (Esc stops)",
+            )
+        elif isinstance(event, TaskFinished):
+            self.run_ids.add(event.result.key.id)
+            row = next(r for r in store.runs() if r.key.id == event.result.key.id)
+            self.app.call_from_thread(self._show_result, row, event.result.predictions, self._compare(store))
+
+    def _finished(self) -> None:
+        self.running = False
+        stopped = self.cancel.is_set()
+        self.app.call_from_thread(
+            self.query_one("#live", Static).update, "stopped: run again to resume" if stopped else "done"
+        )
 
     def _compare(self, store: RunStore) -> Comparison:
         """The comparison of this screen's runs, against the chosen base."""
-        return comparison([r for r in store.runs() if r.key.id in self.run_ids], store=store, base=self.base)
+        return comparison(
+            [r for r in store.runs() if r.key.id in self.run_ids], store=store, base=self.base, known=self.tasks
+        )
 
     def _show_result(self, row: RunRow, predictions: list[Prediction], compared: Comparison) -> None:
         self.query_one(ComparisonTable).show(compared)
         self.query_one(AccuracyChart).show(compared)
-        s = summarize(predictions, TASKS[row.key.task].option_labels)
+        s = summarize(predictions, self.tasks[row.key.task].option_labels)
         label, _ = s.best_constant
         self.query_one("#runs", DataTable).add_row(
             row.key.method,
@@ -226,7 +358,7 @@ class EvalScreen(Screen):
     def _show_wrong(self, event: OptionList.OptionHighlighted) -> None:
         task, source, p = self.wrong[event.option_index]
         if (task, source) not in self._items:
-            self._items[(task, source)] = {i.id: i for i in TASKS[task].load(source)[1]}
+            self._items[(task, source)] = {i.id: i for i in self.tasks[task].load(source)[1]}
         item = self._items[(task, source)][p.item_id]
         options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(item.choices))
         verdict = f"correct: {item.answer_letter}   model: {_letter(p)}"
@@ -239,6 +371,11 @@ class EvalScreen(Screen):
             self.cancel.set()
         else:
             self.dismiss()
+
+
+def _task_label(task: Task) -> str:
+    """The name, with the number of questions where the task declares it (a task file may not)."""
+    return f"{task.name}  ({task.size if task.size is not None else 'task file'})"
 
 
 def _letter(p: Prediction) -> str:

@@ -1,10 +1,21 @@
-"""A cited passage in full."""
+"""A cited passage in full, the spans that support the answer highlighted."""
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
+
+HIGHLIGHT = "bold reverse"  # readable on any theme, and visible without colour
+
+
+def highlighted(text: str, spans: list[tuple[int, int]]) -> Text:
+    """The passage with each supporting span (character offsets from attribution) highlighted."""
+    out = Text(text)
+    for start, end in spans:
+        out.stylize(HIGHLIGHT, start, end)
+    return out
 
 
 class PassageScreen(ModalScreen[None]):
@@ -27,5 +38,5 @@ class PassageScreen(ModalScreen[None]):
                 part for part in (r.get("source", ""), r.get("reference", ""), r["id"] + place, scores) if part
             )
             yield Static(meta, id="passage-meta", markup=False)
-            yield Static(r["text"], id="passage-text", markup=False)
+            yield Static(highlighted(r["text"], r.get("highlight", [])), id="passage-text", markup=False)
         yield Footer()

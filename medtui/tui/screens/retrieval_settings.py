@@ -1,13 +1,18 @@
 """RAG on/off, which index, which retrievers (dense, BM25 or both), how many sources, and whether
-to answer only when a source passes the relevance gate."""
+to answer only when a source passes the relevance gate. Apply also saves what changed to
+config.toml, so the choices outlast a restart."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
+
+from medtui.core import paths
+from medtui.core.config import save_settings
+from medtui.core.errors import MedtuiError
 
 
 @dataclass(frozen=True)
@@ -20,12 +25,18 @@ class RetrievalChoice:
     require_sources: bool = False  # no source passes the gate: say so instead of answering
 
 
+def switch_state(on: bool) -> str:
+    """The switch's state in words: a tick drawn only in colour is lost on a monochrome terminal."""
+    return "[x] on" if on else "[ ] off"
+
+
 class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
     CSS_PATH = "retrieval_settings.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     HELP = (
         "Hybrid search fuses dense and BM25 rankings; turn one off to compare. Indexes come from `medtui index add`. "
-        "'Answer only from sources' refuses a question no source passes the relevance gate for."
+        "'Answer only from sources' refuses a question no source passes the relevance gate for. "
+        "Apply saves what you changed to config.toml; a MEDTUI_* variable still wins over it."
     )
 
     def __init__(self, current: RetrievalChoice, indexes: list[str], gate_rule: str = "") -> None:
@@ -35,31 +46,36 @@ class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
         self.indexes = sorted(set(indexes) | {current.index})
         self.gate_rule = gate_rule
 
+    def _switch(self, label: str, value: bool, switch_id: str) -> ComposeResult:
+        yield Label(label)
+        yield Switch(value=value, id=switch_id)
+        yield Static(switch_state(value), id=f"{switch_id}-state", classes="state", markup=False)
+
     def compose(self) -> ComposeResult:
         c = self.current
         with Vertical():
             with Horizontal():
-                yield Label("Retrieval (RAG)")
-                yield Switch(value=c.rag, id="rag")
+                yield from self._switch("Retrieval (RAG)", c.rag, "rag")
             with Horizontal():
                 yield Label("Index")
                 yield Select([(name, name) for name in self.indexes], value=c.index, allow_blank=False, id="index")
             with Horizontal():
-                yield Label("Dense (embeddings)")
-                yield Switch(value=c.dense, id="dense")
+                yield from self._switch("Dense (embeddings)", c.dense, "dense")
             with Horizontal():
-                yield Label("BM25 (words)")
-                yield Switch(value=c.bm25, id="bm25")
+                yield from self._switch("BM25 (words)", c.bm25, "bm25")
             with Horizontal():
                 yield Label("Sources (top-k)")
                 yield Input(str(c.top_k), type="integer", id="top-k")
             with Horizontal(id="require-row", classes="with-rule" if self.gate_rule else ""):
-                yield Label("Answer only from sources")
-                yield Switch(value=c.require_sources, id="require-sources")
+                yield from self._switch("Answer only from sources", c.require_sources, "require-sources")
             if self.gate_rule:  # data from the index's manifest: never markup
                 yield Static(f"a source passes when {self.gate_rule}", id="gate-rule", markup=False)
+            yield Static(f"Apply saves your changes to {paths.config_file()}", id="saved-to", markup=False)
             yield Button("Apply", variant="primary", id="apply")
         yield Footer()
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        self.query_one(f"#{event.switch.id}-state", Static).update(switch_state(event.value))
 
     def _apply(self) -> None:
         raw = self.query_one("#top-k", Input).value.strip()
@@ -72,7 +88,24 @@ class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
             return
         index = str(self.query_one("#index", Select).value)
         require = self.query_one("#require-sources", Switch).value
-        self.dismiss(RetrievalChoice(self.query_one("#rag", Switch).value, int(raw), index, dense, bm25, require))
+        choice = RetrievalChoice(self.query_one("#rag", Switch).value, int(raw), index, dense, bm25, require)
+        self._save(choice)
+        self.dismiss(choice)
+
+    def _save(self, choice: RetrievalChoice) -> None:
+        """Keep what the user changed here (not values that came from a flag or MEDTUI_* variable
+        and were left alone) for the next start; a failure to save still applies the choice now."""
+        changed = {
+            f.name: getattr(choice, f.name)
+            for f in fields(RetrievalChoice)
+            if getattr(choice, f.name) != getattr(self.current, f.name)
+        }
+        if not changed:
+            return
+        try:
+            self.notify(save_settings(changed).describe())
+        except MedtuiError as e:
+            self.notify(f"applied for this session only: {e}", severity="error", timeout=10)
 
     def on_button_pressed(self) -> None:
         self._apply()

@@ -1,10 +1,9 @@
-"""Model, retrieval state and the standing not-medical-advice notice; shows loading work."""
+"""Model, retrieval state and work in progress (the not-medical-advice notice has its own line: Disclaimer)."""
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import LoadingIndicator, ProgressBar, Static
 
-from medtui.chat.answer_record import DISCLAIMER
 from medtui.tui.styles import stylesheet
 
 
@@ -15,7 +14,6 @@ class StatusBar(Horizontal):
         yield LoadingIndicator(id="busy")
         yield Static("", id="status", markup=False)  # index and model names are data: never markup
         yield ProgressBar(id="progress", show_eta=True)
-        yield Static(DISCLAIMER, id="notice", markup=False)
 
     def set_status(self, text: str, busy: bool = False) -> None:
         self.query_one("#status", Static).update(text)

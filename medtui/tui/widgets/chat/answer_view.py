@@ -1,19 +1,32 @@
 """One assistant answer: reasoning collapsed above, markdown answer below, redrawn at most 10×/s.
 
 Tokens arrive faster than markdown can be re-rendered; the view keeps the raw text and
-repaints on a timer, so streaming stays smooth however fast the model is.
+repaints on a timer, so streaming stays smooth however fast the model is. Once the answer's
+sentences are attributed, it is redrawn with the checked citations as links (selecting one
+opens that passage with the supporting span highlighted) and unsupported sentences marked.
+
+An answer can be focused (Up from the question box, then Up/Down between answers): it then posts
+Selected, and the Sources panel shows that answer's own sources.
 """
 
+from dataclasses import dataclass
+
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Collapsible, Markdown, Static
 
+from medtui.chat.attribution import rewrite, support_notices
 from medtui.chat.outcome import LABELS
+from medtui.core.rag.attribution import Sentence
 from medtui.core.reasoning import split_reasoning
 from medtui.core.records import MessageStatus
 from medtui.tui.styles import stylesheet
 
 REFRESH_S = 0.1
+CHECKING = "checking each sentence against the sources…"
 
 
 def answer_state(status: MessageStatus, notices: list[str] | tuple[str, ...] = ()) -> str:
@@ -26,22 +39,59 @@ def answer_state(status: MessageStatus, notices: list[str] | tuple[str, ...] = (
     return "\n".join(lines)
 
 
-class AnswerView(Vertical):
-    DEFAULT_CSS = stylesheet(__file__)
+def linked_answer(answer: str, sentences: list[Sentence]) -> str:
+    """The answer's markdown with each checked citation a `cite:<sentence>:<n>` link and each
+    sentence's flags marked after it."""
+    return rewrite(answer, sentences, lambda i, n: f"[\\[{n}\\]](cite:{i}:{n})", lambda flags: f"⚠ *{flags}*")
 
-    def __init__(self, model: str, text: str = "", state: str = "") -> None:
+
+class AnswerView(Vertical, can_focus=True):
+    DEFAULT_CSS = stylesheet(__file__)
+    HELP = "An answer. Up/Down move between answers; the Sources panel shows this answer's sources."
+    BINDINGS = [
+        Binding("up", "previous_answer", "Previous answer", show=False),
+        Binding("down", "next_answer", "Next answer", show=False),
+    ]
+
+    @dataclass
+    class Selected(Message):
+        """This answer was focused: show its own sources."""
+
+        view: "AnswerView"
+
+    class BrowseEnded(Message):
+        """Down past the last answer: back to the question box."""
+
+    @dataclass
+    class CitationSelected(Message):
+        """A citation was selected: `record` is its source, with `highlight`, the supporting spans."""
+
+        record: dict
+
+    def __init__(
+        self,
+        model: str,
+        text: str = "",
+        state: str = "",
+        sentences: list[Sentence] | None = None,
+        sources: list[dict] | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.text = text
         self._dirty = bool(text)
         self._state = state
         self._shown = split_reasoning("")
+        self.sentences = sentences or []
+        self.sources = sources or []  # this answer's own sources (the panel shows the latest answer's)
+        self._linked = ""
+        self.checking = False  # attribution is running
 
     def compose(self) -> ComposeResult:
         yield Static(self.model, classes="who", markup=False)  # names and states are data: never markup
         with Collapsible(title="Reasoning", collapsed=True):
-            yield Markdown(classes="reasoning")
-        yield Markdown(classes="answer")
+            yield Markdown(classes="reasoning", open_links=False)
+        yield Markdown(classes="answer", open_links=False)  # a model's links never open a browser
         yield Static(self._state, classes="state", markup=False)
 
     def on_mount(self) -> None:
@@ -60,6 +110,63 @@ class AnswerView(Vertical):
         self._state = state
         self._dirty = True
         self._flush()
+
+    def set_checking(self, checking: bool) -> None:
+        self.checking = checking
+        self._dirty = True
+
+    def show_attribution(self, sentences: list[Sentence], sources: list[dict]) -> None:
+        """Redraw the answer with its sentences' checked citations and marks."""
+        self.sentences, self.sources, self.checking = sentences, sources, False
+        self._dirty = True
+        self._flush()
+
+    @property
+    def state_text(self) -> str:
+        checking = [CHECKING] if self.checking else []
+        return "\n".join(line for line in [self._state, *checking, *support_notices(self.sentences)] if line)
+
+    @on(Markdown.LinkClicked)
+    def _on_link(self, event: Markdown.LinkClicked) -> None:
+        event.stop()
+        kind, _, where = event.href.partition(":")
+        try:  # only the links linked_answer made open anything; a model's own links never do
+            index, n = (int(part) for part in where.split(":"))
+            sentence = self.sentences[index]
+            record = next(r for r in self.sources if r["n"] == n)
+        except (ValueError, IndexError, StopIteration):
+            kind = ""
+        if kind != "cite":
+            self.notify(f"links in answers are not opened: {event.href}", severity="warning", markup=False)
+            return
+        spans = [(a, b) for m, a, b in sentence.spans if m == n]
+        self.post_message(self.CitationSelected(dict(record, highlight=spans)))
+
+    def on_focus(self) -> None:
+        self.scroll_visible()
+        self.post_message(self.Selected(self))
+
+    def _siblings(self) -> list["AnswerView"]:
+        return list(self.parent.query_children(AnswerView)) if self.parent else [self]
+
+    def action_previous_answer(self) -> None:
+        views = self._siblings()
+        at = views.index(self)
+        if at > 0:
+            views[at - 1].focus()
+
+    def action_next_answer(self) -> None:
+        views = self._siblings()
+        at = views.index(self)
+        if at + 1 < len(views):
+            views[at + 1].focus()
+        else:
+            self.post_message(self.BrowseEnded())
+
+    @property
+    def number(self) -> int:
+        """1 for the conversation's first answer."""
+        return self._siblings().index(self) + 1
 
     def toggle_reasoning(self) -> None:
         collapsible = self.query_one(Collapsible)
@@ -83,7 +190,9 @@ class AnswerView(Vertical):
         if split != self._shown:  # re-parsing markdown is the costly part: only when it changed
             if split.reasoning != self._shown.reasoning:
                 self.query_one(".reasoning", Markdown).update(split.reasoning)
-            if split.answer != self._shown.answer:
-                self.query_one(".answer", Markdown).update(split.answer)
             self._shown = split
-        self.query_one(".state", Static).update(self._state)
+        linked = linked_answer(split.answer, self.sentences) if self.sentences else split.answer
+        if linked != self._linked:
+            self.query_one(".answer", Markdown).update(linked)
+            self._linked = linked
+        self.query_one(".state", Static).update(self.state_text)

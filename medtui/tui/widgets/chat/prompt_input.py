@@ -1,7 +1,9 @@
-"""Where questions are typed; posts QuestionSubmitted upward and clears itself."""
+"""Where questions are typed; posts QuestionSubmitted upward. The app clears it once it takes the
+question, so a question it cannot take yet (an answer still streaming) stays where it was typed."""
 
 from dataclasses import dataclass
 
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input
 
@@ -10,16 +12,24 @@ from medtui.tui.styles import stylesheet
 
 class PromptInput(Input):
     DEFAULT_CSS = stylesheet(__file__)
-    HELP = "Type a medical question and press Enter. Esc stops an answer in progress."
+    HELP = (
+        "Type a medical question and press Enter. Esc stops an answer in progress; a question sent while "
+        "one streams is queued and asked when it ends. Up selects an answer (or an example question)."
+    )
+    BINDINGS = [Binding("up", "browse", "Answers", show=False)]
 
     @dataclass
     class QuestionSubmitted(Message):
         question: str
 
+    class BrowseRequested(Message):
+        """Up in the question box: select the latest answer, or an example question."""
+
     def __init__(self) -> None:
         super().__init__(placeholder="Ask a medical question…  (Enter to send)", id="prompt")
 
     async def action_submit(self) -> None:
-        question = self.value
-        self.value = ""
-        self.post_message(self.QuestionSubmitted(question))
+        self.post_message(self.QuestionSubmitted(self.value))
+
+    def action_browse(self) -> None:
+        self.post_message(self.BrowseRequested())

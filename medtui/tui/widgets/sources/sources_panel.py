@@ -1,4 +1,5 @@
-"""The sources of the latest answer, numbered as cited; Enter opens the full passage.
+"""The sources of the latest answer (or of the answer selected in the chat), numbered as cited;
+Enter opens the full passage.
 
 The header counts them and carries the retrieval's notices (nothing passed the relevance gate,
 keyword search only…), so what grounding did stays visible after the toast is gone.
@@ -13,6 +14,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from medtui.core.rag.attribution import Sentence
 from medtui.tui.styles import stylesheet
 
 NOT_GROUNDED = "no source covers this question"  # only when the retrieval gave no notice saying so
@@ -24,44 +26,96 @@ def _label(record: dict) -> Text:
     label = Text(f"[{record['n']}] ", style="bold")
     label.append(record["title"])
     label.append(f"\n    {where}", style="dim")
+    if "supports" in record:
+        count = record["supports"]
+        label.append(
+            f"\n    supports {count} sentence{'s' if count != 1 else ''}" if count else "\n    supports no sentence"
+        )
     return label
+
+
+class SourcesList(OptionList):
+    """The list of sources: focused, its first source is highlighted, so Enter opens it at once."""
+
+    def on_focus(self) -> None:
+        self.highlight_first()
+
+    def highlight_first(self) -> None:
+        if self.highlighted is None and self.option_count:
+            self.highlighted = 0
 
 
 class SourcesPanel(Vertical):
     DEFAULT_CSS = stylesheet(__file__)
-    HELP = "Sources retrieved for the latest answer. Enter (or click) opens a passage in full."
+    HELP = (
+        "Sources retrieved for the latest answer, or for the answer selected in the chat (Up from the question "
+        "box, then Up/Down). Enter (or click) opens a passage in full."
+    )
 
     @dataclass
     class SourceSelected(Message):
         record: dict
 
-    def __init__(self) -> None:
+    def __init__(self, rag: bool = True) -> None:
         super().__init__(id="sources")
         self.records: list[dict] = []
         self.notices: list[str] = []
-        self.rag = True
+        self.rag = rag
+        self.answer_number: int | None = None  # whose sources: an answer selected in the chat, else the latest
         self.grounded: bool | None = None
         self.answered = False  # a list of sources is shown (else the header is just "Sources")
 
     def compose(self) -> ComposeResult:
         yield Static("Sources", id="sources-title", markup=False)  # notices quote data: never markup
-        yield OptionList(id="sources-list")
+        yield SourcesList(id="sources-list")
+
+    def on_mount(self) -> None:
+        self._update_title()
 
     def show(
-        self, records: list[dict], notices: list[str] | None = None, rag: bool = True, grounded: bool | None = None
+        self,
+        records: list[dict],
+        notices: list[str] | None = None,
+        rag: bool = True,
+        grounded: bool | None = None,
+        answer_number: int | None = None,
     ) -> list[str]:
-        """Show a search's sources and notices; returns the notices the header did not show
-        before (the ones worth a toast: the rest the user has seen already)."""
+        """Show a search's sources and notices (`answer_number`: those of that answer in the chat,
+        selected there); returns the notices the header did not show before (the ones worth a
+        toast: the rest the user has seen already)."""
+        self.answer_number = answer_number
         shown = set(self.notices)
         notices = list(dict.fromkeys(notices or []))  # each text once
         if grounded is False and not any("covers this question" in n for n in notices):
             notices.insert(0, NOT_GROUNDED)
         self.records, self.notices, self.rag, self.grounded, self.answered = records, notices, rag, grounded, True
-        options = self.query_one(OptionList)
-        options.clear_options()
-        options.add_options([Option(_label(r), id=str(r["n"])) for r in records])
+        self._fill(records)
         self._update_title()
         return [n for n in notices if n not in shown]
+
+    def clear(self, rag: bool) -> None:
+        """A new chat: no sources, and no count in the header until a question is asked."""
+        self.show([], rag=rag)
+        self.answered = False
+        self._update_title()
+
+    def show_support(self, sentences: list[Sentence]) -> None:
+        """After attribution: each source says how many sentences of the answer it supports, and
+        opens with their spans highlighted."""
+        if not sentences:
+            return
+        for record in self.records:
+            spans = [(a, b) for s in sentences for n, a, b in s.spans if n == record["n"]]
+            record["highlight"] = spans
+            record["supports"] = sum(record["n"] in s.sources for s in sentences)
+        self._fill(self.records)
+
+    def _fill(self, records: list[dict]) -> None:
+        options = self.query_one(SourcesList)
+        options.clear_options()
+        options.add_options([Option(_label(r), id=str(r["n"])) for r in records])
+        if options.has_focus:
+            options.highlight_first()
 
     def set_rag(self, rag: bool) -> None:
         """Retrieval was turned on or off: the header says so at once, not after the next question."""
@@ -73,7 +127,9 @@ class SourcesPanel(Vertical):
         return str(self.query_one("#sources-title", Static).render())
 
     def _update_title(self) -> None:
-        if not self.rag:
+        if self.answer_number is not None:
+            title = f"Sources of answer {self.answer_number} ({len(self.records)})"
+        elif not self.rag:
             title = "Sources: retrieval is off"
         else:
             title = f"Sources ({len(self.records)})" if self.answered else "Sources"

@@ -1,0 +1,74 @@
+"""Attribution of a finished answer, and the answer rewritten with it (docs/grounding.md §8).
+
+Runs after the last token (a worker in the TUI, after streaming in `ask`), never during it.
+The rewritten answer carries the checked citations in place of the model's own and marks what
+no source supports, in the forms each front shows: plain text (`ask`), Markdown (the export)
+and Markdown with citation links (the TUI).
+"""
+
+from collections.abc import Callable
+
+from medtui.core.rag.attribution import UNSUPPORTED, Sentence, attribute, attribution_rule
+from medtui.core.rag.embedder import DEFAULT_EMBEDDER, embed
+from medtui.core.reasoning import split_reasoning
+
+UNSUPPORTED_MARK = f"[{UNSUPPORTED}]"
+
+
+def attribute_answer(text: str, sources: list[dict], embedder: str = DEFAULT_EMBEDDER) -> list[Sentence]:
+    """The sentences of an answer's text (reasoning left out) with their support among `sources`
+    (the history's source records, numbered as in the prompt)."""
+    rule, _ = attribution_rule(embedder)
+    answer = split_reasoning(text).answer
+    passages = [s["text"] for s in sorted(sources, key=lambda s: s["n"])]  # numbered 1..k, as source_records makes them
+    return attribute(answer, passages, lambda texts: embed(texts, embedder), rule)
+
+
+Cite = Callable[[int, int], str]  # (sentence index, source n) -> how a citation is written
+Mark = Callable[[str], str]  # a sentence's flags, joined -> how they are written after it
+
+
+def _plain_cite(_: int, n: int) -> str:
+    return f"[{n}]"
+
+
+def _plain_mark(flags: str) -> str:
+    return f"[{flags}]"
+
+
+def rewrite(answer: str, sentences: list[Sentence], cite: Cite = _plain_cite, mark: Mark = _plain_mark) -> str:
+    """`answer` (the text after reasoning) with each sentence's citations replaced by the checked
+    ones and its flags (not in sources, a citation that does not support it or does not exist)
+    marked after it; everything between sentences kept."""
+    out, cursor = [], 0
+    for i, s in enumerate(sentences):
+        out.append(answer[cursor : s.start])
+        citations = "".join(cite(i, n) for n in s.sources)
+        body, tail = (s.text[:-1], s.text[-1]) if s.text and s.text[-1] in ".!?:;" else (s.text, "")
+        flags = f" {mark('; '.join(s.flags))}" if s.flags else ""
+        out.append(body + (" " + citations if citations else "") + tail + flags)
+        cursor = s.end
+    out.append(answer[cursor:])
+    return "".join(out)
+
+
+def markdown_answer(answer: str, sentences: list[Sentence]) -> str:
+    """For the Markdown export: citations as [n], a sentence's flags in italics after it."""
+    return rewrite(answer, sentences, mark=lambda flags: f"_[{flags}]_")
+
+
+def support_notices(sentences: list[Sentence]) -> list[str]:
+    """What the marks in an answer add up to, one line each: unsupported sentences, wrong citations."""
+    checked = [s for s in sentences if s.checked]
+    notices = []
+    unsupported = sum(s.unsupported for s in checked)
+    if unsupported:
+        notices.append(
+            f"{unsupported} of {len(checked)} sentences are supported by no source: marked {UNSUPPORTED_MARK}"
+        )
+    miscited = sum(any(n not in s.sources for n in s.cited) or bool(s.removed) for s in sentences)
+    if miscited:
+        notices.append(
+            f"{miscited} of {len(sentences)} sentences cite a source that does not support them or is missing: marked"
+        )
+    return notices

@@ -1,0 +1,65 @@
+"""The chat app's conversations: the History sidebar's list, reopening one (each answer with its
+own sources), a new chat, and the palette's rename / delete / export of the open conversation.
+
+A mixin of MedtuiApp (medtui.tui.app), which routes the History sidebar's messages.
+"""
+
+from medtui.core.rag.attribution import Sentence
+from medtui.tui.widgets.chat.answer_view import answer_state
+from medtui.tui.widgets.chat.message_log import MessageLog
+from medtui.tui.widgets.chat.prompt_input import PromptInput
+from medtui.tui.widgets.history.history_sidebar import HistorySidebar
+from medtui.tui.widgets.sources.sources_panel import SourcesPanel
+
+
+class ConversationsMixin:
+    """Conversations for MedtuiApp."""
+
+    def _refresh_history(self) -> None:
+        self.query_one(HistorySidebar).show(self.history.conversations(), self.conversation_id)
+
+    def open_conversation(self, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+        log = self.query_one(MessageLog)
+        log.clear()
+        last_sources: list[dict] = []
+        last_sentences: list[Sentence] = []
+        for m in self.history.messages(conversation_id):
+            if m.role == "user":
+                log.add_question(m.content)
+            else:
+                last_sentences = [Sentence.from_dict(d) for d in m.sentences]
+                log.add_answer(m.model, m.content, answer_state(m.status), last_sentences, m.sources)
+                last_sources = m.sources
+        panel = self.query_one(SourcesPanel)
+        panel.show(last_sources)
+        panel.show_support(last_sentences)
+
+    def action_new_chat(self) -> None:
+        if self.generating:
+            self.notify("an answer is still streaming: press Esc to stop it first", severity="warning")
+            return
+        self.conversation_id = None
+        self.query_one(MessageLog).clear(welcome=True)
+        self.query_one(SourcesPanel).clear(self.rag)
+        self._refresh_history()
+        self.call_after_refresh(self._describe_welcome)
+        self.query_one(PromptInput).focus()
+
+    def _current_conversation(self) -> int | None:
+        if self.conversation_id is None:
+            self.notify("no conversation yet: ask a question first", severity="warning")
+        return self.conversation_id
+
+    def action_rename(self) -> None:
+        if (cid := self._current_conversation()) is not None:
+            title = next((c.title for c in self.history.conversations() if c.id == cid), "")
+            self._on_rename(HistorySidebar.RenameRequested(cid, title))
+
+    def action_delete(self) -> None:
+        if (cid := self._current_conversation()) is not None:
+            self.query_one(HistorySidebar).confirm_delete(cid)  # asks first, as d in History does
+
+    def action_export_chat(self) -> None:
+        if (cid := self._current_conversation()) is not None:
+            self._on_export(HistorySidebar.ExportRequested(cid))

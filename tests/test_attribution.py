@@ -1,0 +1,193 @@
+"""Sentence attribution (docs/grounding.md §8): sentences split as a reader would, citations read
+and checked, and each sentence linked to the passage that supports it or flagged, with the real
+embedder and calibrated rule; on the real default model and index, `ask --json`, the history and
+the Markdown export carry the same links."""
+
+import json
+import sqlite3
+
+import pytest
+
+from medtui.chat.answer_record import sentence_entry
+from medtui.chat.attribution import UNSUPPORTED_MARK, attribute_answer, markdown_answer, rewrite
+from medtui.chat.export import conversation_markdown
+from medtui.chat.service import ChatService, Done, Sources, source_records
+from medtui.core.config import Settings
+from medtui.core.history import History
+from medtui.core.rag.attribution import (
+    UNSUPPORTED,
+    Sentence,
+    attribution_rule,
+    read_citations,
+    split_sentences,
+)
+from medtui.core.records import MessageStatus
+from medtui.core.wiring import open_engine, open_retriever
+from tests.test_grounded_answers import ask_json
+
+METFORMIN = "Metformin remains the preferred initial pharmacologic agent for most people with type 2 diabetes."
+SOURCES = [
+    {"n": 1, "text": f"Recommendation 9.4. {METFORMIN} It is effective, safe and inexpensive."},
+    {"n": 2, "text": "Sulfonylureas increase insulin secretion. Hypoglycaemia is their main adverse effect."},
+]
+
+
+def pieces(text: str) -> list[str]:
+    return [text[a:b] for a, b in split_sentences(text)]
+
+
+def test_sentences_split_as_a_reader_reads_them():
+    text = (
+        "Give 2.5 mg daily, e.g. with food. Dr. Smith agrees [1]. Take vitamin K. The answer is no. Then stop!\n"
+        "- First item without a full stop\n"
+        "2. Second item [2]–[3].\n\n"
+        "## Dosing"
+    )
+    assert pieces(text) == [
+        "Give 2.5 mg daily, e.g. with food.",
+        "Dr. Smith agrees [1].",
+        "Take vitamin K.",
+        "The answer is no.",
+        "Then stop!",
+        "First item without a full stop",
+        "Second item [2]–[3].",
+        "Dosing",
+    ]
+
+
+def test_citations_are_read_in_every_form_and_taken_out_of_the_text():
+    assert read_citations("Aspirin thins blood [1].") == ("Aspirin thins blood.", [1])
+    assert read_citations("A [1, 3] and B [2-4].") == ("A and B.", [1, 3, 2, 4])
+    assert read_citations("C [5]–[8].") == ("C.", [5, 6, 7, 8])
+    assert read_citations("No citation here.") == ("No citation here.", [])
+
+
+def test_a_copied_sentence_is_linked_a_made_up_one_flagged_and_a_missing_number_removed():
+    answer = (
+        f"{METFORMIN} [2]\n"  # copied from source 1, but cited to 2
+        "The target blood pressure is 180 mmHg to 200 mmHg [1].\n"  # no source says so
+        "Hypoglycaemia is the main adverse effect of sulfonylureas [7].\n"  # source 2; there is no source 7
+        "Sure!"
+    )
+    metformin, pressure, sulfonylurea, sure = attribute_answer(answer, SOURCES)
+    assert metformin.sources[0] == 1 and 2 not in metformin.sources
+    assert metformin.flags == ("cited 2, which does not support it",)
+    n, start, end = metformin.spans[0]
+    assert SOURCES[0]["text"][start:end] == METFORMIN  # the supporting span, to highlight
+    assert pressure.sources == () and pressure.unsupported
+    assert pressure.flags == (UNSUPPORTED, "cited 1, which does not support it")
+    assert sulfonylurea.sources == (2,) and sulfonylurea.removed == (7,)
+    assert sulfonylurea.flags == ("cited 7, which does not exist (removed)",)
+    assert not sure.checked and sure.flags == ()  # too short to claim anything: never flagged
+
+    plain = rewrite(answer, [metformin, pressure, sulfonylurea, sure])
+    assert plain.splitlines() == [
+        f"{METFORMIN[:-1]} [1]. [cited 2, which does not support it]",
+        f"The target blood pressure is 180 mmHg to 200 mmHg. [{UNSUPPORTED}; cited 1, which does not support it]",
+        "Hypoglycaemia is the main adverse effect of sulfonylureas [2]. [cited 7, which does not exist (removed)]",
+        "Sure!",
+    ]
+    assert f"_[{UNSUPPORTED}; cited 1" in markdown_answer(answer, [metformin, pressure, sulfonylurea, sure])
+
+
+def test_a_sentence_record_round_trips_and_the_schema_keeps_its_keys():
+    sentence = attribute_answer(METFORMIN, SOURCES)[0]
+    assert Sentence.from_dict(json.loads(json.dumps(sentence.to_dict()))) == sentence
+    assert sentence_entry(sentence.to_dict()) == {
+        "text": METFORMIN,
+        "sources": [1],
+        "support": round(sentence.support, 4),
+        "flags": [],
+    }
+
+
+def test_an_uncalibrated_embedder_gets_the_lexical_rule():
+    rule, why = attribution_rule("some/other-embedder")
+    assert set(rule.weights) == {"lexical"} and "not calibrated" in why
+    _, why = attribution_rule("all-MiniLM-L6-v2")
+    assert why.startswith("bench/attribution.py")  # fitted, and says how
+
+
+def test_a_number_the_passage_does_not_state_is_never_supported():
+    """The issue's own example: a made-up target on a passage about blood pressure targets."""
+    sources = [{"n": 1, "text": "A blood pressure target of less than 130/80 mm Hg is recommended for most adults."}]
+    made_up, stated = attribute_answer(
+        "The target blood pressure is 180 mmHg to 200 mmHg. The blood pressure target is below 130/80 mm Hg.", sources
+    )
+    assert made_up.unsupported and made_up.support == 0.0
+    assert stated.sources == (1,)
+
+
+def test_an_older_history_gains_the_sentences_column(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, title TEXT NOT NULL, model TEXT NOT NULL DEFAULT '',"
+        " created REAL NOT NULL, updated REAL NOT NULL);"
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, role TEXT NOT NULL,"
+        " content TEXT NOT NULL, sources TEXT NOT NULL DEFAULT '[]', status TEXT NOT NULL DEFAULT 'complete',"
+        " model TEXT NOT NULL DEFAULT '', created REAL NOT NULL);"
+        "INSERT INTO conversations VALUES (1, 'old', 'm', 0, 0);"
+        "INSERT INTO messages VALUES (1, 1, 'assistant', 'An old answer.', '[]', 'complete', 'm', 0);"
+    )
+    old.commit()
+    old.close()
+    history = History(path)
+    assert history.messages(1)[0].sentences == []
+    history.set_sentences(1, [{"text": "An old answer."}])
+    assert history.messages(1)[0].sentences == [{"text": "An old answer."}]
+
+
+@pytest.fixture(scope="module")
+def answered(default_index):
+    """A real answer from the default model over the default index, then an answer text written
+    to test each case, attributed against that answer's real sources and kept in the history."""
+    settings = Settings(max_tokens=24, temperature=0.0)
+    service = ChatService(settings, open_engine(settings), History(), open_retriever(settings))
+    conversation = service.history.new_conversation("diabetes", "smollm2")
+    events = list(service.answer(conversation, "What is the first-line drug treatment for type 2 diabetes?"))
+    sources = next(e for e in events if isinstance(e, Sources))
+    done = next(e for e in events if isinstance(e, Done))
+    records = source_records(sources.hits)
+    copied = next(r for r in records if "metformin" in r["text"].lower())
+    sentence = next(s for s in pieces(copied["text"]) if "metformin" in s.lower() and len(s.split()) > 5)
+    text = f"{sentence} [{len(records) + 3}]\nThe moon is made of green cheese and orbits Jupiter."
+    service.history.update_message(done.message_id, text, MessageStatus.COMPLETE)
+    crafted = Done(done.message_id, text, MessageStatus.COMPLETE)
+    return service, conversation, crafted, sources, copied, service.attribute(crafted, sources)
+
+
+def test_on_the_real_index_a_copied_sentence_links_and_a_made_up_one_is_flagged(answered):
+    service, conversation, done, sources, copied, sentences = answered
+    first, second = sentences
+    assert first.sources[0] == copied["n"] and first.removed == (len(sources.hits) + 3,)
+    assert second.unsupported
+    kept = service.history.messages(conversation)[-1].sentences
+    assert [Sentence.from_dict(d) for d in kept] == sentences
+    markdown = conversation_markdown(service.history, conversation)
+    assert f"[{copied['n']}]" in markdown and f"_{UNSUPPORTED_MARK}_" in markdown
+    assert f"[{len(sources.hits) + 3}]" not in markdown.split("**Sources**")[0]  # the missing number is gone
+    assert "1 of 2 sentences are supported by no source" in markdown
+
+
+def test_retrieval_off_or_no_answer_text_is_not_attributed(answered):
+    service, _, done, sources, _, _ = answered
+    assert service.attribute(done, Sources([], grounded=None)) == []
+    assert service.attribute(Done(done.message_id, "", MessageStatus.EMPTY), sources) == []
+
+
+def test_ask_json_the_history_and_the_export_carry_the_same_links(default_index):
+    payload = ask_json("What is the first-line drug treatment for type 2 diabetes?", "--max-tokens", "48")
+    assert payload["sentences"], payload["answer"]
+    numbers = {s["n"] for s in payload["sources"]}
+    for entry in payload["sentences"]:
+        assert set(entry) == {"text", "sources", "support", "flags"}
+        assert set(entry["sources"]) <= numbers
+        assert (UNSUPPORTED in entry["flags"]) == (entry["support"] is not None and not entry["sources"])
+    history = History()
+    conversation = history.conversations()[0]
+    message = history.messages(conversation.id)[-1]
+    assert [sentence_entry(d) for d in message.sentences] == payload["sentences"]
+    markdown = conversation_markdown(history, conversation.id)
+    sentences = [Sentence.from_dict(d) for d in message.sentences]
+    assert markdown_answer(payload["answer"], sentences) in markdown

@@ -1,0 +1,275 @@
+"""Issue 17, seen on screen at 160×48 and 100×30: the disclaimer always whole, the sources header
+following the retrieval toggle, a welcome, quit in the footer, focus (sources list, switcher, a
+question queued while an answer streams), the palette's entries, each answer's own sources, and
+the README's key table matching the footer and the palette."""
+
+import re
+from pathlib import Path
+
+from textual.command import CommandPalette
+from textual.widgets import Input, OptionList, Static
+
+from medtui.chat.answer_record import DISCLAIMER
+from medtui.core.config import Settings
+from medtui.core.history import History
+from medtui.tui.app import QUEUED, MedtuiApp
+from medtui.tui.screens.passage import PassageScreen
+from medtui.tui.screens.switcher import ModelSwitcher
+from medtui.tui.widgets.chat.answer_view import AnswerView
+from medtui.tui.widgets.chat.prompt_input import PromptInput
+from medtui.tui.widgets.chat.question_view import QuestionView
+from medtui.tui.widgets.chat.welcome import EXAMPLES, Welcome
+from medtui.tui.widgets.history.history_sidebar import HistorySidebar
+from medtui.tui.widgets.sources.sources_panel import SourcesPanel
+from tests.test_tui_chat import ready, wait_for
+
+WIDE, NARROW = (160, 48), (100, 30)
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def screen_lines(app: MedtuiApp) -> list[str]:
+    """What the terminal shows now, line by line (toasts and modal screens included)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def screen_text(app: MedtuiApp) -> str:
+    return "\n".join(screen_lines(app))
+
+
+def header(app: MedtuiApp) -> str:
+    return str(app.query_one("#sources-title", Static).render())
+
+
+def status(app: MedtuiApp) -> str:
+    return str(app.query_one("#status", Static).render())
+
+
+def source(n: int, title: str) -> dict:
+    return {"n": n, "id": f"hpo:{n}", "title": title, "source": "hpo", "text": f"{title} text.", "score": 0.5}
+
+
+def two_answers() -> int:
+    """A saved conversation whose two answers have different sources."""
+    history = History()
+    conversation = history.new_conversation("Kidneys and eyes", "smollm2")
+    history.add_message(conversation, "user", "What is nephritis?")
+    history.add_message(
+        conversation,
+        "assistant",
+        "Kidney inflammation [1].",
+        [source(1, "Nephritis"), source(2, "Kidney")],
+        model="smollm2",
+    )
+    history.add_message(conversation, "user", "What is ptosis?")
+    history.add_message(conversation, "assistant", "A drooping eyelid [1].", [source(1, "Ptosis")], model="smollm2")
+    return conversation
+
+
+async def start_long_answer(pilot, app: MedtuiApp) -> None:
+    app.query_one(PromptInput).focus()
+    await pilot.press(*"Write a long essay about the history of medicine.", "enter")
+    await wait_for(pilot, lambda: app.generating and app.query(AnswerView) and len(app.query_one(AnswerView).text) > 5)
+
+
+# 1 ------------------------------------------------------------------------------------------------
+async def test_the_disclaimer_is_whole_on_its_own_line_while_an_answer_streams_and_toasts_show():
+    app = MedtuiApp(Settings(rag=False, max_tokens=400, temperature=0.7))
+    async with app.run_test(size=WIDE) as pilot:
+        await ready(pilot, app)
+        await start_long_answer(pilot, app)
+        for size in (WIDE, NARROW):
+            await pilot.resize_terminal(*size)
+            for i in range(3):
+                app.notify(f"a toast with some length to it, number {i}", timeout=30)
+            await pilot.pause(0.3)
+            assert app.generating
+            lines = screen_lines(app)
+            assert any(line.strip() == DISCLAIMER for line in lines), lines  # whole, and alone on its line
+            assert DISCLAIMER not in status(app)
+        await pilot.resize_terminal(50, 30)  # narrower than the notice: it wraps, every word shown
+        await pilot.pause(0.3)
+        notice = app.query_one("#disclaimer")
+        top = notice.region.y
+        shown = " ".join(line.strip() for line in screen_lines(app)[top : top + notice.region.height])
+        assert shown == DISCLAIMER
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.generating, timeout=30)
+
+
+# 2 ------------------------------------------------------------------------------------------------
+async def test_the_sources_header_says_at_once_whether_retrieval_is_on(default_index):
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=NARROW) as pilot:
+        await ready(pilot, app)
+        assert "retrieval is off" in header(app)  # from the start, not only after a question
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.1)
+        assert "retrieval is off" not in header(app) and "retrieval is off" not in screen_text(app)
+        await wait_for(pilot, lambda: app.retriever is not None)
+        assert "retrieval is off" not in header(app)
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.1)
+        assert "retrieval is off" in header(app)
+
+
+# 3 ------------------------------------------------------------------------------------------------
+async def test_a_welcome_names_model_and_index_and_asks_an_example_chosen_with_the_keyboard(
+    default_index, fast_settings
+):
+    app = MedtuiApp(fast_settings.replace(rag=False))
+    async with app.run_test(size=WIDE) as pilot:
+        await ready(pilot, app)
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "answers medical questions" in text
+        assert re.search(r"model: smollm2 \(GGUF, [\d.]+ MB\)", text)
+        assert re.search(r"index: default \([\d,]+ snippets\)", text)
+        assert all(example in text for example in EXAMPLES)
+        await pilot.press("up")  # from the question box to the examples
+        assert isinstance(app.focused, OptionList) and app.focused.highlighted == 0
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: app.query(AnswerView) and not app.generating)
+        assert [q.question for q in app.query(QuestionView)] == [EXAMPLES[1]]
+        assert not app.query(Welcome) and EXAMPLES[0] not in screen_text(app)
+        assert isinstance(app.focused, PromptInput)
+        await pilot.press("ctrl+n")  # a new chat welcomes again
+        await pilot.pause(0.2)
+        assert app.query(Welcome) and "model: smollm2" in screen_text(app)
+        assert header(app) == "Sources: retrieval is off"
+
+
+# 4 ------------------------------------------------------------------------------------------------
+async def test_the_footer_shows_the_quit_key_at_both_sizes():
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=NARROW) as pilot:
+        for size in (NARROW, WIDE):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.2)
+            assert "^q Quit" in screen_lines(app)[-1]
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.1)
+    assert app.return_code is not None
+
+
+# 5 ------------------------------------------------------------------------------------------------
+async def test_a_focused_sources_list_opens_its_first_source_with_enter():
+    conversation = two_answers()
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=WIDE) as pilot:
+        app.open_conversation(conversation)
+        await pilot.pause(0.1)
+        app.query_one("#sources-list").focus()
+        await pilot.pause(0.1)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, PassageScreen) and app.screen.record["title"] == "Ptosis"
+
+
+async def test_closing_the_model_switcher_gives_focus_back_to_the_question_box():
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=WIDE) as pilot:
+        await ready(pilot, app)
+        app.query_one("#sources-list").focus()  # wherever focus was, typing is next
+        await pilot.press("ctrl+o")
+        assert isinstance(app.screen, ModelSwitcher)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert isinstance(app.focused, PromptInput)
+        await pilot.press(*"abc")
+        assert app.query_one(PromptInput).value == "abc"
+
+
+async def test_a_question_typed_while_an_answer_streams_is_queued_and_asked_when_it_ends():
+    app = MedtuiApp(Settings(rag=False, max_tokens=400, temperature=0.7))
+    async with app.run_test(size=WIDE) as pilot:
+        await ready(pilot, app)
+        await start_long_answer(pilot, app)
+        await pilot.press(*"What is gout?", "enter")
+        await pilot.pause(0.1)
+        prompt = app.query_one("#prompt", Input)
+        assert prompt.value == "What is gout?"  # kept, not erased
+        assert QUEUED in status(app) and QUEUED in screen_text(app)
+        await pilot.press("escape")  # the first answer ends: the queued question is asked
+        await wait_for(pilot, lambda: len(app.query(QuestionView)) == 2, timeout=30)
+        assert app.query(QuestionView).last(QuestionView).question == "What is gout?"
+        assert prompt.value == ""
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.generating, timeout=30)
+        assert QUEUED not in status(app)
+
+
+# 6 ------------------------------------------------------------------------------------------------
+async def test_the_palette_has_an_entry_for_each_chat_key():
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=WIDE) as pilot:
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for title in (
+            "Toggle reasoning",
+            "New chat",
+            "Rename conversation",
+            "Delete conversation",
+            "Export conversation",
+        ):
+            assert title in titles
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Toggle reasoning")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, CommandPalette)
+        assert any("no reasoning to show" in n.message for n in app._notifications)
+
+
+# 7 ------------------------------------------------------------------------------------------------
+async def test_each_answer_shows_its_own_sources_when_selected():
+    conversation = two_answers()
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=WIDE) as pilot:
+        app.open_conversation(conversation)
+        app.query_one(PromptInput).focus()
+        await pilot.pause(0.1)
+        panel = app.query_one(SourcesPanel)
+        assert [r["title"] for r in panel.records] == ["Ptosis"]
+        await pilot.press("up")  # the latest answer
+        first, second = app.query(AnswerView)
+        assert app.focused is second and "Sources of answer 2 (1)" in header(app)
+        await pilot.press("up")  # the one before: its own two sources
+        await pilot.pause(0.1)
+        assert app.focused is first
+        assert [r["title"] for r in panel.records] == ["Nephritis", "Kidney"]
+        assert "Sources of answer 1 (2)" in header(app) and "Nephritis" in screen_text(app)
+        await pilot.press("down", "down")  # past the last answer: back to typing
+        assert isinstance(app.focused, PromptInput)
+
+
+# 8 ------------------------------------------------------------------------------------------------
+def readme_chat_table() -> list[list[str]]:
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("## The chat") :].split("\n\n")[1]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in table.splitlines()[2:]]
+
+
+async def test_the_readme_key_table_matches_the_footer_and_the_palette():
+    from textual.app import App
+
+    rows = readme_chat_table()
+    keys = {row[0] for row in rows}
+    readme_palette = {row[1] for row in rows} - {""}
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=WIDE) as pilot:
+        shown = [b for b in app.BINDINGS if b.show]
+        footer = lambda: [key.description for key in app.screen.query("FooterKey")]
+        await wait_for(pilot, lambda: all(b.description in footer() for b in shown), timeout=20)
+        await wait_for(pilot, lambda: "^p palette" in screen_lines(app)[-1], timeout=20)
+        named = {"escape": "Esc"}
+        for binding in shown:
+            key = named.get(binding.key, binding.key if "+" in binding.key else binding.key.upper())
+            assert key in keys, f"{key} ({binding.description}) is not in the README"
+        assert "ctrl+p" in keys
+        for binding in HistorySidebar.BINDINGS:  # the keys its footer shows when the History list is focused
+            assert f"in History: {binding.key}" in keys, binding.description
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        textual_own = {c.title for c in App.get_system_commands(app, app.screen)}
+        assert readme_palette <= set(titles), readme_palette - set(titles)
+        assert {t for t in titles if t not in textual_own} <= readme_palette
