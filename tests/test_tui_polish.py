@@ -65,7 +65,12 @@ def two_answers() -> int:
     return conversation
 
 
+LONG = 1500
+
+
 async def start_long_answer(pilot, app: MedtuiApp) -> None:
+    """At temperature 0 this question runs to the LONG-token limit (about 20 s on 2 cores), so it is
+    still streaming while a test types; 400 sampled tokens sometimes ended first on a quiet machine."""
     app.query_one(PromptInput).focus()
     await pilot.press(*"Write a long essay about the history of medicine.", "enter")
     await wait_for(pilot, lambda: app.generating and app.query(AnswerView) and len(app.query_one(AnswerView).text) > 5)
@@ -73,7 +78,7 @@ async def start_long_answer(pilot, app: MedtuiApp) -> None:
 
 # 1 ------------------------------------------------------------------------------------------------
 async def test_the_disclaimer_is_whole_on_its_own_line_while_an_answer_streams_and_toasts_show():
-    app = MedtuiApp(Settings(rag=False, max_tokens=400, temperature=0.7))
+    app = MedtuiApp(Settings(rag=False, max_tokens=LONG, temperature=0.0))
     async with app.run_test(size=WIDE) as pilot:
         await ready(pilot, app)
         await start_long_answer(pilot, app)
@@ -180,7 +185,7 @@ async def test_closing_the_model_switcher_gives_focus_back_to_the_question_box()
 
 
 async def test_a_question_typed_while_an_answer_streams_is_queued_and_asked_when_it_ends():
-    app = MedtuiApp(Settings(rag=False, max_tokens=400, temperature=0.7))
+    app = MedtuiApp(Settings(rag=False, max_tokens=LONG, temperature=0.0))
     async with app.run_test(size=WIDE) as pilot:
         await ready(pilot, app)
         await start_long_answer(pilot, app)
