@@ -18,7 +18,10 @@
    is measured on the held-out half through `attribute` itself; the answer of the most similar
    other question ("related") is reported too (its links may be right: same topic), and each
    answer sentence with its rarest word swapped for another answer's rare word ("rarest word
-   swapped": one wrong key term, which the rule should not support).
+   swapped": one wrong key term, which the rule should not support) and each with a "not" put
+   after its first auxiliary verb ("negated": it says the opposite). Every window first passes the
+   core's vetoes (`admissible`: numbers, key terms, negation); key terms are counted over all the
+   sampled passages (`--rare-share`: a word at most that share of them holds).
 2. MedQuAD (sanity check): sentences of an answer against that answer chunked as the index
    chunks it, plus distractor chunks of other topics: nearly every sentence should be linked.
 3. Generated answers: the questions of bench/data/clinical_questions.toml through the chat
@@ -26,10 +29,11 @@
    by `attribute_answer`: share of checked sentences supported, and attribution time against
    the answer's generation time (target ≤ 10%).
 
-`--write` stores the chosen rule and the lexical rule (the fallback for embedders without a
-calibration) in medtui/core/rag/attribution_calibration.json.
+`--write` stores the chosen rule, the lexical rule (the fallback for embedders without a
+calibration) and the vetoes' settings in medtui/core/rag/attribution_calibration.json.
 
     .venv/bin/python bench/attribution.py [--write] [--questions 500] [--generated N | --no-generated] [--keep DIR]
+        [--rare-share 0.001] [--no-negation]
 """
 
 import argparse
@@ -39,6 +43,7 @@ import gzip
 import json
 import math
 import os
+import pickle
 import random
 import re
 import shutil
@@ -78,13 +83,19 @@ def load() -> str:
 
 
 class CachedEmbed:
-    """`embed` with every text embedded once: a passage is scored with many answers."""
+    """`embed` with every text embedded once: a passage is scored with many answers. `--embed-cache`
+    keeps the vectors between runs (a local pickle this bench wrote)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, keep: Path | None = None) -> None:
         from medtui.core.rag.embedder import embed
 
-        self.name, self.embed, self.cache = name, embed, {}
+        self.name, self.embed, self.keep = name, embed, keep
+        self.cache = pickle.loads(keep.read_bytes()) if keep and keep.exists() else {}
         self.seconds = 0.0
+
+    def save(self) -> None:
+        if self.keep:
+            self.keep.write_bytes(pickle.dumps(self.cache))
 
     def __call__(self, texts: list[str]) -> list[list[float]]:
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
@@ -120,23 +131,37 @@ class Item:
     foreign: str = ""  # a random other question's answer, against the same passages
     related: str = ""  # the answer of the most similar other question (not a near-duplicate)
     corrupted: str = ""  # the answer's checked sentences, one a line, each with its rarest word swapped
+    negated: str = ""  # the answer's checked sentences, one a line, each with a "not" after its first auxiliary
     calibration: bool = False
-    # per sentence, per passage: its windows' features, rows of FEATURES + whether the window states
-    # every number the sentence states (`attribute` scores a window that does not 0)
+    # per sentence, per passage: its windows' features, rows of FEATURES + whether the window passed
+    # the core's vetoes (`admissible`: `attribute` scores a window that did not 0)
     own: list[list[np.ndarray]] = field(default_factory=list)
     alien: list[list[np.ndarray]] = field(default_factory=list)
 
 
-def score_item(item: Item, embed) -> None:
-    from medtui.core.rag.attribution import support_scores
+def rarity_over(texts: list[str]):
+    """The Vetoes' `rarity` for a corpus of `texts`: each word's share of the texts holding it
+    (what the index's BM25 gives the chat)."""
+    from medtui.core.rag.bm25 import content_words
+
+    df: dict[str, int] = defaultdict(int)
+    for t in set(texts):
+        for w in set(content_words(t)):
+            df[w] += 1
+    n = max(len(set(texts)), 1)
+    return lambda words: [df.get(w, 0) / n for w in words]
+
+
+def score_item(item: Item, embed, vetoes) -> None:
+    from medtui.core.rag.attribution import admissible, support_scores
 
     own, alien = checked_sentences(item.answer), checked_sentences(item.foreign)
-    scored = support_scores(own + alien, item.passages, embed)
+    scored = support_scores(own + alien, item.passages, embed, vetoes)
     per = []
     for windows in scored:
         by_passage: dict[int, list] = defaultdict(list)
         for features, w in windows:
-            by_passage[w.source].append([features.get(f, 0.0) for f in FEATURES] + [features.get("numbers", 1.0)])
+            by_passage[w.source].append([features.get(f, 0.0) for f in FEATURES] + [float(admissible(features))])
         per.append([np.array(by_passage[n], dtype=float) for n in range(1, len(item.passages) + 1)])
     item.own, item.alien = per[: len(own)], per[len(own) :]
 
@@ -214,10 +239,16 @@ def bioasq_items(n: int, gold_cap: int, distractors: int, seed: int, embed) -> t
     return items, stats
 
 
+AUXILIARY = re.compile(r"\b(is|are|was|were|can|may|might|could|should|will|would|has|have|does|do)\b(?! not\b)")
+
+
 def corrupt(items: list[Item], rng: random.Random) -> None:
     """Set each item's `corrupted` answer: every checked sentence with its rarest word (fewest
     texts of the sample hold it) replaced by a rare word of another answer. A sentence with one
-    wrong key term (a drug, a gene) should not be supported; on topic, it mostly still is."""
+    wrong key term (a drug, a gene) should not be supported; on topic, it mostly still is. And its
+    `negated` answer: every checked sentence without a negation, with "not" after its first
+    auxiliary verb (those without one are left out)."""
+    from medtui.core.rag.attribution import negated
     from medtui.core.rag.bm25 import content_words
 
     texts = {t for item in items for t in [*item.passages, item.answer]}
@@ -237,6 +268,11 @@ def corrupt(items: list[Item], rng: random.Random) -> None:
                 swap = rng.choice([w for w in rare if w not in sentence])
                 lines.append(sentence.replace(target, swap, 1))
         item.corrupted = "\n".join(lines)
+        item.negated = "\n".join(
+            AUXILIARY.sub(r"\1 not", sentence, count=1)
+            for sentence in checked_sentences(item.answer)
+            if not negated(sentence) and AUXILIARY.search(sentence)
+        )
 
 
 def medquad_items(n: int, distractors: int, seed: int, embed) -> list[Item]:
@@ -269,7 +305,7 @@ def medquad_items(n: int, distractors: int, seed: int, embed) -> list[Item]:
 
 # -- rules -----------------------------------------------------------------------------------
 def gated(windows: np.ndarray) -> np.ndarray:
-    """The windows' FEATURES, all 0 where the window lacks a number the sentence states."""
+    """The windows' FEATURES, all 0 where the window failed a veto (the core's `admissible`)."""
     return windows[:, : len(FEATURES)] * windows[:, len(FEATURES) :]
 
 
@@ -352,16 +388,18 @@ COUNTS = (
     "related linked",
     "corrupted",
     "corrupted linked",
+    "negated",
+    "negated linked",
 )
 
 
-def item_counts(item: Item, rule, embed) -> list[int]:
+def item_counts(item: Item, rule, embed, vetoes) -> list[int]:
     """What `attribute` does with this item's answer (and its foreign answer) under `rule`."""
     from medtui.core.rag.attribution import attribute
 
-    own, alien, kin, bad = (
-        [s for s in attribute(t, item.passages, embed, rule) if s.checked]
-        for t in (item.answer, item.foreign, item.related, item.corrupted)
+    own, alien, kin, bad, negative = (
+        [s for s in attribute(t, item.passages, embed, rule, vetoes) if s.checked]
+        for t in (item.answer, item.foreign, item.related, item.corrupted, item.negated)
     )
     links = [n for s in own for n in s.sources]
     best = pair_scores(item.own, weight_vector(rule))
@@ -378,6 +416,8 @@ def item_counts(item: Item, rule, embed) -> list[int]:
         sum(bool(s.sources) for s in kin),
         len(bad),
         sum(bool(s.sources) for s in bad),
+        len(negative),
+        sum(bool(s.sources) for s in negative),
     ]
 
 
@@ -399,8 +439,8 @@ def show(value: tuple[float, float, float]) -> str:
     return "–" if math.isnan(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def measure(items: list[Item], rule, embed, seed: int) -> dict:
-    counts = np.array([item_counts(item, rule, embed) for item in items])
+def measure(items: list[Item], rule, embed, seed: int, vetoes) -> dict:
+    counts = np.array([item_counts(item, rule, embed, vetoes) for item in items])
     c = {k: i for i, k in enumerate(COUNTS)}
     pos, neg = labelled_pairs(items, weight_vector(rule))
     own_best = np.concatenate([[s.max() for s in pair_scores(i.own, weight_vector(rule))] for i in items])
@@ -414,6 +454,7 @@ def measure(items: list[Item], rule, embed, seed: int) -> dict:
         "foreign linked": ratio_ci(counts, c["foreign linked"], c["foreign"], seed),
         "related linked": ratio_ci(counts, c["related linked"], c["related"], seed),
         "corrupted linked": ratio_ci(counts, c["corrupted linked"], c["corrupted"], seed),
+        "negated linked": ratio_ci(counts, c["negated linked"], c["negated"], seed),
         "auroc pairs": auroc(pos, neg),
         "auroc sentences": sentence_auroc(items, weight_vector(rule)),
         "auroc own vs foreign": auroc(own_best, np.array(alien_best)),
@@ -462,7 +503,9 @@ def generated(limit: int | None, threads: int, rules: dict[str, object]) -> list
         for name, rule in rules.items():
             chat_attribution.attribution_rule = lambda _, rule=rule: (rule, "bench/attribution.py")
             start = time.perf_counter()
-            sentences = chat_attribution.attribute_answer(done.text, source_records(sources.hits), embedder)
+            sentences = chat_attribution.attribute_answer(
+                done.text, source_records(sources.hits), embedder, retriever.index.document_share
+            )
             row[name, "s"] = time.perf_counter() - start
             checked = [s for s in sentences if s.checked]
             row["checked"] = len(checked)
@@ -492,6 +535,7 @@ def candidate_rows(candidates: list[Candidate], pairs: dict[str, float], measure
                 show(m["foreign linked"]),
                 show(m["related linked"]),
                 show(m["corrupted linked"]),
+                show(m["negated linked"]),
                 show(m["top gold"]),
             ]
         )
@@ -511,6 +555,7 @@ CANDIDATE_HEADER = [
     "foreign sentences linked [95% CI]",
     "related-question sentences linked",
     "rarest word swapped: linked",
+    "negated: linked",
     "best passage gold (no threshold)",
 ]
 
@@ -529,6 +574,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the default index here and reuse it on the next run")
     parser.add_argument("--simpler-within", type=float, default=SIMPLER_WITHIN, help="AUROC a simpler rule may give up")
     parser.add_argument("--threads", type=int, default=1, help="torch and llama.cpp threads (0: their defaults)")
+    parser.add_argument(
+        "--rare-share", type=float, default=0.001, help="key terms: words at most this share of the passages hold"
+    )
+    parser.add_argument("--no-negation", action="store_true", help="leave the negation veto out")
+    parser.add_argument("--embed-cache", type=Path, help="keep the passage vectors in this file between runs")
     args = parser.parse_args()
     started = time.perf_counter()
     home = Path(tempfile.mkdtemp(prefix="medtui-attribution-"))
@@ -541,13 +591,17 @@ def main() -> None:
 
     set_threads(args.threads)
     print(f"# start: {load()}", file=sys.stderr)
-    embed = CachedEmbed(DEFAULT_EMBEDDER)
+    embed = CachedEmbed(DEFAULT_EMBEDDER, args.embed_cache)
     embed(["warm up"])
+
+    from medtui.core.rag.attribution import Vetoes
 
     # 1. BioASQ
     items, stats = bioasq_items(args.questions, args.gold, args.distractors, args.seed, embed)
+    vetoes = Vetoes(rarity_over([t for i in items for t in i.passages]), args.rare_share, not args.no_negation)
     for item in items:
-        score_item(item, embed)
+        score_item(item, embed, vetoes)
+    embed.save()
     cal = [i for i in items if i.calibration]
     held = [i for i in items if not i.calibration]
     scored = time.perf_counter()
@@ -562,11 +616,13 @@ def main() -> None:
         f"{stats['same-document snippets skipped']} from the question's own documents skipped). "
         f"Own sentences checked: {sum(len(i.own) for i in cal)} / {sum(len(i.own) for i in held)}; foreign "
         f"sentences: {sum(len(i.alien) for i in cal)} / {sum(len(i.alien) for i in held)} (calibration / held-out). "
+        f"Vetoes: numbers, key terms (words at most {args.rare_share:g} of the {n_pass} passages hold), "
+        f"negation {'off' if args.no_negation else 'on'}. "
         f"Embedder {DEFAULT_EMBEDDER}, {len(embed.cache)} texts embedded in {embed.seconds:.0f} s; "
         f"{load()}.\n"
     )
     candidates, pairs = fit(cal, args.simpler_within)
-    measured = {c.name: measure(held, c.rule, embed, args.seed) for c in candidates}
+    measured = {c.name: measure(held, c.rule, embed, args.seed, vetoes) for c in candidates}
     chosen = next(c for c in candidates if c.chosen)
     lexical = next(c for c in candidates if c.name == "lexical")
     print("### Candidate rules: fitted on the calibration half, measured on the held-out half\n")
@@ -588,11 +644,12 @@ def main() -> None:
 
     # 2. MedQuAD
     mq = medquad_items(args.medquad, args.distractors, args.seed, embed)
+    mq_vetoes = Vetoes(rarity_over([t for i in mq for t in i.passages]), args.rare_share, not args.no_negation)
     for item in mq:
-        score_item(item, embed)
+        score_item(item, embed, mq_vetoes)
     rows = []
     for c in (chosen, lexical) if lexical is not chosen else (chosen,):
-        r = measure(mq, c.rule, embed, args.seed)
+        r = measure(mq, c.rule, embed, args.seed, mq_vetoes)
         rows.append([c.name, len(mq), int(r["n"][2]), show(r["recall"]), show(r["precision"]), show(r["top gold"])])
     print(f"\n### MedQuAD sanity check: answers against their own chunks + {args.distractors} distractor chunks\n")
     print(table(["rule", "answers", "sentences", "recall (own chunk linked)", "link precision", "best is own"], rows))
@@ -636,7 +693,9 @@ def main() -> None:
 
     if args.write:
         date = datetime.date.today().isoformat()
-        fitting = [a for a, b in zip(sys.argv[1:], [None, *sys.argv[1:]]) if not {a, b} & {"--keep", "--json"}]
+        fitting = [
+            a for a, b in zip(sys.argv[1:], [None, *sys.argv[1:]]) if not {a, b} & {"--keep", "--json", "--embed-cache"}
+        ]
         data = {
             "source": (
                 f"{' '.join(['bench/attribution.py', *fitting])}, {date}: BioASQ 7B-11B, {len(items)} questions "
@@ -651,6 +710,7 @@ def main() -> None:
             ),
             "embedders": {DEFAULT_EMBEDDER: chosen.rule.to_dict()},
             "lexical": lexical.rule.to_dict(),
+            "vetoes": {"rare_share": args.rare_share, "negation": not args.no_negation},
         }
         CALIBRATION.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {CALIBRATION}")

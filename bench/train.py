@@ -8,6 +8,14 @@ unsloth when a CUDA GPU and unsloth are present; the ratio unsloth / plain is pr
 off is run as the baseline of packing on: both count only real (non-pad) tokens.
 
     .venv/bin/python bench/train.py [--steps 4] [--seq-len 256] [--batch 2] [--rows 48]
+    .venv/bin/python bench/train.py --phases [--rows 48]
+
+`--phases` times what a user waits for instead: a whole `medtui train sft` of one step on the
+default model (`smollm2`, the packaged GGUF; `--seq-len` and `--batch` as above: the default
+2048 tokens needs about 13 GB on CPU) in a scratch data folder, as the TUI starts it, with
+the time of each phase the worker reports (starting, dequantizing, tokenizing, loading the base,
+first step, then saving) next to `trainers.api.estimate`'s breakdown. The rates it prints are
+the constants `trainers/estimate.py` uses (docs/results.md, "Training phases").
 
 Each row runs in its own process, so peak memory is that row's alone (CUDA
 max_memory_allocated, or peak RSS from getrusage on CPU, which includes loading the model).
@@ -128,6 +136,58 @@ def one(backend: str, quant: str, packing: bool, args: argparse.Namespace) -> di
     }
 
 
+def phases(args: argparse.Namespace) -> None:
+    """One-step SFT on the default model, started as `medtui train` starts it; each phase timed."""
+    import os
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-phases-"))
+    os.environ["MEDTUI_DATA_DIR"], os.environ["MEDTUI_CONFIG_DIR"] = str(scratch / "data"), str(scratch / "config")
+    from trainers import api
+    from trainers.estimate import estimate_phases
+
+    config = api.TrainConfig(
+        method="sft",
+        model="smollm2",
+        data=str(rows_file(args.rows, scratch / "rows.jsonl")),
+        max_steps=1,
+        max_seq_len=args.seq_len,
+        batch_size=args.batch,
+    )
+    clock = time.time()
+    est = api.estimate(config)
+    estimate_s = time.time() - clock
+    starts: dict[str, float] = {}
+    begun = finished = None
+    for event in api.start(config):
+        if isinstance(event, api.Started):
+            begun = time.time()
+        elif isinstance(event, api.Phase):
+            starts.setdefault(str(event.name), event.started)
+            if event.name is api.PhaseName.FIRST_STEP and event.done == 1:
+                starts["saving"] = event.time
+        elif isinstance(event, api.Finished):
+            finished = time.time()
+            if event.run.status is not api.RunStatus.COMPLETE:
+                sys.exit(f"the run did not complete: {event.run.info.error}")
+    assert begun is not None and finished is not None
+    marks = sorted(starts.items(), key=lambda kv: kv[1]) + [("end", finished)]
+    took = {name: t1 - t0 for (name, t0), (_, t1) in zip(marks, marks[1:])}
+    took["starting"] = took.get("starting", 0.0) + marks[0][1] - begun  # the process starting, before its first line
+    print(f"one-step SFT of smollm2 ({est.params / 1e6:.0f}M parameters), {est.rows} rows, {est.tokens:,} tokens\n")
+    print("| phase | measured | estimated |\n|---|---|---|")
+    estimated = dict(est.phases)
+    for name, seconds in took.items():
+        print(f"| {name} | {seconds:.1f} s | {estimated.get(name, 0.0):.1f} s |")
+    total = finished - begun
+    print(
+        f"| **total** | **{total:.1f} s** | **{est.seconds:.1f} s** (training compute alone: {est.compute_s:.1f} s) |"
+    )
+    print(f"\nestimate took {estimate_s:.1f} s; estimated / measured = {est.seconds / total:.2f}")
+    print(
+        "rates for trainers/estimate.py: " + ", ".join(f"{k} = {v:.3g}" for k, v in estimate_phases(took, est).items())
+    )
+
+
 def configurations() -> list[tuple[str, str, bool]]:
     """(backend, quant, packing) rows this machine can run; the first is the baseline."""
     import importlib.util
@@ -148,8 +208,12 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--rows", type=int, default=48)
+    parser.add_argument("--phases", action="store_true", help="time each phase of a one-step run on the default model")
     parser.add_argument("--one", nargs=3, metavar=("BACKEND", "QUANT", "PACKING"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phases:
+        phases(args)
+        return
     if args.one:
         backend, quant, packing = args.one
         print("RESULT " + json.dumps(one(backend, quant, packing == "on", args)), flush=True)

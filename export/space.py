@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 from medtui.core.errors import MedtuiError
+from medtui.core.formatting import format_size
 
 # Bytes per parameter of each file an export writes (k-quants and Q8_0 carry block scales).
 BYTES_PER_PARAM = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 1.07, "q4_k_m": 0.61}
@@ -26,18 +27,11 @@ def needed_bytes(n_params: int, merged_dtype: str, quant: str) -> int:
     return int(n_params * per_param * MARGIN)
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
 def check_space(folder: Path, needed: int) -> None:
     free = free_bytes(folder)
     if free < needed:
         raise MedtuiError(
-            f"not enough disk space in {folder}: the export needs about {_human(needed)}, {_human(free)} free; "
+            f"not enough disk space in {folder}: the export needs about {format_size(needed)}, "
+            f"{format_size(free)} free; "
             "free some space or pass --out on a bigger disk"
         )

@@ -4,6 +4,7 @@ embedder and calibrated rule; on the real default model and index, `ask --json`,
 the Markdown export carry the same links."""
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -118,6 +119,17 @@ def test_a_number_the_passage_does_not_state_is_never_supported():
     assert stated.sources == (1,)
 
 
+def test_a_sentence_that_negates_its_source_is_never_supported():
+    """Every content word matches, so only the negation tells them apart."""
+    negated = METFORMIN.replace("remains", "does not remain")
+    denied, stated = attribute_answer(f"{negated} {METFORMIN}", SOURCES)
+    assert denied.unsupported and denied.support == 0.0
+    assert stated.sources == (1,)
+    double = [{"n": 1, "text": "Metformin is not recommended when the eGFR is below 30 in adults with diabetes."}]
+    (kept,) = attribute_answer("Metformin is not recommended when eGFR is below 30 in diabetes.", double)
+    assert kept.sources == (1,)  # negated on both sides
+
+
 def test_an_older_history_gains_the_sentences_column(tmp_path):
     path = tmp_path / "history.sqlite3"
     old = sqlite3.connect(path)
@@ -151,7 +163,8 @@ def answered(default_index):
     records = source_records(sources.hits)
     copied = next(r for r in records if "metformin" in r["text"].lower())
     sentence = next(s for s in pieces(copied["text"]) if "metformin" in s.lower() and len(s.split()) > 5)
-    text = f"{sentence} [{len(records) + 3}]\nThe moon is made of green cheese and orbits Jupiter."
+    invented = re.sub("metformin", "glucozepam", sentence, flags=re.IGNORECASE)  # a drug no snippet names
+    text = f"{sentence} [{len(records) + 3}]\nThe moon is made of green cheese and orbits Jupiter.\n{invented}"
     service.history.update_message(done.message_id, text, MessageStatus.COMPLETE)
     crafted = Done(done.message_id, text, MessageStatus.COMPLETE)
     return service, conversation, crafted, sources, copied, service.attribute(crafted, sources)
@@ -159,15 +172,16 @@ def answered(default_index):
 
 def test_on_the_real_index_a_copied_sentence_links_and_a_made_up_one_is_flagged(answered):
     service, conversation, done, sources, copied, sentences = answered
-    first, second = sentences
+    first, second, invented = sentences
     assert first.sources[0] == copied["n"] and first.removed == (len(sources.hits) + 3,)
     assert second.unsupported
+    assert invented.unsupported and invented.support == 0.0  # its key term is in no snippet of the index
     kept = service.history.messages(conversation)[-1].sentences
     assert [Sentence.from_dict(d) for d in kept] == sentences
     markdown = conversation_markdown(service.history, conversation)
     assert f"[{copied['n']}]" in markdown and f"_{UNSUPPORTED_MARK}_" in markdown
     assert f"[{len(sources.hits) + 3}]" not in markdown.split("**Sources**")[0]  # the missing number is gone
-    assert "1 of 2 sentences are supported by no source" in markdown
+    assert "2 of 3 sentences are supported by no source" in markdown
 
 
 def test_retrieval_off_or_no_answer_text_is_not_attributed(answered):

@@ -181,3 +181,30 @@ def test_a_row_with_a_pmid_or_doi_column_is_cited_by_it(tmp_path):
     pqa = tmp_path / "pqa.jsonl"
     pqa.write_text(json.dumps({"pubid": 21645374, "question": "q?", "passage": "Context (1): text."}), encoding="utf-8")
     assert [d.reference for d in iter_pubmedqa(pqa)] == ["PMID 21645374"]
+
+
+def test_pubmedqa_in_its_hub_layout_is_read_with_its_pmids(shared_data, tmp_path):
+    """qiaojin/PubMedQA keeps the abstract as `context` = {contexts, labels, meshes} and the PMID as
+    `pubid`: built here from the real PQA-L file, saved as `datasets` saves a Hub download."""
+    import datasets
+
+    pqal = json.loads((shared_data / "pubmedqa" / "ori_pqal.json").read_text(encoding="utf-8"))
+    rows = [
+        {
+            "pubid": int(pmid),
+            "question": entry["QUESTION"],
+            "context": {"contexts": entry["CONTEXTS"], "labels": entry["LABELS"], "meshes": entry["MESHES"]},
+            "long_answer": entry["LONG_ANSWER"],
+            "final_decision": entry["final_decision"],
+        }
+        for pmid, entry in list(pqal.items())[:20]
+    ]
+    folder = tmp_path / "pubmedqa_labeled"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows)}).save_to_disk(str(folder))
+    spec = resolve_source(str(folder), subset="pqa_labeled")
+    documents = list(iter_documents(spec))
+    assert [d.reference for d in documents] == [f"PMID {row['pubid']}" for row in rows]
+    first = rows[0]["context"]
+    assert documents[0].text.startswith(f"{first['labels'][0]}: {first['contexts'][0]}")
+    assert documents[0].title == rows[0]["question"] and documents[0].id == f"{folder.name}:{rows[0]['pubid']}"
+    assert SourceSpec.from_dict(spec.to_dict()).subset == "pqa_labeled"  # kept in the manifest for rebuilds

@@ -209,7 +209,7 @@ def test_not_enough_disk_is_checked_before_writing(tiny_hf_model, tmp_path, monk
         space.check_space(tmp_path, 10**18)
     monkeypatch.setattr(space, "free_bytes", lambda folder: 1000)
     with pytest.raises(
-        MedtuiError, match=r"not enough disk space in .*exports: the export needs about .* MB, 1.0 KB free"
+        MedtuiError, match=r"not enough disk space in .*exports: the export needs about .* MB, 1 KB free"
     ):
         export_model(ExportRequest(str(tiny_hf_model), "q4_k_m", out_dir=tmp_path / "exports"))
     assert not (tmp_path / "exports").exists()

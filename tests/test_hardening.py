@@ -284,7 +284,7 @@ def test_ask_prints_titles_without_escapes(tmp_path):
     [
         ("MEDTUI_TOP_K", "100000", "use 1 to 50"),
         ("MEDTUI_TEMPERATURE", "-1", "use 0.0 to 2.0"),
-        ("MEDTUI_N_CTX", "100000000", "use 256 to 1048576"),
+        ("MEDTUI_N_CTX", "100000000", "use 0 to 1048576"),
     ],
 )
 def test_out_of_range_environment_is_one_line_from_ask(monkeypatch, variable, value, allowed):

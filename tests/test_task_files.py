@@ -96,6 +96,11 @@ def test_medqa_layout_task_file_runs_end_to_end_through_the_cli(tiny_hf_model, t
     assert all(r.key.fingerprint == fingerprint(items) and r.key.prompt_fingerprint for r in runs.values())
     assert {f"run {r.key.id}" for r in runs.values()} == {cells[-1], line.split("\t")[-1]}
 
+    compared = medtui("eval", "compare", "--task-file", str(task_path), "--json", cwd=elsewhere)
+    assert compared.returncode == 0, compared.stderr
+    table = json.loads(compared.stdout)
+    assert table["tasks"] == ["my_medqa"] and len(table["methods"]) == 2  # loglik and generate, from the file alone
+
 
 def test_csv_with_choices_in_columns_and_the_answer_as_text(tmp_path):
     write(

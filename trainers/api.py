@@ -30,7 +30,10 @@ from trainers.model import resolve_model
 from trainers.prepare import check_sources
 from trainers.runs import (
     LOG_FILE,
+    PHASES_FILE,
     PROGRESS_FILE,
+    Phase,
+    PhaseName,
     Progress,
     ProgressRecord,
     Run,
@@ -38,7 +41,9 @@ from trainers.runs import (
     create_run,
     load_run,
     lock_run,
+    parse_phase,
     parse_progress,
+    read_phase,
     read_progress,
     run_folders,
 )
@@ -51,6 +56,8 @@ __all__ = [
     "Example",
     "Finished",
     "Logged",
+    "Phase",
+    "PhaseName",
     "Progress",
     "ProgressRecord",
     "Run",
@@ -107,7 +114,7 @@ class Finished:
     exit_code: int
 
 
-TrainEvent = Started | Logged | Stepped | Finished
+TrainEvent = Started | Logged | Phase | Stepped | Finished  # a `Phase` line: the work before the first step
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,15 @@ class RunView:
     run: Run
     progress: Progress
     alive: bool  # its worker process exists
+    phase: Phase | None = None  # the latest work before a first step (dequantizing, tokenizing…)
+
+    @property
+    def preparing(self) -> Phase | None:
+        """The phase to show: a live run's latest one, until a progress record follows it."""
+        last = self.progress.last
+        if self.phase is None or not self.alive or (last is not None and last.time >= self.phase.time):
+            return None
+        return self.phase
 
     @property
     def orphaned(self) -> bool:
@@ -176,7 +192,7 @@ def list_runs() -> RunListing:
 
 
 def _view(run: Run) -> RunView:
-    return RunView(run, read_progress(run.dir), is_alive(run))
+    return RunView(run, read_progress(run.dir), is_alive(run), read_phase(run.dir))
 
 
 def _lock(run: Run) -> int:
@@ -209,14 +225,15 @@ def _launch(run: Run, detached: bool, launcher: str) -> Iterator[TrainEvent]:
     try:
         since = time.time()
         log, progress = _Tail(run.dir / LOG_FILE), _Tail(run.dir / PROGRESS_FILE)  # from here on: a resume appends
+        phases = _Tail(run.dir / PHASES_FILE)
         process = spawn(run, lock, launcher)
     finally:
         os.close(lock)  # the worker holds it now (or, if it did not start, nobody)
-    return _follow(load_run(run.dir), process, detached, log, progress, since)
+    return _follow(load_run(run.dir), process, detached, log, progress, phases, since)
 
 
 def _follow(
-    run: Run, process: subprocess.Popen, detached: bool, log: "_Tail", progress: "_Tail", since: float
+    run: Run, process: subprocess.Popen, detached: bool, log: "_Tail", progress: "_Tail", phases: "_Tail", since: float
 ) -> Iterator[TrainEvent]:
     """`since`: records written before the worker started are not its own (a file the worker
     trimmed is read again from its start)."""
@@ -228,6 +245,9 @@ def _follow(
             exited = process.poll() is not None
             for line in log.lines(final=exited):
                 yield Logged(line)
+            for line in phases.lines(final=exited):
+                if (phase := parse_phase(line, str(phases.path))) is not None:
+                    yield phase
             for line in progress.lines(final=exited):
                 record = parse_progress(line, str(progress.path))
                 if record is not None and record.time > since:

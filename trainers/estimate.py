@@ -13,7 +13,7 @@ from itertools import islice
 from medtui.core import hub
 from medtui.core.datasource import DataReport
 from trainers.config import TrainConfig
-from trainers.model import BaseModel, resolve_model
+from trainers.model import BaseModel, materialized, resolve_model
 from trainers.prepare import prepare_cpt, sft_examples
 
 
@@ -32,9 +32,36 @@ class Estimate:
     tokens: int  # train tokens, one epoch
     steps: int  # optimizer steps
     params: int  # parameters of the base
-    seconds: float
+    seconds: float  # the whole run: the phases before training, the training, saving
     memory_bytes: int
     how: str  # how the numbers were derived, to show next to them
+    compute_s: float = 0.0  # the training steps alone
+    phases: tuple[tuple[str, float], ...] = ()  # (phase, seconds): the work around the steps
+
+
+# What a run costs besides its steps, measured by `bench/train.py --phases` (a one-step SFT of
+# the 134M default, seq len 256, on 2 CPU cores shared with other work): the mean of two runs,
+# docs/results.md, "Training phases". Per-parameter costs scale with the base's size; the rest
+# are fixed (they are imports, file reading and Python, not matmuls: scaling them by the measured
+# matmul speed made the estimate worse). Tokenizing is timed by `estimate` itself, which
+# tokenizes every row as the worker does.
+STARTING_S = 32.0  # the worker imports torch, transformers, peft and TRL
+DEQUANTIZING_S_PER_PARAM = 6.0e-7  # reading a GGUF into float32 and saving it (once per GGUF)
+LOADING_S_PER_PARAM = 1.0e-8  # the HF folder into memory, LoRA attached
+FIRST_STEP_SETUP_S = 110.0  # the first step beyond its share of the compute: TRL packing, warm-up
+SAVING_S = 21.5  # after the last step: the final eval, saving the adapter, registering it
+
+
+def estimate_phases(took: dict[str, float], est: Estimate) -> dict[str, float]:
+    """The constants above from one measured run (`bench/train.py --phases`) and its estimate."""
+    params, first_step_compute = est.params, est.compute_s / max(1, est.steps)
+    return {
+        "STARTING_S": took.get("starting", 0.0),
+        "DEQUANTIZING_S_PER_PARAM": took.get("dequantizing", 0.0) / params,
+        "LOADING_S_PER_PARAM": took.get("loading the base", 0.0) / params,
+        "FIRST_STEP_SETUP_S": max(0.0, took.get("first step", 0.0) - first_step_compute),
+        "SAVING_S": took.get("saving", 0.0),
+    }
 
 
 def tokenizer_for(base: BaseModel):
@@ -103,6 +130,7 @@ def estimate(config: TrainConfig) -> Estimate:
 
     base = resolve_model(config.model)
     tokenizer = tokenizer_for(base)
+    clock = time.perf_counter()
     if config.method == "cpt":
         data = prepare_cpt(config, tokenizer)
         rows, report, tokens = len(data.train), data.report, data.train_tokens
@@ -111,6 +139,7 @@ def estimate(config: TrainConfig) -> Estimate:
         lengths = [len(t["input_ids"]) for _, _, t in sft_examples(config, tokenizer, report)]
         kept = int(len(lengths) * (1 - config.eval_fraction)) if len(lengths) >= 10 else len(lengths)
         rows, tokens = len(lengths), int(sum(lengths) * kept / max(1, len(lengths)))
+    tokenizing = time.perf_counter() - clock
     packed = config.packing or config.method == "cpt"
     sequences = math.ceil(tokens / config.max_seq_len) if packed else rows
     steps = (
@@ -123,7 +152,17 @@ def estimate(config: TrainConfig) -> Estimate:
     mfu = 0.35 if device == "cuda" else 0.5
     trained_tokens = min(tokens * config.epochs, steps * config.batch_size * config.grad_accum * config.max_seq_len)
     passes = 8 if config.gradient_checkpointing else 6  # checkpointing runs each forward twice
-    seconds = passes * params * trained_tokens / (flops * mfu)
+    compute = passes * params * trained_tokens / (flops * mfu)
+    target = materialized(base)
+    dequantize = target is not None and not (target / "config.json").exists()
+    phases = (
+        ("starting", STARTING_S),
+        ("dequantizing", DEQUANTIZING_S_PER_PARAM * params if dequantize else 0.0),
+        ("tokenizing", tokenizing),
+        ("loading the base", LOADING_S_PER_PARAM * params),
+        ("first step", FIRST_STEP_SETUP_S),
+        ("saving", SAVING_S),
+    )
     bytes_per_weight = 0.56 if resolve_quant(config) == "4bit" else (2 if device == "cuda" else 4)
     act_bytes = 2 if device == "cuda" else 4
     per_layer = hidden * 18 * act_bytes  # per token; checkpointing keeps each layer's input and recomputes one layer
@@ -131,10 +170,14 @@ def estimate(config: TrainConfig) -> Estimate:
     activations = config.batch_size * config.max_seq_len * (kept + vocab * 4 * 2)
     memory = int(params * bytes_per_weight + activations)
     how = (
-        f"time = {passes} x {params / 1e6:.0f}M params x {trained_tokens / 1e6:.2f}M tokens / "
+        f"time = {' + '.join(f'{name} {seconds:.0f}s' for name, seconds in phases[:-1])} + training {compute:.0f}s + "
+        f"saving {SAVING_S:.0f}s (tokenizing timed here; the rest measured by bench/train.py --phases on a 134M "
+        "model on 2 busy CPU cores, scaled by parameters); "
+        f"training = {passes} x {params / 1e6:.0f}M params x {trained_tokens / 1e6:.2f}M tokens / "
         f"({flops / 1e12:.2f} TFLOP/s measured matmul on {device} x {mfu:.0%} assumed utilisation); "
         f"memory = weights at {bytes_per_weight} B/param + "
         f"activations of one micro-batch ({config.batch_size} x {config.max_seq_len} tokens) incl. fp32 logits"
         + (", with activation checkpointing" if config.gradient_checkpointing else "")
     )
-    return Estimate(rows, report, int(tokens), steps, params, seconds, memory, how)
+    seconds = compute + sum(seconds for _, seconds in phases)
+    return Estimate(rows, report, int(tokens), steps, params, seconds, memory, how, compute, phases)

@@ -20,6 +20,7 @@ from medtui.core.engines.dequantize import load_dequantized
 from medtui.core.errors import MedtuiError
 from medtui.core.files import atomic_dir
 from medtui.core.registry import is_hub_id, resolve_base
+from trainers.runs import OnPhase, PhaseName
 
 # LoRA on the input embeddings. The output layer (lm_head) cannot carry a LoRA: TRL computes the
 # loss from `lm_head.weight` directly, so one would never train (it refuses it). It is trained as
@@ -52,19 +53,29 @@ def _cache_name(gguf: Path) -> str:
     return f"{gguf.stem}-{digest}"
 
 
-def materialize(base: BaseModel, log=print) -> str:
+def materialized(base: BaseModel) -> Path | None:
+    """Where a GGUF base's HF folder is (or will be); None for a base that needs none."""
+    return None if base.gguf is None else paths.data_dir() / "bases" / _cache_name(base.gguf)
+
+
+def materialize(base: BaseModel, log=print, on_phase: OnPhase | None = None) -> str:
     """The HF folder or Hub id to train on: a GGUF is dequantized to an HF folder once, written
-    by rename (`atomic_dir`), so a half-written base is never used."""
-    if base.gguf is None:
+    by rename (`atomic_dir`), so a half-written base is never used. `on_phase` hears of its two
+    parts (reading the GGUF, saving the folder), which take tens of seconds on a 135M model."""
+    target = materialized(base)
+    if target is None:
         return base.source
-    target = paths.data_dir() / "bases" / _cache_name(base.gguf)
     if (target / "config.json").exists():
         return str(target)
+    phase = on_phase or (lambda name, done, total: None)
     log(f"dequantizing {base.gguf.name} into an HF folder at {target} (once)")
+    phase(PhaseName.DEQUANTIZING, 0, 2)
     model, tokenizer = load_dequantized(base.gguf)
+    phase(PhaseName.DEQUANTIZING, 1, 2)
     with atomic_dir(target) as partial:
         model.save_pretrained(partial, safe_serialization=True)
         tokenizer.save_pretrained(partial)
+    phase(PhaseName.DEQUANTIZING, 2, 2)
     return str(target)
 
 

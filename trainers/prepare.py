@@ -7,6 +7,7 @@ into `max_seq_len` blocks. A fixed-seed shuffle holds out `eval_fraction` for th
 """
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from medtui.core.errors import MedtuiError
@@ -67,22 +68,31 @@ def _require(rows: list, report: DataReport, source: str) -> None:
         )
 
 
-def prepare_sft(config: TrainConfig, tokenizer) -> Prepared:
+def _counted(rows, on_row: Callable[[int], None] | None):
+    """`rows`, telling `on_row` how many have gone by (tokenizing a big dataset takes minutes)."""
+    for n, row in enumerate(rows, 1):
+        if on_row:
+            on_row(n)
+        yield row
+
+
+def prepare_sft(config: TrainConfig, tokenizer, on_row: Callable[[int], None] | None = None) -> Prepared:
     report = DataReport()
-    rows = [tokens for _, _, tokens in sft_examples(config, tokenizer, report)]
+    rows = [tokens for _, _, tokens in _counted(sft_examples(config, tokenizer, report), on_row)]
     _require(rows, report, config.data)
     train, eval_ = _split(rows, config.eval_fraction, config.seed)
     return Prepared(train, eval_, report, config.data)
 
 
-def prepare_cpt(config: TrainConfig, tokenizer) -> Prepared:
+def prepare_cpt(config: TrainConfig, tokenizer, on_row: Callable[[int], None] | None = None) -> Prepared:
     report = DataReport()
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    texts = corpus_texts(
+        config.corpus, report, config.text_field, config.subset, config.split, config.limit, _screen(config)
+    )
     docs = [
         {"input_ids": tokenizer(text, add_special_tokens=False)["input_ids"] + eos}
-        for _, text in corpus_texts(
-            config.corpus, report, config.text_field, config.subset, config.split, config.limit, _screen(config)
-        )
+        for _, text in _counted(texts, on_row)
     ]
     _require(docs, report, config.corpus)
     train, eval_ = _split(docs, config.eval_fraction, config.seed)

@@ -2,17 +2,20 @@
 
 `<data dir>/runs/<name>/` holds `run.json` (one `RunInfo`: the TrainConfig plus status, base,
 timestamps and the data report), `train.log`, `progress.jsonl` (one `ProgressRecord` per logging
-step), `checkpoints/` (HF Trainer checkpoints; a rerun resumes from the last), `tensorboard/`, and
+step), `phases.jsonl` (one `Phase` per report of the work before the first step),
+`checkpoints/` (HF Trainer checkpoints; a rerun resumes from the last), `tensorboard/`, and
 `adapter/`, the final PEFT adapter, which appears only once the run is complete (it is written
 to a temporary folder and renamed), and `run.lock`, which the process training the run holds
 locked (`lock_run`; never removed). The export feature reads the same layout through this
-module: run.json and progress.jsonl are read and written here only, checked against their types.
+module: run.json, progress.jsonl and phases.jsonl are read and written here only, checked
+against their types.
 """
 
 import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from pathlib import Path
@@ -22,12 +25,14 @@ from medtui.core import paths
 from medtui.core.datasource import DataReport
 from medtui.core.errors import MedtuiError
 from medtui.core.files import atomic_file
-from medtui.core.records import RunStatus, from_json, to_json
+from medtui.core.formatting import format_duration
+from medtui.core.records import RunStatus, Word, from_json, to_json
 from medtui.core.registry import ModelSpec, Registry
 from medtui.core.text import check_name
 from trainers.config import TrainConfig
 
 RUN_FILE, PROGRESS_FILE, LOG_FILE, LOCK_FILE = "run.json", "progress.jsonl", "train.log", "run.lock"
+PHASES_FILE = "phases.jsonl"  # one `Phase` per line: what the worker does before training, and how far
 LOCK_FD_ENV = "MEDTUI_RUN_LOCK_FD"  # the launcher's locked descriptor, passed on to the worker it starts
 
 
@@ -370,6 +375,84 @@ def read_progress(folder: Path | str) -> Progress:
     train = [(r.step, r.loss) for r in records if r.loss is not None]
     eval_ = [(r.step, r.eval_loss) for r in records if r.eval_loss is not None]
     return Progress(last.stage, last.step, last.max_steps, train, eval_, last.tokens_per_s, last.eta_s, last)
+
+
+class PhaseName(Word):
+    """The work before a run's first optimizer step, in the order it happens. On a small model it
+    takes longer than the training itself (docs/results.md, "Training phases"), so each is shown."""
+
+    STARTING = "starting"  # the worker imports torch, transformers and TRL
+    DEQUANTIZING = "dequantizing"  # a GGUF base becomes an HF folder (once per GGUF)
+    TOKENIZING = "tokenizing"
+    LOADING = "loading the base"
+    FIRST_STEP = "first step"  # building the trainer, then the first step
+
+    @classmethod
+    def noun(cls) -> str:
+        return "phase"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One line of phases.jsonl: a phase and how far it is (`total` None: not known ahead)."""
+
+    name: PhaseName
+    done: int
+    started: float  # when this phase began
+    time: float
+    total: int | None = None
+
+    def describe(self) -> str:
+        """'tokenizing 120/480 · 0m07s': what a monitor shows while no step is recorded yet."""
+        count = f" {self.done}/{self.total}" if self.total else f" {self.done}" if self.done else ""
+        return f"{self.name}{count} · {format_duration(self.time - self.started)}"
+
+
+OnPhase = Callable[[PhaseName, int, int | None], None]  # (phase, done, total)
+
+
+class PhaseLog:
+    """Appends `Phase` lines for monitors: each phase's start and end always, its progress in
+    between at most twice a second (tokenizing reports every row)."""
+
+    INTERVAL_S = 0.5
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.current: PhaseName | None = None
+        self.started = self.written = 0.0
+
+    def __call__(self, name: PhaseName, done: int, total: int | None = None) -> None:
+        now = time.time()
+        if name is not self.current:
+            self.current, self.started = name, now
+        elif now - self.written < self.INTERVAL_S and done != total:
+            return
+        self.written = now
+        if is_main_process():
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(to_json(Phase(name, done, self.started, now, total), drop_none=True)) + "\n")
+
+
+def parse_phase(line: str, where: str) -> Phase | None:
+    """One phases.jsonl line; None for one a crash cut short."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return from_json(Phase, data, where)
+
+
+def read_phase(folder: Path | str) -> Phase | None:
+    """The latest phase a run's worker reported, if any."""
+    path = Path(folder) / PHASES_FILE
+    if not path.exists():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for n in range(len(lines), 0, -1):
+        if (phase := parse_phase(lines[n - 1], f"{path}:{n}")) is not None:
+            return phase
+    return None
 
 
 def register(run: Run) -> None:

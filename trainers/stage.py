@@ -20,7 +20,7 @@ from trainers.checkpoints import restore_finished, resume_point
 from trainers.config import TrainConfig
 from trainers.model import compute_dtype, load_tokenizer
 from trainers.prepare import Prepared, prepare_cpt, prepare_sft
-from trainers.runs import PROGRESS_FILE, ProgressRecord, Stage, append_progress, trim_progress
+from trainers.runs import PROGRESS_FILE, OnPhase, PhaseName, ProgressRecord, Stage, append_progress, trim_progress
 
 Log = Callable[[str], None]
 OnRecord = Callable[[ProgressRecord], None]  # each progress record, as it is written
@@ -35,7 +35,9 @@ class StageResult:
     data: DataReport  # what this stage's data kept and left out
 
 
-def _progress_callback(progress_file: Path, stage: Stage, stop: threading.Event, on_record: OnRecord | None):
+def _progress_callback(
+    progress_file: Path, stage: Stage, stop: threading.Event, on_record: OnRecord | None, on_phase: OnPhase
+):
     from transformers import TrainerCallback
 
     class ProgressCallback(TrainerCallback):
@@ -49,6 +51,7 @@ def _progress_callback(progress_file: Path, stage: Stage, stop: threading.Event,
         def on_step_end(self, args, state, control, **kwargs):
             if self.first_step is None:
                 self.first_step = state.global_step - 1
+                on_phase(PhaseName.FIRST_STEP, 1, 1)
             if stop.is_set():
                 control.should_save = True
                 control.should_training_stop = True
@@ -177,24 +180,35 @@ def train_stage(
     log: Log = print,
     on_record: OnRecord | None = None,
     progress_file: Path | None = None,
+    on_phase: OnPhase | None = None,
 ) -> StageResult:
     """Train `stage` (SFT or CPT) on `base`; checkpoints and adapter go in `folder`, progress
-    records (tagged with the stage) in `progress_file` (default: folder/progress.jsonl)."""
+    records (tagged with the stage) in `progress_file` (default: folder/progress.jsonl);
+    `on_phase` hears of tokenizing, loading the base and the first step as they go."""
     import torch
     from transformers import PrinterCallback
 
+    phase = on_phase or (lambda name, done, total: None)
     torch.manual_seed(config.seed)
+    phase(PhaseName.TOKENIZING, 0, config.limit)
     tokenizer = load_tokenizer(base)
-    data = (prepare_sft if stage is Stage.SFT else prepare_cpt)(config, tokenizer)
+    data = (prepare_sft if stage is Stage.SFT else prepare_cpt)(
+        config, tokenizer, lambda n: phase(PhaseName.TOKENIZING, n, config.limit)
+    )
+    rows = len(data.train) + len(data.eval)
+    phase(PhaseName.TOKENIZING, rows, rows)
     log(
         f"{stage} data: {data.report.describe()}; {len(data.train)} train / {len(data.eval)} eval rows, "
         f"{data.train_tokens} train tokens"
     )
+    phase(PhaseName.LOADING, 0, 1)
     model, backend, quant = load_model(config, base)
+    phase(PhaseName.LOADING, 1, 1)
+    phase(PhaseName.FIRST_STEP, 0, 1)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log(f"backend {backend}, quant {quant}, LoRA r {config.lora_r}: {trainable:,} trainable parameters")
     progress_file = progress_file or folder / PROGRESS_FILE
-    progress = _progress_callback(progress_file, stage, stop, on_record)
+    progress = _progress_callback(progress_file, stage, stop, on_record, phase)
     trainer = _trainer(config, stage.value, model, tokenizer, data, folder, [progress])
     trainer.remove_callback(PrinterCallback)  # progress.jsonl and the caller's display replace its dict prints
     resume = resume_point(folder, trainer, log)

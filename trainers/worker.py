@@ -17,7 +17,7 @@ from pathlib import Path
 from medtui.core.errors import MedtuiError
 from medtui.core.records import RunStatus
 from trainers.backends import resolve_backend
-from trainers.runs import LOG_FILE, Run, hold_lock, is_main_process, load_run
+from trainers.runs import LOG_FILE, PHASES_FILE, PhaseLog, PhaseName, Run, hold_lock, is_main_process, load_run
 
 
 def file_log(run: Run):
@@ -64,6 +64,8 @@ def main(argv: list[str]) -> int:
         print(f"medtui: error: {e}", file=sys.stderr)
         return 1
     log = file_log(run)
+    phase = PhaseLog(run.dir / PHASES_FILE)
+    phase(PhaseName.STARTING, 0)  # importing the training libraries takes seconds to tens of seconds
     if uses_unsloth(run):
         import unsloth  # noqa: F401  (it patches transformers, peft and trl, so it must come before them)
     from trainers.pipeline import execute
@@ -71,7 +73,7 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
     stop_on_signals(stop)
     try:
-        done = execute(run, stop, log)
+        done = execute(run, stop, log, on_phase=phase)
     except KeyboardInterrupt:
         log("interrupted")
         return 130

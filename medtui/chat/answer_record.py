@@ -3,7 +3,7 @@
 from medtui.core.reasoning import split_reasoning
 from medtui.core.records import MessageStatus
 
-DISCLAIMER = "Not medical advice: answers can be wrong. Check the sources and ask a clinician."
+DISCLAIMER = "Not medical advice: answers can be wrong. Check the sources; ask a clinician."  # one line at 80 columns
 KEYS = (
     "question",
     "model",

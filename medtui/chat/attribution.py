@@ -8,20 +8,23 @@ and Markdown with citation links (the TUI).
 
 from collections.abc import Callable
 
-from medtui.core.rag.attribution import UNSUPPORTED, Sentence, attribute, attribution_rule
+from medtui.core.rag.attribution import UNSUPPORTED, Rarity, Sentence, attribute, attribution_rule, attribution_vetoes
 from medtui.core.rag.embedder import DEFAULT_EMBEDDER, embed
 from medtui.core.reasoning import split_reasoning
 
 UNSUPPORTED_MARK = f"[{UNSUPPORTED}]"
 
 
-def attribute_answer(text: str, sources: list[dict], embedder: str = DEFAULT_EMBEDDER) -> list[Sentence]:
+def attribute_answer(
+    text: str, sources: list[dict], embedder: str = DEFAULT_EMBEDDER, rarity: Rarity | None = None
+) -> list[Sentence]:
     """The sentences of an answer's text (reasoning left out) with their support among `sources`
-    (the history's source records, numbered as in the prompt)."""
+    (the history's source records, numbered as in the prompt). `rarity` is the index's word
+    counts, for the key-term check (`SnippetIndex.document_share`)."""
     rule, _ = attribution_rule(embedder)
     answer = split_reasoning(text).answer
     passages = [s["text"] for s in sorted(sources, key=lambda s: s["n"])]  # numbered 1..k, as source_records makes them
-    return attribute(answer, passages, lambda texts: embed(texts, embedder), rule)
+    return attribute(answer, passages, lambda texts: embed(texts, embedder), rule, attribution_vetoes(rarity))
 
 
 Cite = Callable[[int, int], str]  # (sentence index, source n) -> how a citation is written
@@ -57,15 +60,14 @@ def markdown_answer(answer: str, sentences: list[Sentence]) -> str:
     return rewrite(answer, sentences, mark=lambda flags: f"_[{flags}]_")
 
 
-def support_notices(sentences: list[Sentence]) -> list[str]:
-    """What the marks in an answer add up to, one line each: unsupported sentences, wrong citations."""
+def support_notices(sentences: list[Sentence], mark: str = UNSUPPORTED_MARK) -> list[str]:
+    """What the marks in an answer add up to, one line each: unsupported sentences, wrong citations.
+    `mark` is how the front showing them writes the unsupported flag."""
     checked = [s for s in sentences if s.checked]
     notices = []
     unsupported = sum(s.unsupported for s in checked)
     if unsupported:
-        notices.append(
-            f"{unsupported} of {len(checked)} sentences are supported by no source: marked {UNSUPPORTED_MARK}"
-        )
+        notices.append(f"{unsupported} of {len(checked)} sentences are supported by no source: marked {mark}")
     miscited = sum(any(n not in s.sources for n in s.cited) or bool(s.removed) for s in sentences)
     if miscited:
         notices.append(

@@ -194,6 +194,7 @@ class ChatService:
         if sources.grounded is None or not done.status.fed_back:
             return []
         embedder = self.retriever.query_embedder if self.retriever else DEFAULT_EMBEDDER
-        sentences = attribute_answer(done.text, source_records(sources.hits), embedder)
+        rarity = self.retriever.index.document_share if self.retriever else None
+        sentences = attribute_answer(done.text, source_records(sources.hits), embedder, rarity)
         self.history.set_sentences(done.message_id, [s.to_dict() for s in sentences])
         return sentences

@@ -1,11 +1,12 @@
-"""`medtui doctor`: what is installed, which models and indexes are found, whether a GPU is there."""
+"""`medtui doctor`: what is installed, which models and indexes are found, whether a GPU is there,
+how llama.cpp was built, and whether the active model fits in memory now."""
 
 from importlib import metadata
 from pathlib import Path
 
 from medtui.core import paths
 from medtui.core.assets import asset_status
-from medtui.core.config import load_settings
+from medtui.core.config import Settings, load_settings
 from medtui.core.errors import MedtuiError
 from medtui.core.rag.index import SnippetIndex
 from medtui.core.registry import Registry
@@ -42,10 +43,34 @@ def _gpu() -> str:
     return "none (CPU only)"
 
 
-def _llama_gpu() -> str:
+def _llama_build() -> str:
+    """llama.cpp's own summary of what it was compiled with (CUDA, Metal, AVX2…), as one line."""
     import llama_cpp
 
-    return "yes" if llama_cpp.llama_supports_gpu_offload() else "no (CPU build)"
+    return " ".join(llama_cpp.llama_print_system_info().decode("utf-8", "replace").split()).rstrip(" |")
+
+
+def _llama_gpu() -> str:
+    from medtui.core.engines.memory_fit import gpu_offload_supported
+
+    return "yes" if gpu_offload_supported() else "no (CPU build)"
+
+
+def _fit(settings: Settings) -> str:
+    """For the active model: the context and GPU layers a load would use, and whether it fits now."""
+    from medtui.core.engines.memory_fit import available, fits, model_info, plan
+
+    avail = available(settings.memory_limit_bytes)
+    try:
+        info = model_info(Registry().get(settings.model))
+    except MedtuiError as e:
+        return f"{avail.describe()} available; {settings.model}: {e}"
+    if info is None:
+        return f"{avail.describe()} available; {settings.model}: files not here yet, not estimated"
+    planned = plan(info, settings, avail)
+    layers = f", {planned.n_gpu_layers} of {info.layers + 1} layers offloaded" if info.kind == "gguf" else ""
+    verdict = "fits" if fits(planned.estimate, avail) else "does NOT fit"
+    return f"{avail.describe()} available; {settings.model}{layers}: needs {planned.estimate.describe()}: {verdict}"
 
 
 def _training() -> str:
@@ -80,7 +105,8 @@ def doctor() -> None:
     print("\nbundled assets")
     for key, status in asset_status().items():
         print(f"  {key:<22} {status}")
-    print(f"\nGPU      {_gpu()}\nllama.cpp GPU offload  {_llama_gpu()}")
+    print(f"\nGPU      {_gpu()}\nllama.cpp GPU offload  {_llama_gpu()}\nllama.cpp build  {_llama_build()}")
+    print(f"memory   {printable(_fit(settings))}")
     print(f"training {_training()}\nGGUF converter  {_converter()}")
     print("\nmodels")
     for spec in Registry().all():

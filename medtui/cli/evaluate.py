@@ -213,6 +213,10 @@ def list_runs() -> None:
 @app.command("compare")
 def compare(
     task: Annotated[list[str] | None, typer.Option("--task", "-t", help="Only these benchmarks or groups.")] = None,
+    task_file: Annotated[
+        list[Path] | None,
+        typer.Option("--task-file", "-f", help="Only (or also, with --task) the task a TOML/YAML file declares."),
+    ] = None,
     base: Annotated[
         str | None, typer.Option(help="The method the others are tested against (default: the first row).")
     ] = None,
@@ -223,8 +227,9 @@ def compare(
     invalid rate, source, best constant answer, chance, answers, and the paired difference from the base."""
     if as_json and as_csv:
         raise MedtuiError("--json and --csv both given: pick one")
-    known = known_tasks(settings_from().task_dir)  # the task folder's tasks compare like the built-in ones
-    wanted = {t.name for t in resolve_tasks(task, known)} if task else None
+    given = read_task_files(task_file or [])
+    known = known_tasks(settings_from().task_dir, given)  # the task folder's tasks compare like the built-in ones
+    wanted = {t.name for t in [*resolve_tasks(task or [], known), *given]} if task or given else None
     store = run_store()
     result = comparison(store.runs(), wanted, store, base, known)
     if base and result.base != base:

@@ -61,6 +61,9 @@ def add(
         ),
     ],
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
+    subset: Annotated[
+        str | None, typer.Option(help="A Hub dataset's configuration (qiaojin/PubMedQA: pqa_artificial).")
+    ] = None,
     text_field: Annotated[str | None, typer.Option(help="Column with the text (guessed: content, text, ...).")] = None,
     title_field: Annotated[str | None, typer.Option(help="Column with the title.")] = None,
     id_field: Annotated[str | None, typer.Option(help="Column with a stable id.")] = None,
@@ -90,7 +93,14 @@ def add(
     settings_from(offline=offline)
     specs = [
         resolve_source(
-            s, split=split, text_field=text_field, title_field=title_field, id_field=id_field, whole=whole, limit=limit
+            s,
+            split=split,
+            subset=subset,
+            text_field=text_field,
+            title_field=title_field,
+            id_field=id_field,
+            whole=whole,
+            limit=limit,
         )
         for s in sources
     ]

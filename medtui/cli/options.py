@@ -15,7 +15,7 @@ FLAGS: dict[str, Any] = {
     "rag": Annotated[bool | None, typer.Option("--rag/--no-rag", help="Ground answers in retrieved sources.")],
     "top_k": Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=50, help="Sources to retrieve.")],
     "max_tokens": Annotated[int | None, typer.Option("--max-tokens", min=1, help="Longest answer, in tokens.")],
-    "n_ctx": Annotated[int | None, typer.Option("--n-ctx", min=256, help="Context window, in tokens.")],
+    "n_ctx": Annotated[int | None, typer.Option("--n-ctx", min=0, help="Context window in tokens; 0: what fits.")],
     "temperature": Annotated[
         float | None, typer.Option("--temperature", min=0.0, help="Sampling temperature; 0 is greedy.")
     ],

@@ -7,7 +7,15 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.text import Text
 
 from medtui.core.rag.index import Progress as ProgressFn
@@ -34,6 +42,35 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
 
     try:
         yield update
+    finally:
+        bar.stop()
+
+
+@contextmanager
+def bytes_bar() -> Iterator[tuple[Callable[[str], None], Callable[[int, int | None], None]]]:
+    """(phase, update) for a download or a checksum: bytes done, speed and ETA on stderr;
+    `phase(text)` names the step and restarts the bar."""
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("", total=None)
+
+    def phase(text: str) -> None:
+        bar.reset(task, description=text, total=None)
+
+    def update(done: int, total: int | None) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield phase, update
     finally:
         bar.stop()
 

@@ -109,9 +109,29 @@ def _finished(event: api.Finished) -> None:
     raise typer.Exit(130)
 
 
+class _Phases:
+    """Prints the work before the first step: each phase as it starts and ends, and its
+    progress at most every 2 s between (the worker reports twice a second)."""
+
+    EVERY_S = 2.0
+
+    def __init__(self) -> None:
+        self.shown: api.Phase | None = None
+
+    def show(self, phase: api.Phase) -> None:
+        last = self.shown
+        if last and last.name is phase.name and phase.done != phase.total and phase.time - last.time < self.EVERY_S:
+            return
+        self.shown = phase
+        print(f"preparing: {phase.describe()}", file=sys.stderr)
+
+
 def _render(events: Iterator[api.TrainEvent]) -> None:
+    phases = _Phases()
     for event in events:
-        if isinstance(event, api.Started) and event.detached:
+        if isinstance(event, api.Phase):
+            phases.show(event)
+        elif isinstance(event, api.Started) and event.detached:
             name = event.run.name
             print(f"started run {name} in the background (pid {event.pid}); watch it with `medtui train status {name}`")
         elif isinstance(event, api.Logged):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -40,7 +41,12 @@ class Settings:
     dense: bool = True  # embedding search half of hybrid retrieval
     bm25: bool = True  # lexical half; both on = hybrid (fused with reciprocal rank fusion)
     reranker: str = ""  # optional cross-encoder (folder or Hub id) that reorders the fused sources
-    n_ctx: int = field(default=4096, metadata=_limits(256, 1 << 20))
+    # 0: the model's trained context, capped by what fits in memory (engines/memory_fit.py)
+    n_ctx: int = field(default=0, metadata=_limits(0, 1 << 20))
+    # llama.cpp layers on the GPU; -1: as many as fit in free VRAM (none on a CPU build), 0: none
+    n_gpu_layers: int = field(default=-1, metadata=_limits(-1, 100_000))
+    # e.g. "8GiB": a model is planned within min(this, free RAM), and refused if it cannot be; "": free RAM
+    memory_limit: str = ""
     # 0: one per logical core (os.cpu_count(), engines/llamacpp.default_threads)
     n_threads: int = field(default=0, metadata=_limits(0, 1024))
     max_tokens: int = field(default=512, metadata=_limits(1, 1 << 20))
@@ -68,12 +74,38 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):
             _check_range(f, getattr(self, f.name), "settings")
+        if 0 < self.n_ctx < 256:
+            raise MedtuiError(f"settings: n_ctx = {self.n_ctx} is too small: use 0 (auto) or 256 and up")
+        parse_size(self.memory_limit, "memory_limit")
         if not (self.dense or self.bm25):
             raise MedtuiError("settings: dense and bm25 are both off: turn one on (or set rag = false)")
+
+    @property
+    def memory_limit_bytes(self) -> int | None:
+        return parse_size(self.memory_limit, "memory_limit")
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with the non-None changes applied (CLI flags default to None)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str, name: str) -> int | None:
+    """Bytes from "8GiB", "512 MiB", "1.5GB" or a bare number; None for ""."""
+    text = text.strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"([\d.]+)\s*([a-zA-Z]*)", text)
+    try:
+        value = float(match[1]) * _UNITS[match[2].lower()] if match else -1
+    except (KeyError, ValueError):
+        value = -1
+    if not 0 < value < 2**62:
+        raise MedtuiError(f"settings: {name} = {text!r} is not a size: write it like 8GiB, 512MiB or 2GB")
+    return int(value)
 
 
 def _check_range(f: dataclasses.Field, value: Any, origin: str) -> None:

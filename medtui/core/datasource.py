@@ -23,9 +23,9 @@ from medtui.core.registry import is_hub_id
 
 TABLE_SUFFIXES = tuple(s + gz for s in (".jsonl", ".json", ".csv", ".tsv", ".parquet") for gz in ("", ".gz"))
 SAVED_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
-TEXT_FIELDS = ("content", "text", "contents", "passage", "abstract", "body", "answer")
+TEXT_FIELDS = ("content", "text", "contents", "passage", "abstract", "body", "context", "answer")
 TITLE_FIELDS = ("title", "name", "focus", "question")
-ID_FIELDS = ("id", "uid", "_id", "doc_id", "pmid")
+ID_FIELDS = ("id", "uid", "_id", "doc_id", "pmid", "pubid")
 PARQUET_BATCH = 1024  # rows decoded at a time, so a big file never sits in memory whole
 
 Row = tuple[str, dict]  # (where it came from, for messages: "file:line", "file row N" or "dataset:N"; the row)

@@ -27,3 +27,14 @@ def format_duration(seconds: float | None) -> str:
 def format_timestamp(epoch: float) -> str:
     """A stored time.time() in local time to the second, e.g. 2025-03-01T14:05:09."""
     return datetime.datetime.fromtimestamp(epoch).isoformat(timespec="seconds")
+
+
+def format_size(n: float | None) -> str:
+    """'1.12 GB', '986 MB': decimal units and 3 digits, as the Hugging Face Hub shows file sizes; '?' when unknown."""
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} TB"

@@ -75,7 +75,8 @@ def _locate(source: str) -> tuple[str, str] | None:
     if path.suffix == ".gguf":
         if not path.is_file():
             raise MedtuiError(f"{source}: GGUF file not found")
-        return "gguf", str(path.resolve())
+        # The file keeps its own name (a Hub cache link, a split's first part): llama.cpp finds parts by name.
+        return "gguf", str(path.parent.resolve() / path.name)
     if path.is_dir():
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
             raise MedtuiError(f"{source}: no config.json here: point at a Hugging Face model folder")

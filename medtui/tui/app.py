@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from medtui.chat.export import export_conversation
 from medtui.core.config import Settings, save_settings
@@ -31,6 +31,7 @@ from medtui.core.wiring import open_engine
 from medtui.tui.answering import QUEUED, AnsweringMixin
 from medtui.tui.commands import chat_commands
 from medtui.tui.conversations import ConversationsMixin
+from medtui.tui.forms import FormMemory
 from medtui.tui.indexing import IndexingMixin
 from medtui.tui.screens.eval_screen import EvalScreen
 from medtui.tui.screens.export_screen import ExportScreen
@@ -43,6 +44,7 @@ from medtui.tui.widgets.chat.message_log import MessageLog
 from medtui.tui.widgets.chat.prompt_input import PromptInput
 from medtui.tui.widgets.chat.welcome import Welcome, model_size
 from medtui.tui.widgets.disclaimer import Disclaimer
+from medtui.tui.widgets.footer import KeysFooter
 from medtui.tui.widgets.history.history_sidebar import HistorySidebar
 from medtui.tui.widgets.sources.sources_panel import SourcesPanel
 from medtui.tui.widgets.status_bar import StatusBar
@@ -52,8 +54,12 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
     TITLE = "medtui"
     SUB_TITLE = "local medical Q&A"
     CSS_PATH = "app.tcss"
+    # Every screen gets one of these classes for the terminal's width, and the .tcss files adapt
+    # to it: below 120 columns the side panels give the answer the width and the forms wrap.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-medium"), (160, "-wide")]
     BINDINGS = [
         Binding("escape", "cancel", "Stop", id="cancel"),
+        Binding("ctrl+b", "toggle_panels", "Panels", id="toggle_panels"),
         Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
         Binding("ctrl+o", "switch_model", "Model", id="switch_model"),
         Binding("ctrl+r", "toggle_rag", "RAG on/off", id="toggle_rag"),
@@ -84,6 +90,7 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         self._busy_text: str | None = None
         self.generating = False
         self.queued: str | None = None  # a question sent while an answer streamed: asked when it ends
+        self.eval_form, self.train_form = FormMemory(), FormMemory()  # F4's and F5's last values, this session
 
     # -- layout ----------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -97,7 +104,7 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
                 yield PromptInput()
             yield SourcesPanel(self.rag)
         yield StatusBar()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         if self.settings.keys:
@@ -305,13 +312,15 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
             if name and name != (self.engine.spec.name if self.engine else None):
                 self.load_model(name, save=True)
 
-        self.push_screen(ModelSwitcher(specs, self.model_name), chosen)
+        self.push_screen(
+            ModelSwitcher(specs, self.model_name, self.settings.n_ctx, self.settings.memory_limit_bytes), chosen
+        )
 
     def action_evaluate(self) -> None:
-        self.push_screen(EvalScreen(self.settings))
+        self.push_screen(EvalScreen(self.settings, self.eval_form))
 
     def action_train(self) -> None:
-        self.push_screen(TrainScreen(self.model_name))
+        self.push_screen(TrainScreen(self.model_name, self.train_form))
 
     def action_export(self) -> None:
         self.push_screen(ExportScreen())
@@ -319,6 +328,26 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
     @on(ExportScreen.Exported)
     def _on_exported(self, event: ExportScreen.Exported) -> None:
         self.notify(f"exported and registered {event.name}: switch to it with ctrl+o")
+
+    def action_toggle_panels(self) -> None:
+        """Wide, hides or shows both side panels. Below 120 columns, where they are hidden, each
+        press shows one over the chat in turn: sources, then history, then neither (both at once
+        would leave the answer a few columns). app.tcss places them from the screen's classes."""
+        screen = self.screen
+        if not screen.has_class("-narrow"):
+            screen.toggle_class("-panels-toggled")
+        elif screen.has_class("-drawer-sources"):
+            screen.remove_class("-drawer-sources").add_class("-drawer-history")
+        elif screen.has_class("-drawer-history"):
+            screen.remove_class("-drawer-history")
+        else:
+            screen.add_class("-drawer-sources")
+        self.call_after_refresh(self._refocus)
+
+    def _refocus(self) -> None:
+        """A panel hidden with the focus in it would leave the keys going nowhere: typing is next."""
+        if self.focused is not None and self.focused not in self.screen.focus_chain:
+            self.query_one(PromptInput).focus()
 
     def action_toggle_reasoning(self) -> None:
         views = [v for v in self.query(AnswerView) if v.has_class("has-reasoning")]

@@ -20,6 +20,7 @@ def chat_commands(app) -> Iterable[SystemCommand]:
     yield SystemCommand("New chat", "Start a new conversation (ctrl+n)", app.action_new_chat)
     yield SystemCommand("Toggle reasoning", "Show or hide the models' reasoning (ctrl+t)", app.action_toggle_reasoning)
     yield SystemCommand("Stop", "Stop the answer, or the index build (Esc)", app.action_cancel)
+    yield SystemCommand("Toggle side panels", "Show or hide history and sources (ctrl+b)", app.action_toggle_panels)
     yield SystemCommand("Rename conversation", "Rename this conversation (r in History)", app.action_rename)
     yield SystemCommand("Delete conversation", "Delete this conversation (d in History)", app.action_delete)
     yield SystemCommand(

@@ -42,10 +42,17 @@ def quant_file_type(quant: Quant) -> "LlamaFileType":
 
 def file_type(path: Path) -> "LlamaFileType":
     """The GGUF's `LlamaFileType`; MOSTLY_F16 when it does not say (converters that predate the key)."""
-    from gguf import GGUFReader, LlamaFileType
+    from gguf import GGUFReader
 
     field = GGUFReader(path).get_field("general.file_type")
-    value = int(field.contents()) if field is not None else LlamaFileType.MOSTLY_F16
+    return parse_file_type(int(field.contents()) if field is not None else None, path)
+
+
+def parse_file_type(value: int | None, path: Path) -> "LlamaFileType":
+    """`general.file_type` as read by any reader (gguf-py, or llama.cpp's metadata in memory_fit)."""
+    from gguf import LlamaFileType
+
+    value = LlamaFileType.MOSTLY_F16 if value is None else value
     try:
         ftype = LlamaFileType(value)
     except ValueError:

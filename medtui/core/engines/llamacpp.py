@@ -18,6 +18,11 @@ def default_threads() -> int:
     return max(os.cpu_count() or 1, 1)
 
 
+def load_error(path: object, error: Exception) -> MedtuiError:
+    """llama.cpp refused the file: whether it reads its header (memory_fit) or loads it whole."""
+    return MedtuiError(f"llama.cpp could not load {path} ({error}): the file may be corrupt or too new; re-download it")
+
+
 def _log_softmax(row, n_vocab: int):
     """Log-probabilities from one row of llama.cpp logits (a float pointer), in float64."""
     import numpy as np
@@ -194,9 +199,7 @@ class LlamaCppEngine:
                 verbose=False,
             )
         except (ValueError, RuntimeError) as e:
-            raise MedtuiError(
-                f"llama.cpp could not load {path} ({e}): the file may be corrupt or too new; re-download it"
-            ) from None
+            raise load_error(path, e) from None
         self.n_ctx = self.llm.n_ctx()
         model = self.llm._model
         self._bos = model.token_get_text(self.llm.token_bos()) if self.llm.token_bos() != -1 else ""

@@ -4,8 +4,11 @@ A small model does not cite reliably, so citations are not taken from it: after 
 complete, each sentence is compared with every sentence (and pair of adjacent sentences) of each
 passage in the prompt. A passage supports a sentence when the best such window passes a rule on
 two scores: the dense cosine of the two texts and the share of the sentence's content words the
-window has (`lexical`). A window that does not state every number the sentence states never
-supports it (`numbers`: "180 mmHg" is not supported by a passage that says 130). Rules are
+window has (`lexical`). Whatever its score, a window never supports a sentence (`admissible`)
+when it lacks a number the sentence states ("180 mmHg" is not supported by a passage that says
+130), lacks one of the sentence's key terms (a content word that few documents of the index hold,
+or none: a drug, a gene, an invented name), or when one of the two is negated and the other is
+not ("is not recommended" against "is recommended"). Rules are
 fitted on labelled data by `bench/attribution.py --write` into `attribution_calibration.json`,
 per embedder; an embedder without a calibration gets the lexical rule (it does not depend on
 the embedder).
@@ -35,6 +38,9 @@ MAX_SOURCES = 3  # supporting sources cited per sentence, best first
 UNSUPPORTED = "not in sources"  # the flag of a sentence no passage supports
 
 Embed = Callable[[list[str]], list[list[float]]]  # normalised vectors, one per text
+# Each content word's share of the corpus's documents that hold it (0: none does).
+Rarity = Callable[[list[str]], list[float]]
+VETOES = ("numbers", "terms", "negation")  # features that are 1 when the window may support the sentence
 
 _ABBREVIATIONS = frozenset(
     ("e.g", "i.e", "etc", "vs", "approx", "dr", "mr", "mrs", "ms", "prof", "fig", "st", "al", "ca", "cf")
@@ -43,7 +49,19 @@ _ABBREVIATIONS = frozenset(
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?:\s*\[[\d\s,–—-]+\])*(?=\s+|$)")  # a sentence end and the citations after it
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d+[.)]|#+)\s+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+_ANSWER_WORDS = frozenset({"yes"})
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|without|cannot|\w+n't)\b", re.IGNORECASE)
 _CITATION = re.compile(r"\[(\d+(?:\s*(?:[,;]|[–—-])\s*\d+)*)\](?:\s*[–—-]\s*\[(\d+)\])?")
+
+
+@dataclass(frozen=True)
+class Vetoes:
+    """The checks a window must pass besides the rule's score. Key terms need the corpus's word
+    counts (`rarity`, from the index's BM25); without them only numbers and negation are checked."""
+
+    rarity: Rarity | None = None
+    rare_share: float = 0.0  # a word held by at most this share of the corpus's documents is a key term
+    negation: bool = True
 
 
 @dataclass(frozen=True)
@@ -188,7 +206,27 @@ def numbers(text: str) -> set[str]:
     return set(_NUMBER.findall(text))
 
 
-def support_scores(sentences: list[str], passages: list[str], embed: Embed | None) -> list[list[tuple[dict, Window]]]:
+def negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
+
+
+def key_terms(words: set[str], vetoes: Vetoes) -> set[str]:
+    """The content words of a sentence that few or no documents of the corpus hold ("yes" opens
+    an answer, it claims nothing a passage must say)."""
+    ordered = sorted(words - _ANSWER_WORDS)
+    if vetoes.rarity is None or not ordered:
+        return set()
+    return {w for w, share in zip(ordered, vetoes.rarity(ordered)) if share <= vetoes.rare_share}
+
+
+def admissible(features: dict) -> bool:
+    """Whether a window passed every veto (see the module's docstring): else it scores 0."""
+    return all(features.get(v, 1.0) for v in VETOES)
+
+
+def support_scores(
+    sentences: list[str], passages: list[str], embed: Embed | None, vetoes: Vetoes = Vetoes()
+) -> list[list[tuple[dict, Window]]]:
     """For each sentence, each window's features with the window: every pair, for the bench to
     fit rules on; `attribute` keeps each passage's best. Without `embed`, lexical only. A pair's
     vector is the normalised sum of its sentences' (one embedding per passage sentence)."""
@@ -206,13 +244,21 @@ def support_scores(sentences: list[str], passages: list[str], embed: Embed | Non
     part_numbers = [numbers(t) for t in passage_texts]
     window_words = [set().union(*(part_words[p] for p in w.parts)) for w in windows]
     window_numbers = [set().union(*(part_numbers[p] for p in w.parts)) for w in windows]
+    part_negated = [negated(t) for t in passage_texts]
+    window_negated = [any(part_negated[p] for p in w.parts) for w in windows]
     out = []
     for i, sentence in enumerate(sentences):
-        words, stated = set(content_words(sentence)), numbers(sentence)
+        words = set(content_words(sentence))
+        stated, keys, negative = numbers(sentence), key_terms(words, vetoes), negated(sentence)
         out.append(
             [
                 (
-                    {"lexical": _recall(words, window_words[j]), "numbers": float(stated <= window_numbers[j])}
+                    {
+                        "lexical": _recall(words, window_words[j]),
+                        "numbers": float(stated <= window_numbers[j]),
+                        "terms": float(keys <= window_words[j]),
+                        "negation": float(not vetoes.negation or negative == window_negated[j]),
+                    }
                     | ({} if cosines is None else {"dense": float(cosines[i, j])}),
                     w,
                 )
@@ -222,7 +268,7 @@ def support_scores(sentences: list[str], passages: list[str], embed: Embed | Non
     return out
 
 
-def attribute(answer: str, passages: list[str], embed: Embed, rule: Rule) -> list[Sentence]:
+def attribute(answer: str, passages: list[str], embed: Embed, rule: Rule, vetoes: Vetoes = Vetoes()) -> list[Sentence]:
     """Every sentence of `answer` with the passages (numbered from 1, as in the prompt) that
     support it under `rule`, and the model's own citations checked against them. Nothing is
     embedded when the rule does not use dense similarity."""
@@ -231,7 +277,7 @@ def attribute(answer: str, passages: list[str], embed: Embed, rule: Rule) -> lis
     checked = [len(set(content_words(text))) >= MIN_CONTENT_WORDS for text, _ in read]
     to_score = [text for (text, _), c in zip(read, checked) if c]
     dense = embed if "dense" in rule.weights else None
-    scored = iter(support_scores(to_score, passages, dense)) if passages else iter(())
+    scored = iter(support_scores(to_score, passages, dense, vetoes)) if passages else iter(())
     out = []
     for (start, end), (text, numbers), check in zip(spans, read, checked):
         cited = tuple(n for n in numbers if 1 <= n <= len(passages))
@@ -241,7 +287,7 @@ def attribute(answer: str, passages: list[str], embed: Embed, rule: Rule) -> lis
             continue
         best: dict[int, tuple[float, Window]] = {}
         for features, window in next(scored, []):
-            score = rule.score(features) if features["numbers"] else 0.0  # a number the window does not state
+            score = rule.score(features) if admissible(features) else 0.0
             held = best.get(window.source)
             tighter = held is not None and score == held[0] and len(window.parts) < len(held[1].parts)
             if held is None or score > held[0] or tighter:  # on a tie the single sentence, the tighter span
@@ -271,6 +317,15 @@ def _calibration() -> dict:
         return json.loads(CALIBRATION.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise MedtuiError(f"{CALIBRATION}: unreadable attribution calibration ({e}): reinstall medtui") from None
+
+
+def attribution_vetoes(rarity: Rarity | None) -> Vetoes:
+    """The vetoes with the calibrated key-term share, for a corpus whose word counts are `rarity`."""
+    data = _calibration().get("vetoes", {})
+    try:
+        return Vetoes(rarity, float(data.get("rare_share", 0.0)), bool(data.get("negation", True)))
+    except (TypeError, ValueError):
+        raise MedtuiError(f"{CALIBRATION}: unreadable attribution vetoes: reinstall medtui") from None
 
 
 def attribution_rule(embedder: str) -> tuple[Rule, str]:

@@ -100,6 +100,12 @@ class Bm25Index:
         df = 0 if token_id is None else int(self._df[token_id])
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
+    def document_share(self, words: list[str]) -> list[float]:
+        """Each (stemmed) word's share of the snippets that hold it, 0 for one none holds: how rare
+        it is in this corpus (attribution's key terms)."""
+        vocab, n = self.retriever.vocab_dict, max(len(self.ids), 1)
+        return [int(self._df[vocab[w]]) / n if w in vocab else 0.0 for w in words]
+
     def query(self, query: str) -> Bm25Query:
         return Bm25Query(self, _query_words(query, self.stemmer))
 

@@ -714,6 +714,10 @@ class SnippetIndex:
     def bm25_search(self, query: str, k: int) -> list[tuple[str, float]]:
         return self._lexical().search(query, k)
 
+    def document_share(self, words: list[str]) -> list[float]:
+        """Each word's share of the snippets holding it (`Bm25Index.document_share`)."""
+        return self._lexical().document_share(words)
+
     def bm25_query(self, query: str) -> Bm25Query:
         """The query's BM25 scores over every snippet (top k, any snippet's score, normalised)."""
         return self._lexical().query(query)

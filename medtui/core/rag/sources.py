@@ -28,6 +28,7 @@ class SourceSpec:
     kind: str  # one of KINDS
     location: str  # a packaged corpus name ("default", "guidelines", ...), a Hub dataset id, or an absolute path
     split: str = "train"
+    subset: str | None = None  # a Hub dataset's configuration (qiaojin/PubMedQA: pqa_artificial, ...)
     text_field: str | None = None
     title_field: str | None = None
     id_field: str | None = None
@@ -83,7 +84,14 @@ def _documents(spec: SourceSpec, report: SourceReport) -> Iterator[Document]:
         return packaged_documents(spec.location, report)
     if spec.kind == "hf":
         return hf_dataset.iter_hf(
-            spec.location, spec.split, spec.text_field, spec.title_field, spec.id_field, spec.whole, report
+            spec.location,
+            spec.split,
+            spec.text_field,
+            spec.title_field,
+            spec.id_field,
+            spec.whole,
+            report,
+            subset=spec.subset,
         )
     path = Path(spec.location)
     if not path.exists():
@@ -166,5 +174,5 @@ def expected_documents(spec: SourceSpec) -> int | None:
     """The document count a progress bar can aim at, when the source says so cheaply."""
     if spec.kind != "hf":
         return None
-    total = hf_dataset.count_hf(spec.location, spec.split)
+    total = hf_dataset.count_hf(spec.location, spec.split, spec.subset)
     return min(total, spec.limit) if total and spec.limit else total

@@ -24,21 +24,19 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
     Button,
-    DataTable,
-    Footer,
     Input,
     Label,
     OptionList,
     ProgressBar,
     Select,
-    SelectionList,
     Static,
     Switch,
     TabbedContent,
     TabPane,
+    Tabs,
 )
 
-from evals.compare import Comparison, comparison
+from evals.compare import SAMPLE_NOTE, Comparison, comparison
 from evals.items import LETTERS
 from evals.runner import Mode, Permute, TaskProgress
 from evals.scoring import Prediction
@@ -51,8 +49,11 @@ from evals.tasks import TASKS, Task
 from medtui.core.config import Settings
 from medtui.core.errors import MedtuiError
 from medtui.core.registry import Registry
+from medtui.tui.forms import FormMemory
 from medtui.tui.widgets.evals.accuracy_chart import AccuracyChart
-from medtui.tui.widgets.evals.comparison_table import ComparisonTable
+from medtui.tui.widgets.evals.comparison_table import ComparisonTable, ResultTable
+from medtui.tui.widgets.footer import KeysFooter
+from medtui.tui.widgets.ticks import TickedSelectionList, show_switch_state, switch_with_state
 from medtui.workflows.study import (
     Evaluated,
     Exported,
@@ -71,16 +72,24 @@ from medtui.workflows.study import (
 
 class EvalScreen(Screen):
     CSS_PATH = "eval_screen.tcss"
-    BINDINGS = [Binding("escape", "stop_or_close", "Stop / close")]
+    BINDINGS = [
+        Binding("escape", "stop_or_close", "Stop / close"),
+        Binding("left", "switch_view(-1)", "Previous view", show=False),
+        Binding("right", "switch_view(1)", "Next view", show=False),
+    ]
+    VIEWS = ("tab-table", "tab-chart", "tab-wrong")
     HELP = (
         "Pick models and benchmarks, then Run. Esc stops a run (it resumes next time) or closes the screen. "
-        "Enter on a comparison row makes it the base the other rows are tested against. The Seed study preset "
+        "Enter on a comparison row makes it the base the other rows are tested against; left and right switch "
+        "between the comparison, the chart and the wrong answers. The Seed study preset "
         "trains SFT and MSFT adapters of the one selected model and compares base, RAG, SFT and MSFT."
     )
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, memory: FormMemory | None = None) -> None:
+        """`memory`: the form's values when it was last closed, kept by the app for the session."""
         super().__init__()
         self.settings = settings
+        self.memory = memory or FormMemory()
         self.cancel = threading.Event()
         self.running = False
         self.run_ids: set[str] = set()  # runs started from this screen: what its table and chart compare
@@ -96,61 +105,81 @@ class EvalScreen(Screen):
 
     def compose(self) -> ComposeResult:
         models = [
-            (f"{spec.name}  ({spec.describe()})", spec.name, spec.name == self.settings.model)
+            (
+                # the built-in's path lies deep in the installed package: its kind says enough
+                f"{spec.name}  ({'built-in GGUF' if spec.builtin else spec.describe()})",
+                spec.name,
+                spec.name == self.settings.model,
+            )
             for spec in Registry().all()
         ]
         with Vertical(id="setup"):
             with Horizontal(id="pickers"):
                 with Vertical():
                     yield Label("Models (space toggles)")
-                    yield SelectionList[str](*models, id="models")
+                    yield TickedSelectionList(*models, id="models")
                 with Vertical():
                     yield Label("Benchmarks")
-                    yield SelectionList[str](
+                    yield TickedSelectionList(
                         *[(_task_label(task), name, name.startswith("mmlu_")) for name, task in self.tasks.items()],
                         id="tasks",
                     )
-            with Horizontal(id="options"):
-                yield Label("Preset")
-                yield Select(
-                    [("custom", "custom"), ("Seed study", "study")], value="custom", allow_blank=False, id="preset"
-                )
-                yield Label("Mode")
-                yield Select(
-                    [("loglik", "loglik"), ("generate", "generate")], value="loglik", allow_blank=False, id="mode"
-                )
-                yield Label("Cyclic orders")
-                yield Switch(value=False, id="permute", tooltip="loglik: score every cyclic order of the options")
-                yield Label("RAG")
-                yield Switch(value=False, id="rag")
-                yield Label("Limit")
-                yield Input("50", type="integer", id="limit")
-                yield Button("Run", variant="primary", id="run")
-            with Horizontal(id="study"):
-                yield Label("SFT data")
-                yield Input(placeholder="JSONL/CSV file, dataset folder or Hub id", id="sft-data")
-                yield Label("CPT corpus")
-                yield Input(placeholder="index:NAME, Hub id, JSONL/CSV or .txt/.md files", id="cpt-data")
-                yield Label("Methods")
-                yield Input(",".join(Method), id="methods")
+            # Rows of fields (a label and what it labels) that wrap into a grid where the row is
+            # wider than the terminal (eval_screen.tcss).
+            with Horizontal(id="options", classes="fields"):
+                with Horizontal(classes="field"):
+                    yield Label("Preset")
+                    yield Select(
+                        [("custom", "custom"), ("Seed study", "study")], value="custom", allow_blank=False, id="preset"
+                    )
+                with Horizontal(classes="field"):
+                    yield Label("Mode")
+                    yield Select(
+                        [("loglik", "loglik"), ("generate", "generate")], value="loglik", allow_blank=False, id="mode"
+                    )
+                with Horizontal(classes="field"):
+                    yield Label("Cyclic orders")
+                    yield from switch_with_state("permute", False, "loglik: score every cyclic order of the options")
+                with Horizontal(classes="field"):
+                    yield Label("RAG")
+                    yield from switch_with_state("rag", False)
+                with Horizontal(classes="field"):
+                    yield Label("Limit")
+                    yield Input("50", type="integer", id="limit")
+                with Horizontal(classes="field actions"):
+                    yield Button("Run", variant="primary", id="run")
+            with Horizontal(id="study", classes="fields"):
+                with Horizontal(classes="field grow"):
+                    yield Label("SFT data")
+                    yield Input(placeholder="JSONL/CSV file, dataset folder or Hub id", id="sft-data")
+                with Horizontal(classes="field grow"):
+                    yield Label("CPT corpus")
+                    yield Input(placeholder="index:NAME, Hub id, JSONL/CSV or .txt/.md files", id="cpt-data")
+                with Horizontal(classes="field"):
+                    yield Label("Methods")
+                    yield Input(",".join(Method), id="methods")
             yield ProgressBar(id="progress", show_eta=True)
             yield Static("", id="live")
         with TabbedContent(id="views"):
             with TabPane("Comparison", id="tab-table"):
                 yield ComparisonTable(id="results", cursor_type="row")
-                yield DataTable(id="runs", cursor_type="row")
+                yield Static(SAMPLE_NOTE, id="table-note", classes="note", markup=False)
+                yield ResultTable(id="runs", cursor_type="row")
             with TabPane("Chart", id="tab-chart"):
                 yield AccuracyChart(id="chart")
+                yield Static("", id="chart-note", classes="note", markup=False)
             with TabPane("Wrong answers", id="tab-wrong"), Horizontal():
                 yield OptionList(id="wrong")
                 with VerticalScroll(id="detail"):
                     yield Static("", id="detail-text", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         if self.tasks_error:
             self.notify(self.tasks_error, severity="error", timeout=10)
-        self.query_one("#runs", DataTable).add_columns(
+        self.memory.restore(self.query_one("#setup"))
+        self.query_one("#study").display = self.query_one("#preset", Select).value == "study"
+        self.query_one("#runs", ResultTable).add_columns(
             "method",
             "task",
             "n",
@@ -170,7 +199,7 @@ class EvalScreen(Screen):
         self.query_one("#study").display = study
         if not study:
             return
-        tasks = self.query_one("#tasks", SelectionList)
+        tasks = self.query_one("#tasks", TickedSelectionList)
         tasks.deselect_all()
         for name in study_task_names(self.settings.task_dir):
             tasks.select(name)
@@ -179,8 +208,8 @@ class EvalScreen(Screen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id != "run" or self.running:
             return
-        models = list(self.query_one("#models", SelectionList).selected)
-        tasks = list(self.query_one("#tasks", SelectionList).selected)
+        models = list(self.query_one("#models", TickedSelectionList).selected)
+        tasks = list(self.query_one("#tasks", TickedSelectionList).selected)
         raw = self.query_one("#limit", Input).value.strip()
         if not models or not tasks:
             self.notify("pick at least one model and one benchmark", severity="error")
@@ -207,6 +236,7 @@ class EvalScreen(Screen):
             self.notify(str(e), severity="error")
             return
         self.running = True
+        self.add_class("-ran")  # the progress bar shows from the first run on: idle, it would pulse as if busy
         self.cancel.clear()
         self.run_benchmarks(request)
 
@@ -231,6 +261,7 @@ class EvalScreen(Screen):
             self.notify(str(e), severity="error")
             return
         self.running = True
+        self.add_class("-ran")
         self.cancel.clear()
         self.run_seed_study(plan)
 
@@ -269,8 +300,7 @@ class EvalScreen(Screen):
                         self.base = event.event.result.key.method  # the study tests every row against the base
                     self._render_eval(event.event, store, f"{event.method} · ")
                 elif isinstance(event, TableReady):
-                    self.app.call_from_thread(self.query_one(ComparisonTable).show, event.comparison)
-                    self.app.call_from_thread(self.query_one(AccuracyChart).show, event.comparison)
+                    self.app.call_from_thread(self._show_comparison, event.comparison)
                 elif isinstance(event, Exported):
                     self.app.call_from_thread(self.notify, f"{event.method}: exported as {event.model}")
                 elif isinstance(event, StudyFinished) and event.failures:
@@ -323,12 +353,24 @@ class EvalScreen(Screen):
             [r for r in store.runs() if r.key.id in self.run_ids], store=store, base=self.base, known=self.tasks
         )
 
-    def _show_result(self, row: RunRow, predictions: list[Prediction], compared: Comparison) -> None:
+    def _show_comparison(self, compared: Comparison) -> None:
+        """The table, the chart, and under the chart each bar's score with its n and invalid rate
+        (the table's own first two lines of each cell), which bars cannot show."""
         self.query_one(ComparisonTable).show(compared)
         self.query_one(AccuracyChart).show(compared)
+        lines = [
+            f"{row[0]} · {task}: {cell.splitlines()[0]} · {cell.splitlines()[1]}"
+            for row in compared.table()
+            for task, cell in zip(compared.tasks, row[1:])
+            if "\n" in cell
+        ]
+        self.query_one("#chart-note", Static).update("\n".join([*lines, SAMPLE_NOTE]) if lines else "")
+
+    def _show_result(self, row: RunRow, predictions: list[Prediction], compared: Comparison) -> None:
+        self._show_comparison(compared)
         s = summarize(predictions, self.tasks[row.key.task].option_labels)
         label, _ = s.best_constant
-        self.query_one("#runs", DataTable).add_row(
+        self.query_one("#runs", ResultTable).add_row(
             row.key.method,
             row.key.task,
             str(s.n),
@@ -346,8 +388,8 @@ class EvalScreen(Screen):
             [f"{row.key.model} · {t} · {p.item_id} · answered {_letter(p)}" for t, _, p in wrong]
         )
 
-    @on(DataTable.RowSelected, "#results")
-    def _choose_base(self, event: DataTable.RowSelected) -> None:
+    @on(ComparisonTable.RowSelected, "#results")
+    def _choose_base(self, event: ComparisonTable.RowSelected) -> None:
         """Enter on a method makes it the base the other rows are tested against."""
         if self.running or event.row_key.value is None:
             return
@@ -366,10 +408,23 @@ class EvalScreen(Screen):
             f"{item.question}\n\n{options}\n\n{verdict}\n\nmodel output:\n{p.output}"
         )
 
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        show_switch_state(self, event)
+
+    def action_switch_view(self, step: int) -> None:
+        """Left/right from inside the results (a table with nothing more to scroll sideways, the
+        wrong-answer list) go to the next view; the tab bar then has the focus, so arrows go on."""
+        views = self.query_one("#views", TabbedContent)
+        if self.focused is None or views not in self.focused.ancestors_with_self:
+            return
+        views.active = self.VIEWS[(self.VIEWS.index(views.active) + step) % len(self.VIEWS)]
+        views.query_one(Tabs).focus()
+
     def action_stop_or_close(self) -> None:
         if self.running:
             self.cancel.set()
         else:
+            self.memory.save(self.query_one("#setup"))
             self.dismiss()
 
 

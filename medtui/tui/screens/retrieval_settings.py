@@ -8,11 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from medtui.core import paths
 from medtui.core.config import save_settings
 from medtui.core.errors import MedtuiError
+from medtui.tui.widgets.footer import KeysFooter
+from medtui.tui.widgets.ticks import show_switch_state, switch_with_state
 
 
 @dataclass(frozen=True)
@@ -23,11 +25,6 @@ class RetrievalChoice:
     dense: bool
     bm25: bool
     require_sources: bool = False  # no source passes the gate: say so instead of answering
-
-
-def switch_state(on: bool) -> str:
-    """The switch's state in words: a tick drawn only in colour is lost on a monochrome terminal."""
-    return "[x] on" if on else "[ ] off"
 
 
 class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
@@ -48,8 +45,7 @@ class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
 
     def _switch(self, label: str, value: bool, switch_id: str) -> ComposeResult:
         yield Label(label)
-        yield Switch(value=value, id=switch_id)
-        yield Static(switch_state(value), id=f"{switch_id}-state", classes="state", markup=False)
+        yield from switch_with_state(switch_id, value)
 
     def compose(self) -> ComposeResult:
         c = self.current
@@ -72,10 +68,10 @@ class RetrievalSettings(ModalScreen[RetrievalChoice | None]):
                 yield Static(f"a source passes when {self.gate_rule}", id="gate-rule", markup=False)
             yield Static(f"Apply saves your changes to {paths.config_file()}", id="saved-to", markup=False)
             yield Button("Apply", variant="primary", id="apply")
-        yield Footer()
+        yield KeysFooter()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
-        self.query_one(f"#{event.switch.id}-state", Static).update(switch_state(event.value))
+        show_switch_state(self, event)
 
     def _apply(self) -> None:
         raw = self.query_one("#top-k", Input).value.strip()

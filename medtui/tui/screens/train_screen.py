@@ -14,11 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import ProgressBar, Static, TabbedContent, TabPane
 
 from medtui.core.errors import MedtuiError
 from medtui.core.formatting import format_duration
 from medtui.core.registry import Registry
+from medtui.tui.forms import FormMemory
+from medtui.tui.widgets.footer import KeysFooter
 from medtui.tui.widgets.train.loss_chart import LossChart
 from medtui.tui.widgets.train.runs_table import RunsTable
 from medtui.tui.widgets.train.train_form import TrainForm
@@ -42,9 +44,13 @@ class TrainScreen(Screen):
         "Runs: highlight one to watch; r resumes, x stops (with a checkpoint)."
     )
 
-    def __init__(self, model: str) -> None:
+    AUTO_FOCUS = "TrainForm #method"  # the form's first field, not the tab bar above it
+
+    def __init__(self, model: str, memory: FormMemory | None = None) -> None:
+        """`memory`: the form's values when it was last closed, kept by the app for the session."""
         super().__init__()
         self.model = model
+        self.memory = memory or FormMemory()
         self.selected: Path | None = None
         self.reported: set[str] = set()  # unreadable runs already notified
 
@@ -66,9 +72,10 @@ class TrainScreen(Screen):
                     yield ProgressBar(id="run-progress", show_eta=False)
                     yield Static("no run selected", id="run-status", markup=False)
                     yield LossChart()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
+        self.memory.restore(self.query_one(TrainForm))
         self.refresh_runs()
         self.set_interval(1.0, self.refresh_runs)
 
@@ -114,6 +121,7 @@ class TrainScreen(Screen):
 
     @staticmethod
     def _estimate_text(est: api.Estimate) -> str:
+        """The total, then `how`, which breaks it into its phases and says where each number comes from."""
         return (
             f"{est.report.describe()} · {est.tokens:,} tokens · {est.steps:,} steps\n"
             f"≈ {format_duration(est.seconds)} · ≈ {est.memory_bytes / 2**30:.1f} GiB · "
@@ -143,15 +151,19 @@ class TrainScreen(Screen):
             status.update("no run selected")
             self.query_one(LossChart).show(None)
             return
-        run, progress = view.run, view.progress
-        if progress.max_steps:
-            self.query_one(ProgressBar).update(total=progress.max_steps, progress=progress.step)
+        run, progress, phase = view.run, view.progress, view.preparing
+        bar = self.query_one(ProgressBar)
+        if phase is not None:  # before the first step: the phase's own progress (unknown total: pulsing)
+            bar.update(total=phase.total, progress=phase.done)
+        elif progress.max_steps:
+            bar.update(total=progress.max_steps, progress=progress.step)
         rate = f"{progress.tokens_per_s:,.0f} tokens/s" if progress.tokens_per_s else ""
         loss = f"loss {progress.train[-1][1]:.4f}" if progress.train else ""
         eval_loss = f"eval {progress.eval[-1][1]:.4f}" if progress.eval else ""
         eta = f"ETA {format_duration(progress.eta_s)}" if progress.eta_s and run.status is api.RunStatus.RUNNING else ""
         stage = f"stage {run.info.stage}" if run.info.stage else ""
-        parts = [run.name, _state(view), stage, loss, eval_loss, rate, eta]
+        preparing = f"preparing: {phase.describe()}" if phase else ""
+        parts = [run.name, _state(view), stage, preparing, loss, eval_loss, rate, eta]
         if run.status is api.RunStatus.COMPLETE:
             parts.append(f"adapter {run.adapter} (model {run.name!r})")
         if run.info.error:
@@ -194,4 +206,5 @@ class TrainScreen(Screen):
         self.notify(f"stopping {run.name} after this step (r resumes it)")
 
     def action_close(self) -> None:
+        self.memory.save(self.query_one(TrainForm))
         self.dismiss()

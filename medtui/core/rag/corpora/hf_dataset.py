@@ -12,8 +12,8 @@ from medtui.core.rag.corpora.report import SourceReport
 from medtui.core.rag.corpora.tabular import row_documents, unique_columns
 
 
-def count_hf(location: str, split: str) -> int | None:
-    return open_dataset(location, split)[1]
+def count_hf(location: str, split: str, subset: str | None = None) -> int | None:
+    return open_dataset(location, split, subset)[1]
 
 
 def iter_hf(
@@ -24,8 +24,9 @@ def iter_hf(
     id_field: str | None = None,
     whole: bool | None = None,
     report: SourceReport | None = None,
+    subset: str | None = None,
 ) -> Iterator[Document]:
-    rows, _ = open_dataset(location, split)
+    rows, _ = open_dataset(location, split, subset)
     local = Path(location).exists()
     source = Path(location).name if local else location
     numbered = ((f"{location}:{n}", row) for n, row in enumerate(rows))

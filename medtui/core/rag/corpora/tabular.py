@@ -23,6 +23,24 @@ def row_reference(row: dict) -> str:
     return ""
 
 
+def structured_text(value: object) -> str:
+    """A text column's value as text: a string as it is, a list of strings one per line, and
+    PubMedQA's Hub layout (`context` = {"contexts": [...], "labels": [...]}) as its labelled
+    sections ("METHODS: ..."). Anything else has no text ("")."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("contexts"), list):
+        labels = value.get("labels") or []
+        return "\n".join(
+            f"{label}: {part}" if isinstance(label, str) and label else part
+            for part, label in zip(value["contexts"], [*labels, *[""] * len(value["contexts"])])
+            if isinstance(part, str) and part.strip()
+        )
+    if isinstance(value, list) and all(isinstance(part, str) for part in value):
+        return "\n".join(part for part in value if part.strip())
+    return ""
+
+
 def unique_columns(rows: Iterable[dict], columns: list[str]) -> list[str]:
     """The `columns` whose values are present in every row and never repeat (one pass, stops early
     once every column has repeated)."""
@@ -75,8 +93,8 @@ def row_documents(
             id_column = report.id_column = id_field or _id_column(list(row), scan, report)
             if whole is None:
                 whole = "contents" in row and "content" in row
-        text = row.get(fields.text)
-        if not isinstance(text, str) or not text.strip():
+        text = structured_text(row.get(fields.text))
+        if not text.strip():
             report.drop("no_text", where)
             continue
         doc_id = row.get(id_column) if id_column else None

@@ -20,13 +20,14 @@ from textual.widgets import Collapsible, Markdown, Static
 
 from medtui.chat.attribution import rewrite, support_notices
 from medtui.chat.outcome import LABELS
-from medtui.core.rag.attribution import Sentence
+from medtui.core.rag.attribution import UNSUPPORTED, Sentence
 from medtui.core.reasoning import split_reasoning
 from medtui.core.records import MessageStatus
 from medtui.tui.styles import stylesheet
 
 REFRESH_S = 0.1
 CHECKING = "checking each sentence against the sources…"
+UNSUPPORTED_FLAG = f"⚠ {UNSUPPORTED}"  # how an unsupported sentence is marked here (the notice names it so)
 
 
 def answer_state(status: MessageStatus, notices: list[str] | tuple[str, ...] = ()) -> str:
@@ -124,7 +125,8 @@ class AnswerView(Vertical, can_focus=True):
     @property
     def state_text(self) -> str:
         checking = [CHECKING] if self.checking else []
-        return "\n".join(line for line in [self._state, *checking, *support_notices(self.sentences)] if line)
+        notices = support_notices(self.sentences, UNSUPPORTED_FLAG)
+        return "\n".join(line for line in [self._state, *checking, *notices] if line)
 
     @on(Markdown.LinkClicked)
     def _on_link(self, event: Markdown.LinkClicked) -> None:

@@ -10,26 +10,19 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from medtui.core.formatting import format_size
 from medtui.core.registry import ModelSpec
 from medtui.tui.styles import stylesheet
 
 ABOUT = (
     "medtui answers medical questions with a local model, offline, grounded in the passages of a local "
-    "index: each answer lists its sources (right) and cites them."
+    "index: each answer lists its sources (the right panel; ctrl+b shows it where it is hidden) and cites them."
 )
 EXAMPLES = (
     "What is the first-line drug treatment for type 2 diabetes?",
     "What are the symptoms of nephritis?",
     "How is ptosis treated?",
 )
-
-
-def human_size(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return ""
 
 
 def model_size(spec: ModelSpec) -> str:
@@ -41,7 +34,7 @@ def model_size(spec: ModelSpec) -> str:
             total += path.stat().st_size
         elif path is not None and path.is_dir():
             total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return human_size(total) if total else ""
+    return format_size(total) if total else ""
 
 
 class ExampleList(OptionList):

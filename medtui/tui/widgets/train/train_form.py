@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Switch
 
 from medtui.core.errors import MedtuiError
 from medtui.tui.styles import stylesheet
+from medtui.tui.widgets.ticks import show_switch_state, switch_with_state
 from trainers.api import BACKENDS, METHODS, QUANTS, TrainConfig
 
 # (field, label, width) of the numeric hyperparameters, defaults from TrainConfig
@@ -46,37 +47,53 @@ class TrainForm(Vertical):
         self.model = model
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield Label("Method")
-            yield Select([(m, m) for m in METHODS], value="sft", allow_blank=False, id="method")
-            yield Label("Model")
-            yield Input(
-                self.model,
-                placeholder="registered name, HF folder, Hub id or .gguf",
-                id="model",
-                suggester=SuggestFromList(self.models),
-            )
-            yield Label("Run name")
-            yield Input(placeholder="(automatic)", id="name")
-        with Horizontal():
-            yield Label("SFT data")
-            yield Input(placeholder="JSONL/CSV, saved dataset or Hub id (question, Complex_CoT, Response)", id="data")
-            yield Label("CPT corpus")
-            yield Input(placeholder="index:NAME, Hub id, JSONL/CSV or .txt folder", id="corpus")
-        with Horizontal():
+        # Rows of fields (a label and what it labels): a row wider than the terminal wraps its
+        # fields into a grid (train_screen.tcss), so every field and button stays whole.
+        with Horizontal(classes="fields"):
+            with Horizontal(classes="field"):
+                yield Label("Method")
+                yield Select([(m, m) for m in METHODS], value="sft", allow_blank=False, id="method")
+            with Horizontal(classes="field grow"):
+                yield Label("Model")
+                yield Input(
+                    self.model,
+                    placeholder="registered name, HF folder, Hub id or .gguf",
+                    id="model",
+                    suggester=SuggestFromList(self.models),
+                )
+            with Horizontal(classes="field"):
+                yield Label("Run name")
+                yield Input(placeholder="(automatic)", id="name")
+        with Horizontal(classes="fields"):
+            with Horizontal(classes="field grow"):
+                yield Label("SFT data")
+                yield Input(
+                    placeholder="JSONL/CSV, saved dataset or Hub id (question, Complex_CoT, Response)", id="data"
+                )
+            with Horizontal(classes="field grow"):
+                yield Label("CPT corpus")
+                yield Input(placeholder="index:NAME, Hub id, JSONL/CSV or .txt folder", id="corpus")
+        with Horizontal(classes="fields"):
             for field, label, width in NUMBERS:
-                yield Label(label)
-                yield Input(str(_DEFAULTS[field].default), id=field, classes="number").set_styles(f"width: {width};")
-        with Horizontal():
-            yield Label("Quant")
-            yield Select([(q, q) for q in QUANTS], value="auto", allow_blank=False, id="quant")
-            yield Label("Backend")
-            yield Select([(b, b) for b in BACKENDS], value="auto", allow_blank=False, id="backend")
-            yield Label("Packing")
-            yield Switch(value=True, id="packing")
-            yield Button("Preview", id="preview")
-            yield Button("Estimate", id="estimate")
-            yield Button("Start", variant="primary", id="start")
+                with Horizontal(classes="field"):
+                    yield Label(label)
+                    yield Input(str(_DEFAULTS[field].default), id=field, classes="number").set_styles(
+                        f"width: {width};"
+                    )
+        with Horizontal(classes="fields"):
+            with Horizontal(classes="field"):
+                yield Label("Quant")
+                yield Select([(q, q) for q in QUANTS], value="auto", allow_blank=False, id="quant")
+            with Horizontal(classes="field"):
+                yield Label("Backend")
+                yield Select([(b, b) for b in BACKENDS], value="auto", allow_blank=False, id="backend")
+            with Horizontal(classes="field"):
+                yield Label("Packing")
+                yield from switch_with_state("packing", True)
+            with Horizontal(classes="field actions"):
+                yield Button("Preview", id="preview")
+                yield Button("Estimate", id="estimate")
+                yield Button("Start", variant="primary", id="start")
 
     def config(self) -> TrainConfig:
         """The form as a TrainConfig; a bad value is a one-line MedtuiError naming the field."""
@@ -103,6 +120,9 @@ class TrainForm(Vertical):
             packing=self.query_one("#packing", Switch).value,
             **numbers,
         )
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        show_switch_state(self, event)
 
     @on(Button.Pressed)
     def _request(self, event: Button.Pressed) -> None:
