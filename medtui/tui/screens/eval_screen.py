@@ -69,6 +69,8 @@ from medtui.workflows.study import (
     study_task_names,
 )
 
+NO_RESULTS = "No results yet: tick models and benchmarks above, then Run."
+
 
 class EvalScreen(Screen):
     CSS_PATH = "eval_screen.tcss"
@@ -167,7 +169,7 @@ class EvalScreen(Screen):
                 yield ResultTable(id="runs", cursor_type="row")
             with TabPane("Chart", id="tab-chart"):
                 yield AccuracyChart(id="chart")
-                yield Static("", id="chart-note", classes="note", markup=False)
+                yield Static(NO_RESULTS, id="chart-note", classes="note", markup=False)
             with TabPane("Wrong answers", id="tab-wrong"), Horizontal():
                 yield OptionList(id="wrong")
                 with VerticalScroll(id="detail"):
@@ -364,7 +366,7 @@ class EvalScreen(Screen):
             for task, cell in zip(compared.tasks, row[1:])
             if "\n" in cell
         ]
-        self.query_one("#chart-note", Static).update("\n".join([*lines, SAMPLE_NOTE]) if lines else "")
+        self.query_one("#chart-note", Static).update("\n".join([*lines, SAMPLE_NOTE]) if lines else NO_RESULTS)
 
     def _show_result(self, row: RunRow, predictions: list[Prediction], compared: Comparison) -> None:
         self._show_comparison(compared)
