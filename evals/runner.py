@@ -83,6 +83,14 @@ class TaskProgress:
     done: int
     total: int
     correct: int
+    invalid: int = 0  # answers that named no option: shown beside the accuracy so far
+
+    def so_far(self) -> str:
+        """The progress line every front shows: a running accuracy always with its invalid rate."""
+        return (
+            f"{self.done}/{self.total} · accuracy so far {self.correct / self.done:.1%}, "
+            f"invalid {self.invalid / self.done:.1%}"
+        )
 
 
 @dataclass
@@ -236,7 +244,14 @@ def iter_task(
         store.save(key.id, new)
         predictions += new
         store.update(key.id, predictions, RunStatus.RUNNING)
-        yield TaskProgress(key.model, task.name, len(predictions), len(items), sum(p.correct for p in predictions))
+        yield TaskProgress(
+            key.model,
+            task.name,
+            len(predictions),
+            len(items),
+            sum(p.correct for p in predictions),
+            sum(p.predicted is None for p in predictions),
+        )
     if len(predictions) < len(items):
         store.update(key.id, predictions, RunStatus.CANCELLED)
         return RunResult(key, predictions, cancelled=True)

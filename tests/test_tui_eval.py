@@ -104,6 +104,7 @@ async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_p
         screen = await setup_run(pilot, app, ["broken", "tiny"], ["mmlu_clinical_knowledge"], "120")
         await pilot.click("#run")
         await wait_for(pilot, lambda: "accuracy so far" in str(screen.query_one("#live", Static).render()))
+        assert ", invalid " in str(screen.query_one("#live", Static).render())  # never an accuracy without it
         assert notified(app, "broken: ") and notified(app, "not a GGUF file")
         await pilot.press("escape")
         gate.open()

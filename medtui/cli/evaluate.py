@@ -109,13 +109,7 @@ def run(
 def _render(event: Event, tasks: Mapping[str, Task]) -> None:
     """One line per finished run on stdout; progress and failures on stderr."""
     if isinstance(event, TaskProgress):
-        so_far = event.correct / event.done
-        print(
-            f"\r{event.model} {event.task}: {event.done}/{event.total}  accuracy so far {so_far:.1%}",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(f"\r{event.model} {event.task}: {event.so_far()}", end="", file=sys.stderr, flush=True)
     elif isinstance(event, Failed):
         print(f"\nmedtui: {event.model}{f' on {event.task}' if event.task else ''}: {event.error}", file=sys.stderr)
     elif isinstance(event, TaskFinished):

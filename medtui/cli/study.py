@@ -144,10 +144,7 @@ def _render_eval(event: Evaluated) -> None:
     if isinstance(inner, ModelLoading):
         print(f"{event.method}: scoring {inner.model}", file=sys.stderr)
     elif isinstance(inner, TaskProgress):
-        so_far = f"accuracy so far {inner.correct / inner.done:.1%}"
-        print(
-            f"\r{event.method} {inner.task}: {inner.done}/{inner.total}  {so_far}", end="", file=sys.stderr, flush=True
-        )
+        print(f"\r{event.method} {inner.task}: {inner.so_far()}", end="", file=sys.stderr, flush=True)
     elif isinstance(inner, Failed):
         print(f"\nmedtui: {event.method}{f' on {inner.task}' if inner.task else ''}: {inner.error}", file=sys.stderr)
     elif isinstance(inner, TaskFinished):

@@ -335,7 +335,7 @@ class EvalScreen(Screen):
             self.app.call_from_thread(
                 live.update,
                 f"{prefix}model {self.scoring.number}/{self.scoring.total} {event.model} · {event.task}: "
-                f"{event.done}/{event.total} · accuracy so far {event.correct / event.done:.1%} (Esc stops)",
+                f"{event.so_far()} (Esc stops)",
             )
         elif isinstance(event, TaskFinished):
             self.run_ids.add(event.result.key.id)
