@@ -227,9 +227,11 @@ def lock_run(run: Run) -> int:
 
 
 def set_lock_pid(fd: int, pid: int) -> None:
-    """Name `pid` as the lock's holder (a launcher names the worker it handed the lock to)."""
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{pid}\n".encode("ascii"), 0)
+    """Name `pid` as the lock's holder (a launcher names the worker it handed the lock to). Fixed
+    width, in one write over the old name: a refused process reading it never finds it empty, as
+    it could between a truncate and a write (the worker renames itself while others may look)."""
+    os.pwrite(fd, f"{pid:>10}\n".encode("ascii"), 0)
+    os.ftruncate(fd, 11)
 
 
 def hold_lock(run: Run) -> int | None:
