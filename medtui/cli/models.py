@@ -10,7 +10,7 @@ from rich.table import Table
 
 from medtui.cli.options import settings_from
 from medtui.cli.progress import bytes_bar
-from medtui.core.engines.memory_fit import available
+from medtui.core.engines.memory_fit import FALLBACK_CTX, available
 from medtui.core.errors import MedtuiError
 from medtui.core.formatting import format_duration, format_size
 from medtui.core.model_catalog import fits, load_catalog
@@ -113,7 +113,7 @@ def pull(
 def catalog() -> None:
     """Curated models for medical QA, with their sizes and whether each fits this machine now."""
     settings = settings_from()
-    n_ctx = settings.n_ctx or 4096  # 0 (auto) is capped per model by what fits: show a usual context
+    n_ctx = settings.n_ctx or FALLBACK_CTX  # 0 (auto): shown at the loader's own fallback context
     memory = available(settings.memory_limit_bytes)
     table = Table("name", "params", "quants (size)", "licence", f"fits (n_ctx {n_ctx})", "pull with")
     for entry in load_catalog():

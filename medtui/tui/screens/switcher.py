@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from medtui.core.engines.memory_fit import Available, available
+from medtui.core.engines.memory_fit import FALLBACK_CTX, Available, available
 from medtui.core.errors import MedtuiError
 from medtui.core.formatting import format_size
 from medtui.core.model_catalog import CatalogEntry, fits, load_catalog
@@ -60,7 +60,7 @@ class ModelSwitcher(ModalScreen[str | None]):
         super().__init__()
         self.specs = specs
         self.current = current
-        self.n_ctx = n_ctx or 4096  # 0 (auto): each model's fit is shown at a usual context
+        self.n_ctx = n_ctx or FALLBACK_CTX  # 0 (auto): shown at the loader's own fallback context
         self.memory_limit = memory_limit
         self.catalog_error = ""
         self.cancel = threading.Event()
