@@ -19,6 +19,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import tomllib
@@ -57,16 +58,13 @@ def citations_valid(answer: str, n_sources: int) -> bool | None:
     return None if not cited else all(1 <= n <= n_sources for n in cited)
 
 
-def ask_all(settings, engine, retriever) -> list[dict]:
-    from medtui.chat.service import ChatService, Done, Sources
-    from medtui.core.history import History
-    from medtui.core.reasoning import split_reasoning
+def asked(service, history, questions: list[dict]) -> Iterator[tuple[dict, object, object, float]]:
+    """(question, Sources, Done, seconds) per question, asked through the chat service; a
+    follow-up ("after") in the conversation of the question it follows."""
+    from medtui.chat.service import Done, Sources
 
-    history = History()
-    service = ChatService(settings, engine, history, retriever)
     conversations: dict[str, int] = {}
-    rows = []
-    for q in load_questions():
+    for q in questions:
         conversation = conversations[q["after"]] if "after" in q else history.new_conversation(q["text"][:40], "bench")
         conversations[q["id"]] = conversation
         start = time.perf_counter()
@@ -76,6 +74,18 @@ def ask_all(settings, engine, retriever) -> list[dict]:
                 sources = event
             elif isinstance(event, Done):
                 done = event
+        yield q, sources, done, time.perf_counter() - start
+
+
+def ask_all(settings, engine, retriever) -> list[dict]:
+    from medtui.chat.service import ChatService
+    from medtui.core.history import History
+    from medtui.core.reasoning import split_reasoning
+
+    history = History()
+    service = ChatService(settings, engine, history, retriever)
+    rows = []
+    for q, sources, done, seconds in asked(service, history, load_questions()):
         answer = split_reasoning(done.text).answer.strip()
         hits = sources.hits
         rows.append(
@@ -94,7 +104,7 @@ def ask_all(settings, engine, retriever) -> list[dict]:
                 "status": str(getattr(done, "status", "cancelled" if done.cancelled else "complete")),
                 "grounded": getattr(sources, "grounded", None),
                 "notices": list(sources.notices) + list(getattr(done, "notices", [])),
-                "seconds": round(time.perf_counter() - start, 1),
+                "seconds": round(seconds, 1),
             }
         )
     return rows

@@ -32,8 +32,19 @@
 `--write` stores the chosen rule, the lexical rule (the fallback for embedders without a
 calibration) and the vetoes' settings in medtui/core/rag/attribution_calibration.json.
 
+With `--cross-encoder NAME` (a Hub id or folder, written as `reranker` is in config.toml) every
+part runs as the chat runs with that reranker configured: each sentence's windows are first picked
+by the packaged rule of the default embedder (the `CROSS_WINDOWS` best admissible ones per
+passage, `CrossCheck`), the cross-encoder scores them (`cross`), and the candidates are fitted
+over dense, lexical and cross on those windows, on the same split and printed in the same table;
+the generated answers are retrieved with the reranker too, and the packaged rule without the
+cross-encoder is timed beside them. `--write` then stores only the chosen rule (with the rule that
+picked its windows, `select`), under `cross_encoders[NAME]`, leaving the embedder rules as they
+are. `--calibration PATH` writes to another file (a copy of the packaged one, updated), e.g. to
+try the plumbing with a model whose rule must not ship.
+
     .venv/bin/python bench/attribution.py [--write] [--questions 500] [--generated N | --no-generated] [--keep DIR]
-        [--rare-share 0.001] [--no-negation]
+        [--rare-share SHARE] [--no-negation] [--cross-encoder NAME] [--calibration PATH]
 """
 
 import argparse
@@ -57,7 +68,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from answers import load_questions
+from answers import asked, load_questions
 from grounding import (
     SIMPLER_WITHIN,
     TARGET_PRECISION,
@@ -72,7 +83,7 @@ from report import index_folder, table
 from shared_data import SHARED
 
 CALIBRATION = Path(__file__).resolve().parents[1] / "medtui" / "core" / "rag" / "attribution_calibration.json"
-FEATURES = ("dense", "lexical")
+FEATURES = ("dense", "lexical", "cross")  # the columns of an item's window rows ("cross": 0 without a cross-encoder)
 NEAR_DUPLICATE = 0.9  # body cosine above which another question is the same question asked again
 BOOTSTRAP = 2000
 
@@ -104,6 +115,26 @@ class CachedEmbed:
             self.cache.update(zip(missing, self.embed(missing, self.name)))
             self.seconds += time.perf_counter() - start
         return [self.cache[t] for t in texts]
+
+
+class CachedCross:
+    """A cross-encoder's `score_pairs` with every pair scored once: each candidate rule is measured
+    through `attribute`, which asks for the same pairs again."""
+
+    def __init__(self, name: str) -> None:
+        from medtui.core.rag.reranker import score_pairs
+
+        self.name, self.score, self.cache = name, score_pairs, {}
+        self.seconds, self.scored = 0.0, 0
+
+    def __call__(self, pairs: list[tuple[str, str]]) -> list[float]:
+        missing = list(dict.fromkeys(p for p in pairs if p not in self.cache))
+        if missing:
+            start = time.perf_counter()
+            self.cache.update(zip(missing, self.score(self.name, missing)))
+            self.seconds += time.perf_counter() - start
+            self.scored += len(missing)
+        return [self.cache[p] for p in pairs]
 
 
 def checked_sentences(text: str) -> list[str]:
@@ -152,11 +183,13 @@ def rarity_over(texts: list[str]):
     return lambda words: [df.get(w, 0) / n for w in words]
 
 
-def score_item(item: Item, embed, vetoes) -> None:
+def score_item(item: Item, embed, vetoes, cross) -> None:
+    """Each sentence's window rows, as `attribute` sees them (with `cross`: only the windows the
+    cross-encoder reads, with its score)."""
     from medtui.core.rag.attribution import admissible, support_scores
 
     own, alien = checked_sentences(item.answer), checked_sentences(item.foreign)
-    scored = support_scores(own + alien, item.passages, embed, vetoes)
+    scored = support_scores(own + alien, item.passages, embed, vetoes, cross)
     per = []
     for windows in scored:
         by_passage: dict[int, list] = defaultdict(list)
@@ -345,22 +378,26 @@ def sentence_auroc(items: list[Item], weights: np.ndarray) -> float:
     return auroc(np.array(pos), np.array(neg))
 
 
-def fit(items: list[Item], simpler_within: float) -> tuple[list[Candidate], dict[str, float]]:
-    """Candidate rules fitted on `items` as grounding.fit_rules does, on best windows: the logistic
-    regression and the thresholds (highest recall at precision ≥ 0.9) on pairs; the simplest rule
-    within 0.01 of the best sentence AUROC is chosen (Candidate.cal_auroc). Also each pair AUROC."""
+def fit(
+    items: list[Item], simpler_within: float, features: tuple[str, ...]
+) -> tuple[list[Candidate], dict[str, float]]:
+    """Candidate rules over `features` fitted on `items` as grounding.fit_rules does, on best
+    windows: each feature alone and a logistic regression on all, thresholds (highest recall at
+    precision ≥ 0.9) on pairs; the simplest rule within 0.01 of the best sentence AUROC is chosen
+    (Candidate.cal_auroc). Also each pair AUROC."""
     from medtui.core.rag.gate import Rule
 
-    weights: dict[str, dict[str, float]] = {f: {f: 1.0} for f in FEATURES}
+    weights: dict[str, dict[str, float]] = {f: {f: 1.0} for f in features}
+    columns = [FEATURES.index(f) for f in features]
     x, y = [], []
     for item in items:
         for sentence, own in [(s, True) for s in item.own] + [(s, False) for s in item.alien]:
             for windows, g in zip(sentence, item.gold):
-                x.append(gated(windows).max(axis=0) if len(windows) else np.zeros(len(FEATURES)))
+                x.append(gated(windows).max(axis=0)[columns] if len(windows) else np.zeros(len(features)))
                 y.append(float(g and own))
     w, _ = logistic(np.array(x), np.array(y))
     w = w / np.abs(w).sum()
-    weights["logistic"] = {f: round(float(v), 3) for f, v in zip(FEATURES, w)}
+    weights["logistic"] = {f: round(float(v), 3) for f, v in zip(features, w)}
     candidates, pairs = [], {}
     for name, wts in weights.items():
         vector = weight_vector(Rule(wts, 0.0))
@@ -393,12 +430,12 @@ COUNTS = (
 )
 
 
-def item_counts(item: Item, rule, embed, vetoes) -> list[int]:
+def item_counts(item: Item, rule, embed, vetoes, cross) -> list[int]:
     """What `attribute` does with this item's answer (and its foreign answer) under `rule`."""
     from medtui.core.rag.attribution import attribute
 
     own, alien, kin, bad, negative = (
-        [s for s in attribute(t, item.passages, embed, rule, vetoes) if s.checked]
+        [s for s in attribute(t, item.passages, embed, rule, vetoes, cross) if s.checked]
         for t in (item.answer, item.foreign, item.related, item.corrupted, item.negated)
     )
     links = [n for s in own for n in s.sources]
@@ -439,8 +476,8 @@ def show(value: tuple[float, float, float]) -> str:
     return "–" if math.isnan(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def measure(items: list[Item], rule, embed, seed: int, vetoes) -> dict:
-    counts = np.array([item_counts(item, rule, embed, vetoes) for item in items])
+def measure(items: list[Item], rule, embed, seed: int, vetoes, cross) -> dict:
+    counts = np.array([item_counts(item, rule, embed, vetoes, cross) for item in items])
     c = {k: i for i, k in enumerate(COUNTS)}
     pos, neg = labelled_pairs(items, weight_vector(rule))
     own_best = np.concatenate([[s.max() for s in pair_scores(i.own, weight_vector(rule))] for i in items])
@@ -462,16 +499,29 @@ def measure(items: list[Item], rule, embed, seed: int, vetoes) -> dict:
 
 
 # -- generated answers -----------------------------------------------------------------------
-def generated(limit: int | None, threads: int, rules: dict[str, object]) -> list[dict]:
+def generated(limit: int | None, threads: int, rules: dict[str, tuple], cross_encoder: str = "") -> list[dict]:
     """Each clinical question answered through the chat service as a user would, then attributed
-    by `attribute_answer` under each of `rules` (name -> Rule, standing in for the calibration file)."""
+    by `attribute_answer` under each of `rules` (name -> (Rule, CrossRule or None), standing in for
+    the calibration file: with a CrossRule, through the cross-encoder). With `cross_encoder`,
+    retrieval reranks with it, as in a chat with it configured."""
     import medtui.chat.attribution as chat_attribution
-    from medtui.chat.service import ChatService, Done, Sources, source_records
+    from medtui.chat.service import ChatService, source_records
     from medtui.core.config import Settings
     from medtui.core.history import History
+    from medtui.core.rag.reranker import score_pairs
     from medtui.core.wiring import open_engine, open_retriever
 
-    settings = Settings().replace(n_threads=threads)  # as many threads as embedding has: a fair ratio
+    calls: list[tuple[int, float]] = []  # (pairs, seconds) per cross-encoder call: to extrapolate to another model
+
+    def counted(name: str, batch: list[tuple[str, str]]) -> list[float]:
+        start = time.perf_counter()
+        scores = score_pairs(name, batch)
+        calls.append((len(batch), time.perf_counter() - start))
+        return scores
+
+    chat_attribution.score_pairs = counted
+    # as many threads as embedding has: a fair ratio
+    settings = Settings().replace(n_threads=threads, reranker=cross_encoder)
     start = time.perf_counter()
     retriever = open_retriever(settings)
     engine = open_engine(settings)
@@ -479,34 +529,27 @@ def generated(limit: int | None, threads: int, rules: dict[str, object]) -> list
     history = History()
     service = ChatService(settings, engine, history, retriever)
     embedder = retriever.query_embedder
-    conversations: dict[str, int] = {}
     rows = []
-    for q in load_questions()[:limit]:  # a follow-up comes after the question it follows
-        conversation = conversations[q["after"]] if "after" in q else history.new_conversation(q["text"][:40], "bench")
-        conversations[q["id"]] = conversation
-        start = time.perf_counter()
-        sources = done = None
-        for event in service.answer(conversation, q["text"]):
-            if isinstance(event, Sources):
-                sources = event
-            elif isinstance(event, Done):
-                done = event
+    for q, sources, done, seconds in asked(service, history, load_questions()[:limit]):
         row = {
             "id": q["id"],
             "sources": len(sources.hits),
             "status": str(done.status),
             "words": len(done.text.split()),
-            "answer s": time.perf_counter() - start,
+            "answer s": seconds,
             "answer": done.text,
             "passages": [h.snippet.text for h in sources.hits],
         }
-        for name, rule in rules.items():
+        for name, (rule, crossed) in rules.items():
             chat_attribution.attribution_rule = lambda _, rule=rule: (rule, "bench/attribution.py")
-            start = time.perf_counter()
+            chat_attribution.cross_encoder_rule = lambda *_, crossed=crossed: (crossed, "bench/attribution.py")
+            start, before = time.perf_counter(), len(calls)
             sentences = chat_attribution.attribute_answer(
-                done.text, source_records(sources.hits), embedder, retriever.index.document_share
+                done.text, source_records(sources.hits), embedder, retriever.index.document_share, cross_encoder
             )
             row[name, "s"] = time.perf_counter() - start
+            row[name, "pairs"] = sum(n for n, _ in calls[before:])
+            row[name, "cross s"] = sum(s for _, s in calls[before:])
             checked = [s for s in sentences if s.checked]
             row["checked"] = len(checked)
             row[name, "supported"] = sum(bool(s.sources) for s in checked)
@@ -575,10 +618,14 @@ def main() -> None:
     parser.add_argument("--simpler-within", type=float, default=SIMPLER_WITHIN, help="AUROC a simpler rule may give up")
     parser.add_argument("--threads", type=int, default=1, help="torch and llama.cpp threads (0: their defaults)")
     parser.add_argument(
-        "--rare-share", type=float, default=0.001, help="key terms: words at most this share of the passages hold"
+        "--rare-share", type=float, help="key terms: words at most this share of the passages hold (default: packaged)"
     )
     parser.add_argument("--no-negation", action="store_true", help="leave the negation veto out")
     parser.add_argument("--embed-cache", type=Path, help="keep the passage vectors in this file between runs")
+    parser.add_argument(
+        "--cross-encoder", default="", help="calibrate attribution for this reranker (Hub id or folder, as configured)"
+    )
+    parser.add_argument("--calibration", type=Path, default=CALIBRATION, help="the calibration file --write updates")
     args = parser.parse_args()
     started = time.perf_counter()
     home = Path(tempfile.mkdtemp(prefix="medtui-attribution-"))
@@ -594,13 +641,31 @@ def main() -> None:
     embed = CachedEmbed(DEFAULT_EMBEDDER, args.embed_cache)
     embed(["warm up"])
 
-    from medtui.core.rag.attribution import Vetoes
+    from medtui.core.rag.attribution import (
+        CROSS,
+        CROSS_WINDOWS,
+        CrossCheck,
+        CrossRule,
+        Vetoes,
+        attribution_rule,
+        attribution_vetoes,
+    )
+
+    packaged, _ = attribution_rule(DEFAULT_EMBEDDER)  # with a cross-encoder: it picks the windows it reads
+    shipped = attribution_vetoes(None)
+    args.rare_share = shipped.rare_share if args.rare_share is None else args.rare_share
+    if args.cross_encoder and (args.rare_share, args.no_negation) != (shipped.rare_share, not shipped.negation):
+        parser.error(
+            "--cross-encoder fits with the packaged vetoes (the chat's): leave --rare-share and --no-negation out"
+        )
+    cross = CrossCheck(CachedCross(args.cross_encoder), packaged) if args.cross_encoder else None
+    features = FEATURES if cross else tuple(f for f in FEATURES if f != CROSS)
 
     # 1. BioASQ
     items, stats = bioasq_items(args.questions, args.gold, args.distractors, args.seed, embed)
     vetoes = Vetoes(rarity_over([t for i in items for t in i.passages]), args.rare_share, not args.no_negation)
     for item in items:
-        score_item(item, embed, vetoes)
+        score_item(item, embed, vetoes, cross)
     embed.save()
     cal = [i for i in items if i.calibration]
     held = [i for i in items if not i.calibration]
@@ -619,10 +684,16 @@ def main() -> None:
         f"Vetoes: numbers, key terms (words at most {args.rare_share:g} of the {n_pass} passages hold), "
         f"negation {'off' if args.no_negation else 'on'}. "
         f"Embedder {DEFAULT_EMBEDDER}, {len(embed.cache)} texts embedded in {embed.seconds:.0f} s; "
-        f"{load()}.\n"
+        + (
+            f"cross-encoder {args.cross_encoder} on the {CROSS_WINDOWS} windows per (sentence, passage) "
+            f"`{packaged.describe()}` ranks highest, {cross.score.scored} pairs in {cross.score.seconds:.1f} s; "
+            if cross
+            else ""
+        )
+        + f"{load()}.\n"
     )
-    candidates, pairs = fit(cal, args.simpler_within)
-    measured = {c.name: measure(held, c.rule, embed, args.seed, vetoes) for c in candidates}
+    candidates, pairs = fit(cal, args.simpler_within, features)
+    measured = {c.name: measure(held, c.rule, embed, args.seed, vetoes, cross) for c in candidates}
     chosen = next(c for c in candidates if c.chosen)
     lexical = next(c for c in candidates if c.name == "lexical")
     print("### Candidate rules: fitted on the calibration half, measured on the held-out half\n")
@@ -646,10 +717,10 @@ def main() -> None:
     mq = medquad_items(args.medquad, args.distractors, args.seed, embed)
     mq_vetoes = Vetoes(rarity_over([t for i in mq for t in i.passages]), args.rare_share, not args.no_negation)
     for item in mq:
-        score_item(item, embed, mq_vetoes)
+        score_item(item, embed, mq_vetoes, cross)
     rows = []
     for c in (chosen, lexical) if lexical is not chosen else (chosen,):
-        r = measure(mq, c.rule, embed, args.seed, mq_vetoes)
+        r = measure(mq, c.rule, embed, args.seed, mq_vetoes, cross)
         rows.append([c.name, len(mq), int(r["n"][2]), show(r["recall"]), show(r["precision"]), show(r["top gold"])])
     print(f"\n### MedQuAD sanity check: answers against their own chunks + {args.distractors} distractor chunks\n")
     print(table(["rule", "answers", "sentences", "recall (own chunk linked)", "link precision", "best is own"], rows))
@@ -658,8 +729,11 @@ def main() -> None:
     # 3. generated answers
     if not args.no_generated:
         best = max(candidates, key=lambda c: c.cal_auroc)
-        rules = {chosen.name: chosen.rule} | ({best.name: best.rule} if best is not chosen else {})
-        gen_rows = generated(args.generated, args.threads, rules)
+        crossed = lambda c: CrossRule(c.rule, packaged) if cross else None
+        rules = {c.name: (c.rule, crossed(c)) for c in {chosen.name: chosen, best.name: best}.values()}
+        if cross:  # the cost the cross-encoder adds: against the rule the chat uses without it
+            rules = {"packaged, no cross-encoder": (packaged, None)} | rules
+        gen_rows = generated(args.generated, args.threads, rules, args.cross_encoder)
         print(
             "\n### Generated answers (default model and index, chat service): checked sentences supported, "
             "attribution time / answer time\n"
@@ -673,14 +747,24 @@ def main() -> None:
         print(table(header, rows))
         checked = sum(r["checked"] for r in gen_rows)
         print(f"\n{len(gen_rows)} answers, {checked} checked sentences, {load()}:")
-        for name in rules:
+        for name, (rule, through) in rules.items():
             supported = sum(r[name, "supported"] for r in gen_rows)
             ratios = [r[name, "s"] / r["answer s"] for r in gen_rows]
+            added = [(r[name, "s"] - r[next(iter(rules)), "s"]) / r["answer s"] for r in gen_rows]
             print(
-                f"- {name} (`{rules[name].describe()}`): {supported}/{checked} supported "
+                f"- {name} (`{rule.describe()}`): {supported}/{checked} supported "
                 f"({supported / max(checked, 1):.3f}); attribution / answer time mean {np.mean(ratios):.3f}, "
                 f"max {max(ratios):.3f} (target ≤ 0.10: {'met' if np.mean(ratios) <= 0.10 else 'NOT met'}); "
                 f"{sum(r[name, 's'] for r in gen_rows):.1f} s / {sum(r['answer s'] for r in gen_rows):.1f} s in all"
+                + (
+                    f"; cross-encoder pairs per answer mean {np.mean([r[name, 'pairs'] for r in gen_rows]):.0f}, max "
+                    f"{max(r[name, 'pairs'] for r in gen_rows)}, scored in "
+                    f"{sum(r[name, 'cross s'] for r in gen_rows):.2f} s in all; attribution time added over the "
+                    f"packaged rule (the cross-encoder, and dense if the rule uses it): mean {np.mean(added):.3f} "
+                    "of the answer time"
+                    if through
+                    else ""
+                )
             )
         if args.json:
             keep = [{k if isinstance(k, str) else " ".join(k): v for k, v in r.items()} for r in gen_rows]
@@ -694,26 +778,35 @@ def main() -> None:
     if args.write:
         date = datetime.date.today().isoformat()
         fitting = [
-            a for a, b in zip(sys.argv[1:], [None, *sys.argv[1:]]) if not {a, b} & {"--keep", "--json", "--embed-cache"}
+            a
+            for a, b in zip(sys.argv[1:], [None, *sys.argv[1:]])
+            if not {a, b} & {"--keep", "--json", "--embed-cache", "--calibration"}
         ]
-        data = {
-            "source": (
-                f"{' '.join(['bench/attribution.py', *fitting])}, {date}: BioASQ 7B-11B, {len(items)} questions "
-                f"(seed {args.seed}), fitted on {len(cal)} ({sum(len(i.own) for i in cal)} answer sentences), measured "
-                f"on {len(held)} ({n['sentences']}): "
-                + "; ".join(
-                    f"{c.name} rule {c.rule.describe()}: link precision {measured[c.name]['precision'][0]:.3f}, "
-                    f"sentence recall {measured[c.name]['recall'][0]:.3f}"
-                    for c in [chosen] + ([lexical] if lexical is not chosen else [])
-                )
-                + f" (chosen: the simplest within {args.simpler_within} of the best sentence AUROC)"
-            ),
-            "embedders": {DEFAULT_EMBEDDER: chosen.rule.to_dict()},
-            "lexical": lexical.rule.to_dict(),
-            "vetoes": {"rare_share": args.rare_share, "negation": not args.no_negation},
-        }
-        CALIBRATION.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {CALIBRATION}")
+        source = (
+            f"{' '.join(['bench/attribution.py', *fitting])}, {date}: BioASQ 7B-11B, {len(items)} questions "
+            f"(seed {args.seed}), fitted on {len(cal)} ({sum(len(i.own) for i in cal)} answer sentences), measured "
+            f"on {len(held)} ({n['sentences']}): "
+            + "; ".join(
+                f"{c.name} rule {c.rule.describe()}: link precision {measured[c.name]['precision'][0]:.3f}, "
+                f"sentence recall {measured[c.name]['recall'][0]:.3f}"
+                for c in [chosen] + ([lexical] if lexical is not chosen else [])
+            )
+            + f" (chosen: the simplest within {args.simpler_within} of the best sentence AUROC)"
+        )
+        data = json.loads((args.calibration if args.calibration.exists() else CALIBRATION).read_text(encoding="utf-8"))
+        if cross:  # its own entry only: the embedder rules (and the other cross-encoders') stay
+            entry = CrossRule(chosen.rule, packaged).to_dict(DEFAULT_EMBEDDER, source)
+            data["cross_encoders"] = data.get("cross_encoders", {}) | {args.cross_encoder: entry}
+        else:  # each cross-encoder entry keeps the rule that picked its windows: it stays valid
+            data = {
+                "source": source,
+                "embedders": {DEFAULT_EMBEDDER: chosen.rule.to_dict()},
+                "lexical": lexical.rule.to_dict(),
+                "vetoes": {"rare_share": args.rare_share, "negation": not args.no_negation},
+                "cross_encoders": data.get("cross_encoders", {}),
+            }
+        args.calibration.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {args.calibration}")
 
 
 if __name__ == "__main__":

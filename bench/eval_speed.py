@@ -101,14 +101,14 @@ def largest(rows: list[list[float]], other: list[list[float]]) -> float:
 
 
 def decoded_tokens(engine: LlamaCppEngine, prompts: list[str]) -> int:
-    """Tokens the batched path feeds llama.cpp, fillers included (prompts too long for it: all theirs)."""
+    """Tokens the batched path feeds llama.cpp, fillers included (prompts it scores alone: all theirs)."""
     scorer = engine._batch_scorer()
     encoded = [engine.tokenize(p) for p in prompts]
     fit = [e for e in encoded if len(e) <= scorer.n_batch]
-    groups = scorer.groups(fit)
-    return sum(len(batch_plan([fit[i] for i in g], scorer.block, 0)) for g in groups) + sum(
-        len(e) for e in encoded if len(e) > scorer.n_batch
-    )
+    batches = [[fit[i] for i in g] for g in scorer.groups(fit)]
+    return sum(
+        len(batch_plan(b, scorer.block, 0)) if scorer.worth_batching(b) else sum(map(len, b)) for b in batches
+    ) + sum(len(e) for e in encoded if len(e) > scorer.n_batch)
 
 
 def gguf_bench(args: argparse.Namespace) -> None:

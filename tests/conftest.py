@@ -28,6 +28,7 @@ def medtui_home(tmp_path, monkeypatch, indexes_dir) -> Path:
     for name in list(os.environ):
         if name.startswith("MEDTUI_") and name not in ("MEDTUI_CONFIG_DIR", "MEDTUI_DATA_DIR", "MEDTUI_INDEXES_DIR"):
             monkeypatch.delenv(name)
+    monkeypatch.delenv("COLUMNS", raising=False)  # reports wrap to it: a test sets the width it checks
     return tmp_path
 
 

@@ -9,23 +9,39 @@ import sqlite3
 
 import pytest
 
+import medtui.chat.attribution as chat_attribution
+import medtui.core.rag.attribution as core_attribution
 from medtui.chat.answer_record import sentence_entry
-from medtui.chat.attribution import UNSUPPORTED_MARK, attribute_answer, markdown_answer, rewrite
+from medtui.chat.attribution import (
+    UNSUPPORTED_MARK,
+    attribute_answer,
+    attribution_notices,
+    markdown_answer,
+    rewrite,
+)
 from medtui.chat.export import conversation_markdown
 from medtui.chat.service import ChatService, Done, Sources, source_records
 from medtui.core.config import Settings
 from medtui.core.history import History
 from medtui.core.rag.attribution import (
+    CROSS_WINDOWS,
     UNSUPPORTED,
+    CrossRule,
     Sentence,
     attribution_rule,
     read_citations,
     split_sentences,
 )
+from medtui.core.rag.embedder import DEFAULT_EMBEDDER
+from medtui.core.rag.gate import Rule
+from medtui.core.rag.reranker import score_pairs
 from medtui.core.records import MessageStatus
 from medtui.core.wiring import open_engine, open_retriever
+from tests import test_index
+from tests.test_cli import run
 from tests.test_grounded_answers import ask_json
 
+tiny_cross_encoder = test_index.tiny_cross_encoder  # the fixture: a random BERT cross-encoder folder
 METFORMIN = "Metformin remains the preferred initial pharmacologic agent for most people with type 2 diabetes."
 SOURCES = [
     {"n": 1, "text": f"Recommendation 9.4. {METFORMIN} It is effective, safe and inexpensive."},
@@ -148,6 +164,63 @@ def test_an_older_history_gains_the_sentences_column(tmp_path):
     assert history.messages(1)[0].sentences == []
     history.set_sentences(1, [{"text": "An old answer."}])
     assert history.messages(1)[0].sentences == [{"text": "An old answer."}]
+
+
+def calibrate_cross(monkeypatch, tmp_path, reranker: str, threshold: float) -> None:
+    """A calibration file (a copy of the packaged one) whose rule for `reranker` is `cross ≥ threshold`,
+    its windows picked by the packaged rule, written as bench/attribution.py --write writes it."""
+    data = json.loads(core_attribution.CALIBRATION.read_text(encoding="utf-8"))
+    select, _ = attribution_rule(DEFAULT_EMBEDDER)
+    entry = CrossRule(Rule({"cross": 1.0}, threshold), select).to_dict(DEFAULT_EMBEDDER, "a test")
+    data["cross_encoders"] = {reranker: entry}
+    path = tmp_path / "attribution_calibration.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr(core_attribution, "CALIBRATION", path)
+
+
+MOON = "The moon is made of green cheese and orbits Jupiter."  # no source says so: the lexical rule flags it
+
+
+def test_a_calibrated_cross_encoder_scores_the_best_windows_and_its_rule_decides(
+    monkeypatch, tmp_path, tiny_cross_encoder
+):
+    reranker = str(tiny_cross_encoder)
+    answer = f"{METFORMIN} {MOON}"
+    plain = attribute_answer(answer, SOURCES, reranker=reranker)  # configured, not calibrated: the packaged rule
+    assert plain == attribute_answer(answer, SOURCES)
+    assert plain[0].sources == (1,) and plain[1].unsupported
+    calls = []
+    monkeypatch.setattr(
+        chat_attribution, "score_pairs", lambda name, pairs: calls.append(pairs) or score_pairs(name, pairs)
+    )
+
+    calibrate_cross(monkeypatch, tmp_path, reranker, 1.5)  # a sigmoid never reaches it
+    assert all(s.unsupported for s in attribute_answer(answer, SOURCES, reranker=reranker))
+    (pairs,) = calls  # one batch for the whole answer
+    # not every window (8 per sentence): the packaged rule's best two per passage that pass the
+    # vetoes (source 2 does not state METFORMIN's "type 2")
+    assert len(pairs) == (1 + len(SOURCES)) * CROSS_WINDOWS
+    assert (METFORMIN, METFORMIN) in pairs  # the copied sentence read with the window it was copied from
+
+    calibrate_cross(monkeypatch, tmp_path, reranker, 0.0)  # every score reaches it
+    linked = attribute_answer(answer, SOURCES, reranker=reranker)
+    assert [sorted(s.sources) for s in linked] == [[1], [1, 2]]  # the vetoes still apply first
+    n, start, end = linked[1].spans[0]
+    assert linked[1].support == pytest.approx(score_pairs(reranker, [(MOON, SOURCES[n - 1]["text"][start:end])])[0])
+    assert attribution_notices(reranker) == []
+
+
+def test_a_configured_but_uncalibrated_cross_encoder_is_named_once_with_what_to_do(monkeypatch, tiny_cross_encoder):
+    reranker = str(tiny_cross_encoder)
+    (notice,) = attribution_notices(reranker)
+    assert notice == (
+        f"attribution does not use reranker {reranker}: it has no calibration (run bench/attribution.py "
+        f"--cross-encoder {reranker} --write on a machine that has it)"
+    )
+    assert attribution_notices("") == []
+    monkeypatch.setenv("MEDTUI_RERANKER", reranker)
+    doctor = run("doctor").stdout.decode()
+    assert doctor.count(notice) == 1, doctor
 
 
 @pytest.fixture(scope="module")

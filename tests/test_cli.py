@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,37 @@ def test_killed_mid_answer_keeps_everything_generated():
     assert answer.status == "streaming"  # it never finished...
     assert answer.content.startswith(generated)  # ...but nothing generated is lost
     assert process.stdout.read() == b""  # and nothing half-checked was printed
+
+
+def wrapped_rows(out: str, label: str) -> list[str]:
+    """The line that starts with `label` and the lines its value wrapped onto."""
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(label))
+    rows = [lines[at]]
+    for line in lines[at + 1 :]:
+        if not line.startswith(" " * len(label)) or not line.strip():
+            break
+        rows.append(line)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("command", "labels"),
+    [(("models", "info", "smollm2"), ["memory         ", "GPU layers     "]), (("doctor",), ["memory   "])],
+)
+def test_report_values_wrap_under_their_own_column(command, labels, monkeypatch):
+    """A value longer than the terminal went on at column 0, through the labels: `models info` and
+    `doctor` wrap it with a hanging indent; into a pipe (no COLUMNS) each value stays one line."""
+    whole = run(*command).stdout.decode()
+    monkeypatch.setenv("COLUMNS", "60")
+    result = run(*command)
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert all(len(line) <= 60 for line in out.splitlines()), out
+    for label in labels:
+        rows = wrapped_rows(out, label)
+        assert len(rows) > 1, out  # it wrapped, every further line under the value's first column
+        assert all(row[len(label)] != " " for row in rows), rows
+        one_line = next(line for line in whole.splitlines() if line.startswith(label))
+        words = lambda text: re.sub(r"[\d.]+", "N", " ".join(text.split()))  # free memory moves between runs
+        assert words(" ".join(rows)) == words(one_line), (rows, one_line)

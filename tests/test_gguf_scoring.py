@@ -72,6 +72,7 @@ def test_batched_scores_equal_one_at_a_time_to_the_bit(small_batch):
     groups = list(small_batch._batch_scorer().groups(fit))
     assert len(groups) > 1 and max(map(len, groups)) > 2  # several decodes, several prompts in one
     assert any(s.scored is None for g in groups for s in layout([fit[i] for i in g], 8))  # blocks shared
+    assert any(small_batch._batch_scorer().worth_batching([fit[i] for i in g]) for g in groups)  # and decoded so
 
     ids = list(range(small_batch.llm.n_vocab()))  # the whole distribution, not only letters
     single = small_batch.next_token_logprobs(prompts, ids, batched=False)
@@ -79,6 +80,17 @@ def test_batched_scores_equal_one_at_a_time_to_the_bit(small_batch):
     assert batched == single  # tolerance 0: see BatchScorer for why this holds on CPU
     assert batched[0] == batched[8] and batched[0] != batched[4]
     assert small_batch.next_token_logprobs(prompts[::-1], ids) == batched[::-1]  # order kept, whatever the sort
+
+
+def test_only_prompts_that_share_enough_are_batched(small_batch):
+    """Prompts sharing nothing cost fillers and a wider attention span in a batch, so they are
+    scored alone; the option orders of one question share its stem and are batched."""
+    scorer = small_batch._batch_scorer()
+    unrelated = ["Answer:", "The heart has four chambers. True or false? Answer:", STEM + "\nAnswer:"]
+    options = ["Aspirin", "Warfarin", "Insulin"]
+    orders = [STEM + "".join(f"\n{LETTERS[j]}. {options[(j + s) % 3]}" for j in range(3)) for s in range(3)]
+    assert not scorer.worth_batching([small_batch.tokenize(p) for p in unrelated])
+    assert scorer.worth_batching([small_batch.tokenize(p) for p in orders])
 
 
 class OneAtATime:

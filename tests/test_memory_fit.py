@@ -1,5 +1,7 @@
 """Fit before load: the memory estimate against llama.cpp's own buffer sizes and a real peak RSS,
-and the refusal, auto context and reports built on it, through the real loading path."""
+and the refusal, auto context and reports built on it, through the real loading path. GPU
+offload is planned from an imposed `Available` (its VRAM, or unified memory), so those decisions
+run here without a GPU."""
 
 import json
 import re
@@ -10,8 +12,23 @@ import pytest
 
 from medtui.core.config import Settings
 from medtui.core.engines import load_engine
-from medtui.core.engines.memory_fit import available, estimate, fit_context, model_info, plan_load
+from medtui.core.engines.memory_fit import (
+    MIN_GPU_CTX,
+    Available,
+    ModelInfo,
+    auto_gpu_layers,
+    available,
+    check_fit,
+    estimate,
+    fit_context,
+    fits,
+    model_info,
+    plan,
+    plan_load,
+)
 from medtui.core.errors import MedtuiError
+from medtui.core.model_catalog import load_catalog
+from medtui.core.model_catalog import model_info as catalogue_info
 from medtui.core.registry import ModelSpec, Registry, spec_from_source
 from tests.test_cli import one_line_error, run
 
@@ -117,3 +134,80 @@ def test_models_info_and_doctor_report_it():
     doctor = run("doctor").stdout.decode()
     assert re.search(r"llama.cpp build  .*AVX", doctor), doctor  # llama_print_system_info, as built
     assert re.search(r"memory   .* RAM available; smollm2, 0 of 31 layers offloaded: needs about", doctor), doctor
+
+
+GiB = 2**30
+
+
+def _smollm2(path) -> ModelInfo:
+    return model_info(ModelSpec("smollm2", "gguf", str(path)))
+
+
+def test_auto_gpu_layers_offloads_the_most_that_fit_in_vram(smollm2_gguf):
+    info = _smollm2(smollm2_gguf)
+    units = info.layers + 1  # the output layer counts as one, as llama.cpp counts it
+    twelve = estimate(info, 4096, 12).vram_bytes
+    assert twelve < estimate(info, 4096, 13).vram_bytes  # each layer adds to the VRAM it needs
+    for vram in (twelve, estimate(info, 4096, 13).vram_bytes - 1):  # 12 fit, 13 do not
+        assert auto_gpu_layers(info, 4096, Available(64 * GiB, vram, None)) == 12
+    assert auto_gpu_layers(info, 4096, Available(64 * GiB, 100 * GiB, None)) == units
+    assert auto_gpu_layers(info, 4096, Available(64 * GiB, 2**20, None)) == 0  # not even one layer
+    assert auto_gpu_layers(info, 4096, Available(64 * GiB, None, None)) == 0  # no GPU offload here
+    assert auto_gpu_layers(info, 4096, Available(64 * GiB, None, None, unified=True)) == units  # Apple silicon
+
+
+def test_fit_context_with_layers_offloaded_is_capped_by_the_vram(smollm2_gguf):
+    info = _smollm2(smollm2_gguf)
+    avail = Available(64 * GiB, estimate(info, 2048, 31).vram_bytes, None)
+    assert fit_context(info, avail, 31) == 2048  # every layer on the GPU: the VRAM caps the context
+    assert not fits(estimate(info, 2048 + 256, 31), avail)
+    assert fit_context(info, avail, 0) == fit_context(info, avail) == info.trained_ctx  # on the CPU, or auto
+    unified = Available(estimate(info, 2048, 31).total_bytes, None, None, unified=True)
+    assert fit_context(info, unified, 31) == 2048  # unified memory: the offloaded layers count as RAM
+
+
+def test_a_fixed_n_gpu_layers_over_the_vram_is_refused_with_what_fits(smollm2_gguf):
+    info = _smollm2(smollm2_gguf)
+    avail = Available(64 * GiB, estimate(info, 4096, 12).vram_bytes, None)
+    planned = plan(info, Settings(n_ctx=4096, n_gpu_layers=31), avail)
+    assert planned.n_gpu_layers == 31  # a fixed count is used as set, then checked
+    with pytest.raises(MedtuiError) as refused:
+        check_fit(info, planned.estimate, avail, 31)
+    message = str(refused.value)
+    assert "\n" not in message and "VRAM" in message, message
+    assert message.endswith("set n_gpu_layers = 12 (what fits) or -1 (auto)"), message
+    check_fit(info, plan(info, Settings(n_ctx=4096, n_gpu_layers=12), avail).estimate, avail, 12)  # it works
+    auto = plan(info, Settings(n_ctx=4096), avail)
+    assert auto.n_gpu_layers == 12
+    check_fit(info, auto.estimate, avail)
+    cpu = Available(64 * GiB, None, None)  # a CPU build: a fixed count offloads nothing
+    assert plan(info, Settings(n_ctx=4096, n_gpu_layers=31), cpu).n_gpu_layers == 0
+
+
+def test_auto_context_and_layers_keep_the_model_on_the_gpu():
+    """A 3B model with a 128k trained context on a GPU box: the context shrinks to keep every layer
+    in VRAM, down to MIN_GPU_CTX; only then are layers left on the CPU (as llama.cpp's --fit)."""
+    entry = next(e for e in load_catalog() if e.name == "llama-3.2-3b-instruct")
+    info = catalogue_info(entry, "Q4_K_M")
+    units, ram = info.layers + 1, 64 * GiB
+
+    roomy = plan(info, Settings(), Available(ram, 32 * GiB, None))
+    assert (roomy.n_ctx, roomy.n_gpu_layers) == (info.trained_ctx, units)
+
+    avail = Available(ram, 6 * GiB, None)
+    laptop = plan(info, Settings(), avail)
+    assert laptop.n_gpu_layers == units and MIN_GPU_CTX < laptop.n_ctx < info.trained_ctx
+    assert estimate(info, laptop.n_ctx + 256, units).vram_bytes > avail.vram_bytes  # the most that stays on the GPU
+    assert fit_context(info, avail) == info.trained_ctx  # RAM alone would take 128k, with most layers on the CPU
+    check_fit(info, laptop.estimate, avail)
+
+    small = Available(ram, 2 * GiB, None)
+    squeezed = plan(info, Settings(), small)
+    assert squeezed.n_ctx == MIN_GPU_CTX and 0 < squeezed.n_gpu_layers < units
+    assert squeezed.n_gpu_layers == auto_gpu_layers(info, MIN_GPU_CTX, small)
+    check_fit(info, squeezed.estimate, small)
+
+    mac = plan(info, Settings(), Available(ram, None, None, unified=True))
+    assert (mac.n_ctx, mac.n_gpu_layers) == (info.trained_ctx, units)  # one memory: all layers, all the context
+    tight_mac = plan(info, Settings(), Available(8 * GiB, None, None, unified=True))
+    assert tight_mac.n_gpu_layers == units and tight_mac.n_ctx == fit_context(info, tight_mac.available)

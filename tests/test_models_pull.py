@@ -223,7 +223,7 @@ def test_quant_words_are_read_from_file_names(name, quant):
 
 def test_every_catalogue_entry_parses_and_names_files_of_its_listing():
     entries = load_catalog()
-    assert 5 <= len(entries) <= 7
+    assert 5 <= len(entries) <= 8  # a short list
     assert any(e.hf_id == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B" for e in entries)
     assert any("medical" in e.notes for e in entries)
     for entry in entries:

@@ -1,13 +1,16 @@
 """Issue 17, seen on screen at 160×48 and 100×30: the disclaimer always whole, the sources header
 following the retrieval toggle, a welcome, quit in the footer, focus (sources list, switcher, a
-question queued while an answer streams), the palette's entries, each answer's own sources, and
-the README's key table matching the footer and the palette."""
+question queued while an answer streams), the palette's entries, each answer's own sources, the
+README's key table matching the footer and the palette; then, at 80 and 100 columns, every footer
+key whole, a column between buttons side by side, and ctrl+b keeping the reader's place."""
 
 import re
 from pathlib import Path
 
+import pytest
+from textual import events
 from textual.command import CommandPalette
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Button, Footer, Input, OptionList, Static
 
 from medtui.chat.answer_record import DISCLAIMER
 from medtui.core.config import Settings
@@ -16,6 +19,7 @@ from medtui.tui.app import QUEUED, MedtuiApp
 from medtui.tui.screens.passage import PassageScreen
 from medtui.tui.screens.switcher import ModelSwitcher
 from medtui.tui.widgets.chat.answer_view import AnswerView
+from medtui.tui.widgets.chat.message_log import MessageLog
 from medtui.tui.widgets.chat.prompt_input import PromptInput
 from medtui.tui.widgets.chat.question_view import QuestionView
 from medtui.tui.widgets.chat.welcome import EXAMPLES, Welcome
@@ -224,6 +228,9 @@ async def test_the_palette_has_an_entry_for_each_chat_key():
         await pilot.pause(0.2)
         assert not isinstance(app.screen, CommandPalette)
         assert any("no reasoning to show" in n.message for n in app._notifications)
+        await pilot.press("f4")  # over Benchmarks the chat's commands would act on the chat unseen
+        await pilot.pause(0.2)
+        assert "Toggle side panels" not in {c.title for c in app.get_system_commands(app.screen)}
 
 
 # 7 ------------------------------------------------------------------------------------------------
@@ -278,3 +285,141 @@ async def test_the_readme_key_table_matches_the_footer_and_the_palette():
         textual_own = {c.title for c in App.get_system_commands(app, app.screen)}
         assert readme_palette <= set(titles), readme_palette - set(titles)
         assert {t for t in titles if t not in textual_own} <= readme_palette
+
+
+# 9 ------------------------------------------------------------------------------------------------
+SMALL = [(80, 24), (100, 30)]
+
+
+def footer_text(app: MedtuiApp) -> list[str]:
+    """The lines the screen on top's footer takes."""
+    region = app.screen.query_one(Footer).region
+    return screen_lines(app)[region.y : region.bottom]
+
+
+def footer_keys(app: MedtuiApp) -> list[str]:
+    """Each key the footer is to show, as it reads there ("^q Quit")."""
+    return [
+        f"{app.get_key_display(binding)} {binding.description}"
+        for _, binding, _, _ in app.screen.active_bindings.values()
+        if binding.show
+    ]
+
+
+async def open_screen(pilot, app: MedtuiApp, key: str) -> None:
+    chat = app.screen
+    await pilot.press(key)
+    await wait_for(pilot, lambda: app.screen is not chat, timeout=10)
+    await pilot.pause(0.3)
+
+
+async def test_every_footer_key_reads_whole_at_80_and_100_columns_quit_first():
+    """At 80 and 100 columns the footer was one line cut after ^r: F2–F6 were only in the palette.
+    The other screens' footers list their own keys and the screens, not the chat's own keys."""
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=SMALL[0]) as pilot:
+        for size in SMALL:
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.3)
+            lines, keys = footer_text(app), footer_keys(app)
+            assert len(keys) >= 12 and all(f"{f} " in "\n".join(lines) for f in ("f2", "f3", "f4", "f5", "f6"))
+            assert all(any(key in line for line in lines) for key in keys), (keys, lines)
+            assert lines[-1].split()[:2] == ["^q", "Quit"] and "^p palette" in lines[-1], lines
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("ctrl+b", "ctrl+b")  # the History drawer, focused: its keys come first
+        app.query_one(HistorySidebar).query_one(OptionList).focus()
+        await pilot.pause(0.3)
+        lines = footer_text(app)
+        assert lines[-1].split()[:2] == ["^q", "Quit"] and "^p palette" in lines[-1] and "d Delete" in lines[-1], lines
+        await pilot.press("ctrl+b")
+        for key in ("f4", "f5", "f6"):
+            await open_screen(pilot, app, key)
+            lines, keys = footer_text(app), footer_keys(app)
+            assert "^b Panels" not in keys and "^t Reasoning" not in keys, keys  # they act on the chat
+            assert all(any(key in line for line in lines) for key in keys), (key, keys, lines)
+            assert "^p palette" in lines[-1]
+            await pilot.press("escape")
+            await pilot.pause(0.3)
+
+
+# 10 -----------------------------------------------------------------------------------------------
+def touching(buttons: list[Button]) -> list[str]:
+    """Buttons side by side with no column between them."""
+    return [
+        f"#{a.id} and #{b.id}"
+        for a in buttons
+        for b in buttons
+        if a is not b and a.region.y == b.region.y and a.region.height and 0 <= b.region.x - a.region.right < 1
+    ]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("key", ["f4", "f5", "f6"])
+async def test_buttons_side_by_side_keep_a_column_between_them(key, size):
+    """F5's Preview, Estimate and Start touched at 80 columns and read as one bar."""
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=size) as pilot:
+        await open_screen(pilot, app, key)
+        rows: dict[int, list[Button]] = {}
+        for button in app.screen.query(Button):
+            if button.display:
+                rows.setdefault(id(button.parent), []).append(button)
+        assert rows
+        for buttons in rows.values():
+            buttons[0].scroll_visible(animate=False)
+            await pilot.pause(0.2)
+            assert touching(buttons) == [], [b.region for b in buttons]
+
+
+# 11 -----------------------------------------------------------------------------------------------
+def long_conversation() -> int:
+    """Six answers of a few paragraphs, each word its own (w<answer>x<n>): several screens of chat
+    at 160×48, fewer without the panels."""
+    history = History()
+    conversation = history.new_conversation("Long", "smollm2")
+    for i in range(6):
+        history.add_message(conversation, "user", f"Question {i}?")
+        words = [f"w{i}x{n}" for n in range(300)]
+        answer = "\n\n".join(" ".join(words[k : k + 100]) for k in range(0, 300, 100))
+        history.add_message(conversation, "assistant", answer, [], model="smollm2")
+    return conversation
+
+
+def chat_lines(app: MedtuiApp, count: int) -> list[str]:
+    """The first `count` lines of the chat the reader sees."""
+    region = app.query_one(MessageLog).content_region
+    return [line[region.x : region.right] for line in screen_lines(app)[region.y : region.y + count]]
+
+
+async def wheel(pilot, app: MedtuiApp, up: bool, times: int) -> None:
+    log = app.query_one(MessageLog)
+    event = events.MouseScrollUp if up else events.MouseScrollDown
+    for _ in range(times):
+        log.post_message(event(log, 5, 5, 0, 1, 0, False, False, False, screen_x=5, screen_y=5))
+        await pilot.pause(0.02)
+    await pilot.pause(0.2)
+
+
+async def test_ctrl_b_keeps_the_readers_place_in_the_chat():
+    """At 160×48 ctrl+b moved the chat: the reader's line must stay at the top, and a chat read to
+    its end stays at its end."""
+    conversation = long_conversation()
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=WIDE) as pilot:
+        app.open_conversation(conversation)
+        await pilot.pause(0.5)
+        log = app.query_one(MessageLog)
+        assert log.max_scroll_y > 40
+        await wheel(pilot, app, up=True, times=40)  # back to the middle, as a reader does
+        assert 0 < log.scroll_y < log.max_scroll_y - 10
+        reading = re.search(r"w\d+x\d+", "\n".join(chat_lines(app, 6)))[0]  # the first word read
+        for _ in range(2):  # hidden, then shown again: the lines rewrap, that word stays at the top
+            await pilot.press("ctrl+b")
+            await pilot.pause(0.5)
+            top = chat_lines(app, 8)
+            assert any(re.search(rf"\b{reading}\b", line) for line in top), (reading, top, log.scroll_y)
+        await wheel(pilot, app, up=False, times=80)  # to the end
+        for _ in range(2):
+            await pilot.press("ctrl+b")
+            await pilot.pause(0.5)
+            assert log.scroll_y == log.max_scroll_y > 0

@@ -7,24 +7,57 @@ and Markdown with citation links (the TUI).
 """
 
 from collections.abc import Callable
+from functools import partial
 
-from medtui.core.rag.attribution import UNSUPPORTED, Rarity, Sentence, attribute, attribution_rule, attribution_vetoes
+from medtui.core.rag.attribution import (
+    UNSUPPORTED,
+    CrossCheck,
+    Rarity,
+    Sentence,
+    attribute,
+    attribution_rule,
+    attribution_vetoes,
+    cross_encoder_rule,
+)
 from medtui.core.rag.embedder import DEFAULT_EMBEDDER, embed
+from medtui.core.rag.reranker import score_pairs
 from medtui.core.reasoning import split_reasoning
 
 UNSUPPORTED_MARK = f"[{UNSUPPORTED}]"
 
 
 def attribute_answer(
-    text: str, sources: list[dict], embedder: str = DEFAULT_EMBEDDER, rarity: Rarity | None = None
+    text: str,
+    sources: list[dict],
+    embedder: str = DEFAULT_EMBEDDER,
+    rarity: Rarity | None = None,
+    reranker: str = "",
 ) -> list[Sentence]:
     """The sentences of an answer's text (reasoning left out) with their support among `sources`
     (the history's source records, numbered as in the prompt). `rarity` is the index's word
-    counts, for the key-term check (`SnippetIndex.document_share`)."""
+    counts, for the key-term check (`SnippetIndex.document_share`). A configured `reranker` is
+    used only under a rule calibrated for it (else `attribution_notices` says so)."""
     rule, _ = attribution_rule(embedder)
+    cross = None
+    calibrated, _ = cross_encoder_rule(reranker, embedder) if reranker else (None, "")
+    if calibrated is not None:
+        cross, rule = CrossCheck(partial(score_pairs, reranker), calibrated.select), calibrated.rule
     answer = split_reasoning(text).answer
     passages = [s["text"] for s in sorted(sources, key=lambda s: s["n"])]  # numbered 1..k, as source_records makes them
-    return attribute(answer, passages, lambda texts: embed(texts, embedder), rule, attribution_vetoes(rarity))
+    return attribute(answer, passages, lambda texts: embed(texts, embedder), rule, attribution_vetoes(rarity), cross)
+
+
+def attribution_notices(reranker: str, embedder: str = DEFAULT_EMBEDDER) -> list[str]:
+    """One line when a configured reranker is not used by attribution, saying how to calibrate it."""
+    if not reranker:
+        return []
+    rule, why = cross_encoder_rule(reranker, embedder)
+    if rule is not None:
+        return []
+    return [
+        f"attribution does not use reranker {reranker}: {why} (run bench/attribution.py --cross-encoder "
+        f"{reranker} --write on a machine that has it)"
+    ]
 
 
 Cite = Callable[[int, int], str]  # (sentence index, source n) -> how a citation is written

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from medtui.chat.attribution import attribute_answer
+from medtui.chat.attribution import attribute_answer, attribution_notices
 from medtui.chat.followup import rewritten_query, standalone_query
 from medtui.chat.outcome import LABELS, UNGROUNDED, answer_status, status_notice
 from medtui.core.config import Settings
@@ -18,7 +18,7 @@ from medtui.core.history import History, Message
 from medtui.core.rag.attribution import Sentence
 from medtui.core.rag.embedder import DEFAULT_EMBEDDER
 from medtui.core.rag.prompt import fit_prompt
-from medtui.core.rag.retriever import Retriever
+from medtui.core.rag.retriever import Retrieval, Retriever
 from medtui.core.rag.snippet import Hit
 from medtui.core.reasoning import split_reasoning
 from medtui.core.records import MessageStatus
@@ -146,7 +146,7 @@ class ChatService:
                 self.history.delete(conversation_id)
             raise
         model = self.engine.spec.name
-        notices = (retrieval.notices() if retrieval else []) + fitted.notices
+        notices = (self._retrieval_notices(retrieval) if retrieval else []) + fitted.notices
         self.history.add_message(conversation_id, "user", question)
         message_id = self.history.add_message(
             conversation_id, "assistant", "", source_records(fitted.hits), status=MessageStatus.STREAMING, model=model
@@ -195,6 +195,12 @@ class ChatService:
             return []
         embedder = self.retriever.query_embedder if self.retriever else DEFAULT_EMBEDDER
         rarity = self.retriever.index.document_share if self.retriever else None
-        sentences = attribute_answer(done.text, source_records(sources.hits), embedder, rarity)
+        reranker = self.retriever.options.reranker if self.retriever else ""
+        sentences = attribute_answer(done.text, source_records(sources.hits), embedder, rarity, reranker)
         self.history.set_sentences(done.message_id, [s.to_dict() for s in sentences])
         return sentences
+
+    def _retrieval_notices(self, retrieval: Retrieval) -> list[str]:
+        """The search's notices, and (with the sources, so the TUI toasts it once and `ask` notes it)
+        a configured reranker that attribution does not use because it has no calibration."""
+        return retrieval.notices() + attribution_notices(self.retriever.options.reranker, self.retriever.query_embedder)

@@ -4,10 +4,12 @@ how llama.cpp was built, and whether the active model fits in memory now."""
 from importlib import metadata
 from pathlib import Path
 
+from medtui.chat.attribution import attribution_notices
 from medtui.core import paths
 from medtui.core.assets import asset_status
 from medtui.core.config import Settings, load_settings
 from medtui.core.errors import MedtuiError
+from medtui.core.formatting import hanging, report_width
 from medtui.core.rag.index import SnippetIndex
 from medtui.core.registry import Registry
 from medtui.core.text import printable
@@ -93,36 +95,45 @@ def _converter() -> str:
 
 def doctor() -> None:
     settings = load_settings()
-    print(f"config   {paths.config_file()}{'' if paths.config_file().exists() else ' (defaults)'}")
-    print(f"data     {paths.data_dir()}")
-    print(
-        f"model    {settings.model}   index {settings.index}   rag {'on' if settings.rag else 'off'}   top_k "
-        f"{settings.top_k}"
+    width = report_width()
+
+    def row(label: str, value: str) -> None:
+        print(hanging(label, printable(value), width))
+
+    row("config   ", f"{paths.config_file()}{'' if paths.config_file().exists() else ' (defaults)'}")
+    row("data     ", str(paths.data_dir()))
+    row(
+        "model    ",
+        f"{settings.model}   index {settings.index}   rag {'on' if settings.rag else 'off'}   top_k {settings.top_k}",
     )
+    for notice in attribution_notices(settings.reranker):
+        row("note     ", notice)
     print("\npackages")
     for name in PACKAGES + OPTIONAL:
-        print(f"  {name:<22} {_version(name)}")
+        row(f"  {name:<22} ", _version(name))
     print("\nbundled assets")
     for key, status in asset_status().items():
-        print(f"  {key:<22} {status}")
-    print(f"\nGPU      {_gpu()}\nllama.cpp GPU offload  {_llama_gpu()}\nllama.cpp build  {_llama_build()}")
-    print(f"memory   {printable(_fit(settings))}")
-    print(f"training {_training()}\nGGUF converter  {_converter()}")
+        row(f"  {key:<22} ", status)
+    print()
+    row("GPU      ", _gpu())
+    row("llama.cpp GPU offload  ", _llama_gpu())
+    row("llama.cpp build  ", _llama_build())
+    row("memory   ", _fit(settings))
+    row("training ", _training())
+    row("GGUF converter  ", _converter())
     print("\nmodels")
     for spec in Registry().all():
         found = Path(spec.source).exists() or spec.kind == "hf"
-        print(f"  {printable(spec.name):<22} {printable(spec.describe())}{'' if found else '  [file missing]'}")
+        row(f"  {printable(spec.name):<22} ", spec.describe() + ("" if found else "  [file missing]"))
     print("\nindexes")
     root = paths.indexes_dir()
     names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
     for name in names:
         try:
             manifest = SnippetIndex(name).manifest()
-            print(
-                f"  {printable(name):<22} {manifest.state}, {manifest.count} snippets, {printable(manifest.embedder)}"
-            )
+            row(f"  {printable(name):<22} ", f"{manifest.state}, {manifest.count} snippets, {manifest.embedder}")
         except MedtuiError as e:
-            print(f"  {printable(name):<22} {printable(str(e))}")
+            row(f"  {printable(name):<22} ", str(e))
     if not names:
         print("  none yet (the default index builds on first chat)")
     runs = list_runs()

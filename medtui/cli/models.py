@@ -12,7 +12,7 @@ from medtui.cli.options import settings_from
 from medtui.cli.progress import bytes_bar
 from medtui.core.engines.memory_fit import FALLBACK_CTX, available
 from medtui.core.errors import MedtuiError
-from medtui.core.formatting import format_duration, format_size
+from medtui.core.formatting import format_duration, format_size, hanging, report_width
 from medtui.core.model_catalog import fits, load_catalog
 from medtui.core.model_pull import pull as pull_model
 from medtui.core.registry import Registry, spec_from_source
@@ -86,8 +86,9 @@ def info(name: Annotated[str, typer.Argument(help="The model's name.")]) -> None
         if found.kind == "gguf"
         else f"none (transformers on CPU; {ctx})",
     }
+    width = report_width()
     for key, value in rows.items():
-        print(f"{key:<14} {printable(value)}")
+        print(hanging(f"{key:<14} ", printable(value), width))
 
 
 @app.command("pull")

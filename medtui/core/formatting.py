@@ -1,6 +1,12 @@
-"""How times and conversation titles read, shared by the CLI and the TUI so both say the same."""
+"""How times, conversation titles and labelled report lines read, shared by the CLI and the TUI so
+both say the same."""
 
 import datetime
+import os
+import re
+import shutil
+import sys
+import textwrap
 
 TITLE_CHARS = 60
 
@@ -38,3 +44,32 @@ def format_size(n: float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
         n /= 1000
     return f"{n:.3g} TB"
+
+
+class _Wrapper(textwrap.TextWrapper):
+    """Breaks at spaces and after a '/', so a long path wraps at a folder, not inside a name."""
+
+    wordsep_simple_re = re.compile(r"(\s+|(?<=/)(?=[^/\s]))")
+
+
+MIN_WRAP = 20  # narrower than this beside its label, a value runs past the edge rather than into a column of words
+
+
+def report_width() -> int | None:
+    """The width a report (`doctor`, `models info`) wraps to: COLUMNS when set, else the terminal's;
+    None into a pipe or a file, so each value stays one line for grep."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def hanging(label: str, value: str, width: int | None) -> str:
+    """`label` (padding included) then `value`, wrapped to `width` with every further line under the
+    value's first column: a terminal would wrap a long value back to column 0, through the labels."""
+    if width is None:
+        return label + value
+    indent = " " * len(label)
+    wrapper = _Wrapper(max(width - len(indent), MIN_WRAP), break_on_hyphens=False)
+    lines = [line for paragraph in value.split("\n") for line in wrapper.wrap(paragraph) or [""]]
+    return label + ("\n" + indent).join(lines)

@@ -17,6 +17,7 @@ from medtui.core.text import check_name, read_utf8
 CATALOG_FILE = Path(__file__).with_name("model_catalog.toml")
 _KEYS = {"name", "gguf_repo", "hf_id", "params_b", "context", "licence", "notes", "verified", "shape", "files"}
 _SHAPE = ("layers", "embedding", "feed_forward", "heads", "heads_kv", "vocab")
+_SHAPE_OPTIONAL = ("head_dim",)  # where the config's head_dim is not embedding / heads (Gemma 3)
 TIGHT = 0.8  # a model needing more than this share of the free memory is "tight"
 
 
@@ -36,6 +37,7 @@ class Shape:
     heads: int
     heads_kv: int
     vocab: int
+    head_dim: int | None = None  # None: embedding // heads
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,10 @@ def _entry(path: Path, index: int, raw: dict) -> CatalogEntry:
     shape = raw["shape"]
     if (
         not isinstance(shape, dict)
-        or sorted(shape) != sorted(_SHAPE)
+        or not set(_SHAPE) <= set(shape) <= set(_SHAPE + _SHAPE_OPTIONAL)
         or not all(isinstance(v, int) and v > 0 for v in shape.values())
     ):
-        raise MedtuiError(f"{where}: shape needs positive integers {', '.join(_SHAPE)}")
+        raise MedtuiError(f"{where}: shape needs positive integers {', '.join(_SHAPE)} (and optionally head_dim)")
     return CatalogEntry(
         raw["name"],
         raw["gguf_repo"],
@@ -125,7 +127,7 @@ def model_info(entry: CatalogEntry, quant: str) -> ModelInfo:
         feed_forward=shape.feed_forward,
         heads=shape.heads,
         heads_kv=shape.heads_kv,
-        head_dim=shape.embedding // shape.heads,
+        head_dim=shape.head_dim or shape.embedding // shape.heads,
         vocab=shape.vocab,
         trained_ctx=entry.context,
         weights_bytes=size,

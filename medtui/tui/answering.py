@@ -53,7 +53,8 @@ class AnsweringMixin:
                     for notice in fresh:  # the header keeps every notice; a toast only for news
                         self.call_from_thread(self.notify, notice, severity="warning")
                     self.call_from_thread(log.add_question, question)
-                    view = self.call_from_thread(log.add_answer, self.engine.spec.name, "", "", None, records)
+                    answer = AnswerView(self.engine.spec.name, sources=records)
+                    view = self.call_from_thread(log.add_answer, answer)
                 elif isinstance(event, Token):
                     view.append(event.text)  # plain string append; the view repaints on its own timer
                 elif isinstance(event, Done):  # a refused question has a text but streamed none

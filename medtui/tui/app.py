@@ -62,7 +62,7 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         Binding("ctrl+b", "toggle_panels", "Panels", id="toggle_panels"),
         Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
         Binding("ctrl+o", "switch_model", "Model", id="switch_model"),
-        Binding("ctrl+r", "toggle_rag", "RAG on/off", id="toggle_rag"),
+        Binding("ctrl+r", "toggle_rag", "RAG", id="toggle_rag"),
         Binding("f2", "retrieval_settings", "Retrieval", id="retrieval_settings"),
         Binding("f3", "indexes", "Indexes", id="indexes"),
         Binding("f4", "evaluate", "Benchmarks", id="evaluate"),
@@ -71,6 +71,8 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         Binding("ctrl+t", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
+
+    CHAT_ACTIONS = {"toggle_panels", "new_chat", "switch_model", "toggle_rag", "toggle_reasoning"}
 
     def __init__(self, settings: Settings, history: History | None = None) -> None:
         super().__init__()
@@ -132,9 +134,16 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         names, paths and errors that come from data, so markup in them is never interpreted."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The chat's own keys act on the chat: over F4, F5 or F6 they would change it unseen behind
+        (ctrl+b toggled F4's classes), so there they are neither shown in the footer nor run."""
+        return action not in self.CHAT_ACTIONS or len(self.screen_stack) == 1  # the chat alone
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The chat's commands only over the chat: elsewhere they would act on it unseen."""
         yield from super().get_system_commands(screen)
-        yield from chat_commands(self)
+        if screen is self.screen_stack[0]:
+            yield from chat_commands(self)
 
     def on_unmount(self) -> None:
         self._stop_answer.set()
@@ -332,8 +341,11 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
     def action_toggle_panels(self) -> None:
         """Wide, hides or shows both side panels. Below 120 columns, where they are hidden, each
         press shows one over the chat in turn: sources, then history, then neither (both at once
-        would leave the answer a few columns). app.tcss places them from the screen's classes."""
+        would leave the answer a few columns). app.tcss places them from the screen's classes. The
+        chat rewraps to its new width: the reader stays where they were reading."""
         screen = self.screen
+        log = self.query_one(MessageLog)
+        place = log.place()
         if not screen.has_class("-narrow"):
             screen.toggle_class("-panels-toggled")
         elif screen.has_class("-drawer-sources"):
@@ -342,6 +354,7 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
             screen.remove_class("-drawer-history")
         else:
             screen.add_class("-drawer-sources")
+        self.call_after_refresh(log.keep, place)
         self.call_after_refresh(self._refocus)
 
     def _refocus(self) -> None:

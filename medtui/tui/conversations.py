@@ -5,7 +5,7 @@ A mixin of MedtuiApp (medtui.tui.app), which routes the History sidebar's messag
 """
 
 from medtui.core.rag.attribution import Sentence
-from medtui.tui.widgets.chat.answer_view import answer_state
+from medtui.tui.widgets.chat.answer_view import AnswerView, answer_state
 from medtui.tui.widgets.chat.message_log import MessageLog
 from medtui.tui.widgets.chat.prompt_input import PromptInput
 from medtui.tui.widgets.history.history_sidebar import HistorySidebar
@@ -29,7 +29,7 @@ class ConversationsMixin:
                 log.add_question(m.content)
             else:
                 last_sentences = [Sentence.from_dict(d) for d in m.sentences]
-                log.add_answer(m.model, m.content, answer_state(m.status), last_sentences, m.sources)
+                log.add_answer(AnswerView(m.model, m.content, answer_state(m.status), last_sentences, m.sources))
                 last_sources = m.sources
         panel = self.query_one(SourcesPanel)
         panel.show(last_sources)

@@ -11,6 +11,12 @@ from medtui.core.errors import MedtuiError
 from medtui.core.registry import ModelSpec
 
 SCORING_SEQS = 64  # prompts one batched decode holds at most, one sequence reserved for padding
+# A group is decoded as one batch only when its plan (fillers included) is at most this share of
+# its prompts' own tokens. On 2 quiet cores llama.cpp's cost is about the tokens decoded, and a
+# batch pays for its fillers and its wider attention span: a group saving 11% of the tokens ran
+# at 1.01x, one saving 2% at 0.89x (docs/results.md, "Faster GGUF scoring"), so break-even is
+# near 13%; prompts sharing less are scored one at a time.
+BATCH_WORTH = 0.85
 
 
 def default_threads() -> int:
@@ -154,6 +160,10 @@ class BatchScorer:
         if group:
             yield group
 
+    def worth_batching(self, encoded: list[list[int]]) -> bool:
+        """Whether one decode of these prompts saves enough tokens over scoring each alone."""
+        return len(batch_plan(encoded, self.block, self.seqs - 1)) <= BATCH_WORTH * sum(map(len, encoded))
+
     def logprobs(self, encoded: list[list[int]]):
         """Each prompt's next-token log-probabilities (float64 arrays), from one decode."""
         import llama_cpp
@@ -237,20 +247,24 @@ class LlamaCppEngine:
 
     def next_token_logprobs(self, prompts: list[str], token_ids: list[int], batched: bool = True) -> list[list[float]]:
         """Many prompts per decode (`BatchScorer`), the same scores as one at a time; a prompt
-        longer than the batch, a GPU build or `batched=False` takes one fresh context per prompt."""
+        longer than the batch, a group sharing too little (`BATCH_WORTH`), a GPU build or
+        `batched=False` takes one fresh context per prompt."""
         encoded = [self._tokens(prompt) for prompt in prompts]
         scorer = self._batch_scorer() if batched else None
+        alone = [i for i, tokens in enumerate(encoded) if scorer is None or len(tokens) > scorer.n_batch]
         rows: list[list[float]] = [[] for _ in prompts]
-        for i, tokens in enumerate(encoded):
-            if scorer is None or len(tokens) > scorer.n_batch:
-                logprobs = self._logprobs_after(tokens)
-                rows[i] = [float(logprobs[t]) for t in token_ids]
         if scorer is not None:
             fit = [i for i, tokens in enumerate(encoded) if len(tokens) <= scorer.n_batch]
             for group in scorer.groups([encoded[i] for i in fit]):
                 members = [fit[g] for g in group]
+                if not scorer.worth_batching([encoded[i] for i in members]):
+                    alone += members
+                    continue
                 for i, logprobs in zip(members, scorer.logprobs([encoded[i] for i in members])):
                     rows[i] = [float(logprobs[t]) for t in token_ids]
+        for i in alone:
+            logprobs = self._logprobs_after(encoded[i])
+            rows[i] = [float(logprobs[t]) for t in token_ids]
         return rows
 
     def _batch_scorer(self) -> BatchScorer | None:

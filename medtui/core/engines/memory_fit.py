@@ -21,6 +21,10 @@ from medtui.core.registry import ModelSpec, is_hub_id
 
 CTX_STEP = 256  # n_ctx is planned in steps of llama.cpp's KV padding
 FALLBACK_CTX = 4096  # auto n_ctx for a model whose files are not here to read (a Hub id not downloaded)
+# Free VRAM kept back for what the estimate does not count (the CUDA context, cuBLAS workspace,
+# other processes' growth): llama.cpp's --fit keeps the same margin (--fit-target, 1 GiB).
+VRAM_MARGIN = 1 << 30
+MIN_GPU_CTX = 4096  # auto n_ctx gives up context down to this to keep every layer in VRAM (llama.cpp's --fit-ctx)
 N_BATCH = 512  # tokens per llama.cpp decode (LlamaCppEngine's default)
 KV_BYTES = 2  # llama.cpp's KV cache is f16 unless told otherwise
 HF_SCORING_BATCH = 8  # TransformersEngine.next_token_logprobs keeps one logits row per prompt
@@ -90,6 +94,12 @@ class Available:
         if self.limit_bytes is not None:
             ram += f" (memory_limit {format_size(self.limit_bytes)})"
         return ram + (f", {format_size(self.vram_bytes)} VRAM" if self.vram_bytes is not None else "")
+
+    @property
+    def offloads(self) -> bool:
+        """Layers can go to a GPU: `available` measured free VRAM, or memory is unified. Plans read
+        it here, not from the llama.cpp build, so a GPU's decisions can be tested on a CPU."""
+        return self.vram_bytes is not None or self.unified
 
 
 @dataclass(frozen=True)
@@ -289,7 +299,8 @@ def estimate(info: ModelInfo, n_ctx: int, n_gpu_layers: int = 0, n_batch: int = 
 
 def available(limit_bytes: int | None = None) -> Available:
     """Free RAM now (MemAvailable: what can be had without swapping) capped by `limit_bytes`, and
-    free VRAM when this llama.cpp build offloads to a CUDA GPU."""
+    free VRAM less VRAM_MARGIN when this llama.cpp build offloads to a CUDA GPU. VRAM that torch
+    cannot measure (a CPU torch beside a CUDA llama.cpp) stays None: the plan offloads nothing."""
     import psutil
 
     ram = psutil.virtual_memory().available
@@ -303,7 +314,7 @@ def available(limit_bytes: int | None = None) -> Available:
             import torch
 
             if torch.cuda.is_available():
-                vram = torch.cuda.mem_get_info()[0]
+                vram = max(0, torch.cuda.mem_get_info()[0] - VRAM_MARGIN)
     return Available(ram, vram, limit_bytes, unified)
 
 
@@ -320,9 +331,9 @@ def fits(est: MemoryEstimate, avail: Available) -> bool:
 
 
 def auto_gpu_layers(info: ModelInfo, n_ctx: int, avail: Available) -> int:
-    """The most layers whose weights, KV and compute fit in free VRAM: none without a GPU build,
-    all of them on Apple silicon's unified memory."""
-    if info.kind != "gguf" or (avail.vram_bytes is None and not avail.unified):
+    """The most layers whose weights, KV and compute fit in free VRAM: none where `avail` has no
+    GPU, all of them on Apple silicon's unified memory."""
+    if info.kind != "gguf" or not avail.offloads:
         return 0
     units = info.layers + 1
     if avail.unified:
@@ -364,19 +375,26 @@ def check_fit(info: ModelInfo, est: MemoryEstimate, avail: Available, layers_set
     raise MedtuiError(f"model {info.name} needs {est.describe()} but only {where} is available: {fix}")
 
 
+def auto_context(info: ModelInfo, avail: Available, n_gpu_layers: int | None = None) -> int:
+    """The trained context capped by what fits (0: not even 256). With auto layers on a GPU, the
+    context shrinks, down to MIN_GPU_CTX, before any layer is left on the CPU, as llama.cpp's
+    --fit does: a model split with the CPU runs at the CPU's pace, and a 128k context's KV cache
+    would otherwise push a small model off an 8 GB GPU altogether."""
+    most = fit_context(info, avail, n_gpu_layers)
+    if n_gpu_layers is not None or info.kind != "gguf" or avail.vram_bytes is None or avail.unified:
+        return most
+    on_gpu = fit_context(info, avail, info.layers + 1)
+    return max(on_gpu, min(most, MIN_GPU_CTX))
+
+
 def plan(info: ModelInfo, settings: Settings, avail: Available) -> LoadPlan:
     """n_ctx and GPU layers for loading `info` under `settings`, and their estimate (not checked).
 
-    `n_ctx = 0` is the model's trained context, capped by what fits; `n_gpu_layers = -1` offloads
-    what fits in VRAM (nothing on a CPU build)."""
-    n_ctx = settings.n_ctx
-    if n_ctx == 0:
-        n_ctx = fit_context(info, avail, None if settings.n_gpu_layers == -1 else settings.n_gpu_layers)
-        n_ctx = n_ctx or CTX_STEP  # nothing fits: check_fit says so at the smallest context
-    if settings.n_gpu_layers == -1:
-        layers = auto_gpu_layers(info, n_ctx, avail)
-    else:
-        layers = settings.n_gpu_layers if gpu_offload_supported() else 0
+    `n_ctx = 0`: `auto_context`; `n_gpu_layers = -1` offloads what fits in VRAM, and a fixed
+    count is used as set where `avail` offloads at all (nothing on a CPU build)."""
+    fixed = None if settings.n_gpu_layers == -1 else settings.n_gpu_layers if avail.offloads else 0
+    n_ctx = settings.n_ctx or auto_context(info, avail, fixed) or CTX_STEP  # 256: check_fit says what fails
+    layers = auto_gpu_layers(info, n_ctx, avail) if fixed is None else fixed
     return LoadPlan(n_ctx, layers, estimate(info, n_ctx, layers), avail)
 
 

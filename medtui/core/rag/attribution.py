@@ -11,7 +11,9 @@ or none: a drug, a gene, an invented name), or when one of the two is negated an
 not ("is not recommended" against "is recommended"). Rules are
 fitted on labelled data by `bench/attribution.py --write` into `attribution_calibration.json`,
 per embedder; an embedder without a calibration gets the lexical rule (it does not depend on
-the embedder).
+the embedder). Where a cross-encoder is configured and calibrated (`bench/attribution.py
+--cross-encoder NAME --write`), its score of the sentence read with the window (`cross`) is a
+third feature (`CrossCheck`).
 
 Citations the model wrote are read, checked and replaced: one to a passage that does not support
 the sentence is flagged, one to a number no source has is removed and flagged. Sentences too
@@ -20,6 +22,7 @@ short to claim anything ("Sure!", "Answer:") are not checked.
 
 import json
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,8 @@ from medtui.core.rag.gate import Rule
 
 CALIBRATION = Path(__file__).with_name("attribution_calibration.json")
 FEATURES = ("dense", "lexical")
+CROSS = "cross"  # a cross-encoder's score of the sentence read with the window (rules calibrated for one)
+CROSS_WINDOWS = 2  # windows per (sentence, passage) the cross-encoder reads: the embedder rule's best
 MIN_CONTENT_WORDS = 3  # fewer: not a claim a source could support ("Sure!", "The answer is:")
 MAX_SOURCES = 3  # supporting sources cited per sentence, best first
 
@@ -40,6 +45,7 @@ UNSUPPORTED = "not in sources"  # the flag of a sentence no passage supports
 Embed = Callable[[list[str]], list[list[float]]]  # normalised vectors, one per text
 # Each content word's share of the corpus's documents that hold it (0: none does).
 Rarity = Callable[[list[str]], list[float]]
+Cross = Callable[[list[tuple[str, str]]], list[float]]  # a cross-encoder's score of each (sentence, window) pair
 VETOES = ("numbers", "terms", "negation")  # features that are 1 when the window may support the sentence
 
 _ABBREVIATIONS = frozenset(
@@ -62,6 +68,31 @@ class Vetoes:
     rarity: Rarity | None = None
     rare_share: float = 0.0  # a word held by at most this share of the corpus's documents is a key term
     negation: bool = True
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """A cross-encoder reading sentences with windows. It judges a pair better than cosine and
+    word overlap but costs a forward pass per pair, and an answer has hundreds of (sentence,
+    window) pairs: so it reads only the `CROSS_WINDOWS` windows per (sentence, passage) that pass
+    the vetoes and that `select` (an embedder rule: `CrossRule.select`) scores highest, all in one batch."""
+
+    score: Cross
+    select: Rule
+
+
+@dataclass(frozen=True)
+class CrossRule:
+    """What is calibrated for one cross-encoder: `rule`, over dense, lexical and cross, and `select`,
+    the rule that picked the windows the cross-encoder read when `rule` was fitted (so the chat
+    picks the same ones, whatever the embedder's rule has become since)."""
+
+    rule: Rule
+    select: Rule
+
+    def to_dict(self, embedder: str, source: str) -> dict:
+        """Its entry in the calibration file's `cross_encoders`."""
+        return self.rule.to_dict() | {"select": self.select.to_dict(), "embedder": embedder, "source": source}
 
 
 @dataclass(frozen=True)
@@ -225,11 +256,16 @@ def admissible(features: dict) -> bool:
 
 
 def support_scores(
-    sentences: list[str], passages: list[str], embed: Embed | None, vetoes: Vetoes = Vetoes()
+    sentences: list[str],
+    passages: list[str],
+    embed: Embed | None,
+    vetoes: Vetoes = Vetoes(),
+    cross: CrossCheck | None = None,
 ) -> list[list[tuple[dict, Window]]]:
     """For each sentence, each window's features with the window: every pair, for the bench to
     fit rules on; `attribute` keeps each passage's best. Without `embed`, lexical only. A pair's
-    vector is the normalised sum of its sentences' (one embedding per passage sentence)."""
+    vector is the normalised sum of its sentences' (one embedding per passage sentence). With
+    `cross`, only the windows it reads are kept, each with its `cross` score."""
     passage_texts, windows = _windows(passages)
     if not sentences or not windows:
         return [[] for _ in sentences]
@@ -265,19 +301,45 @@ def support_scores(
                 for j, w in enumerate(windows)
             ]
         )
-    return out
+    return out if cross is None else _read_across(out, sentences, passages, cross)
 
 
-def attribute(answer: str, passages: list[str], embed: Embed, rule: Rule, vetoes: Vetoes = Vetoes()) -> list[Sentence]:
+def _read_across(
+    scored: list[list[tuple[dict, Window]]], sentences: list[str], passages: list[str], cross: CrossCheck
+) -> list[list[tuple[dict, Window]]]:
+    """Each sentence's `CROSS_WINDOWS` best admissible windows per passage under `cross.select`,
+    with the cross-encoder's score of each (one batch for the whole answer)."""
+    kept = []
+    for pairs in scored:
+        by_passage: dict[int, list[tuple[dict, Window]]] = defaultdict(list)
+        for features, window in pairs:
+            if admissible(features):
+                by_passage[window.source].append((features, window))
+        best = [sorted(group, key=lambda p: -cross.select.score(p[0]))[:CROSS_WINDOWS] for group in by_passage.values()]
+        kept.append([pair for group in best for pair in group])
+    texts = [(s, passages[w.source - 1][w.start : w.end]) for s, pairs in zip(sentences, kept) for _, w in pairs]
+    scores = iter(cross.score(texts))
+    return [[(features | {CROSS: next(scores)}, w) for features, w in pairs] for pairs in kept]
+
+
+def attribute(
+    answer: str,
+    passages: list[str],
+    embed: Embed,
+    rule: Rule,
+    vetoes: Vetoes = Vetoes(),
+    cross: CrossCheck | None = None,
+) -> list[Sentence]:
     """Every sentence of `answer` with the passages (numbered from 1, as in the prompt) that
-    support it under `rule`, and the model's own citations checked against them. Nothing is
-    embedded when the rule does not use dense similarity."""
+    support it under `rule` (a rule over `cross` needs `cross`), and the model's own citations
+    checked against them. Nothing is embedded when no rule uses dense similarity."""
     spans = split_sentences(answer)
     read = [read_citations(answer[a:b]) for a, b in spans]
     checked = [len(set(content_words(text))) >= MIN_CONTENT_WORDS for text, _ in read]
     to_score = [text for (text, _), c in zip(read, checked) if c]
-    dense = embed if "dense" in rule.weights else None
-    scored = iter(support_scores(to_score, passages, dense, vetoes)) if passages else iter(())
+    uses_dense = "dense" in rule.weights or (cross is not None and "dense" in cross.select.weights)
+    dense = embed if uses_dense else None
+    scored = iter(support_scores(to_score, passages, dense, vetoes, cross)) if passages else iter(())
     out = []
     for (start, end), (text, numbers), check in zip(spans, read, checked):
         cited = tuple(n for n in numbers if 1 <= n <= len(passages))
@@ -339,3 +401,20 @@ def attribution_rule(embedder: str) -> tuple[Rule, str]:
         return Rule.from_dict(own, "", FEATURES), str(data.get("source", ""))
     except (MedtuiError, KeyError, TypeError):
         raise MedtuiError(f"{CALIBRATION}: unreadable attribution rule: reinstall medtui") from None
+
+
+def cross_encoder_rule(reranker: str, embedder: str) -> tuple[CrossRule | None, str]:
+    """The rules calibrated for cross-encoder `reranker` with sentences embedded by `embedder`,
+    and where they come from; None, and why, when there are none (then the embedder's rule
+    applies and the cross-encoder is not used)."""
+    data = _calibration()
+    try:
+        own = data.get("cross_encoders", {}).get(reranker)
+        if own is None:
+            return None, "it has no calibration"
+        if own.get("embedder") != embedder:
+            return None, f"it is calibrated with embedder {own.get('embedder')}, not {embedder}"
+        rule = Rule.from_dict(own, "", (*FEATURES, CROSS))
+        return CrossRule(rule, Rule.from_dict(own["select"], "", FEATURES)), str(own.get("source", ""))
+    except (MedtuiError, KeyError, AttributeError, TypeError):
+        raise MedtuiError(f"{CALIBRATION}: unreadable attribution rule for {reranker}: reinstall medtui") from None

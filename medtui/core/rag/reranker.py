@@ -1,7 +1,8 @@
-"""Optional cross-encoder reranking (e.g. a MedCPT or ms-marco cross-encoder the user has).
+"""Optional cross-encoder (e.g. a MedCPT or ms-marco cross-encoder the user has): it reorders
+retrieval's candidates and, where calibrated, reads answer sentences against their passages.
 
-A cross-encoder reads question and passage together, so it orders the fused candidates
-better than either retriever, at the cost of one forward pass per candidate.
+A cross-encoder reads its two texts together, so it judges a pair better than comparing their
+embeddings, at the cost of one forward pass per pair.
 """
 
 from functools import lru_cache
@@ -25,8 +26,13 @@ def load_reranker(name: str):
         ) from None
 
 
+def score_pairs(name: str, pairs: list[tuple[str, str]]) -> list[float]:
+    """The cross-encoder's score of each (a, b) pair, all in one batched call: (question, passage)
+    for reranking, (answer sentence, passage window) for attribution."""
+    if not pairs:
+        return []
+    return [float(s) for s in load_reranker(name).predict(pairs, batch_size=32, show_progress_bar=False)]
+
+
 def rerank(name: str, question: str, texts: list[str]) -> list[float]:
-    return [
-        float(s)
-        for s in load_reranker(name).predict([(question, t) for t in texts], batch_size=32, show_progress_bar=False)
-    ]
+    return score_pairs(name, [(question, t) for t in texts])

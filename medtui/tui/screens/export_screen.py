@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static, Switch
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static, Switch
 
 from export.converter import Cancelled
 from export.pipeline import ExportRequest, ExportResult, export_model
@@ -26,6 +26,7 @@ from medtui.core.errors import MedtuiError
 from medtui.core.formatting import format_duration
 from medtui.core.records import RunStatus
 from medtui.core.registry import Registry
+from medtui.tui.widgets.footer import KeysFooter
 from trainers.runs import list_runs
 
 
@@ -76,7 +77,7 @@ class ExportScreen(Screen):
                 markup=False,
             )
         yield DataTable(id="verification", cursor_type="none")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

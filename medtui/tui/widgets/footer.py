@@ -1,4 +1,11 @@
-"""The key bar, rebuilt only when the keys it shows change and only while its screen is on top.
+"""The key bar: two lines, rebuilt only when the keys it shows change and only while its screen is on top.
+
+One line held the chat's twelve keys only from 160 columns: at 80 and 100 the F-keys were cut, and
+F5's quit key came after its own. So the bottom line holds the keys that act here, quit first,
+then the focused widget's, the screen's and the app's; the line above it the F-keys that open the
+other screens; the palette key stays at the bottom right. Below 120 columns app.tcss drops the
+keys' padding (Textual's compact footer) so each line fits 80 columns; what still would not fit is
+cut from the end of its line, never quit or the palette.
 
 Textual's Footer rebuilds all its key widgets whenever its screen's bindings are updated, which
 includes the chat losing focus to the command palette and getting it back: two rebuilds of the
@@ -6,14 +13,34 @@ chat's ~15 keys, then a layout of the chat behind the palette, on the same event
 palette filling its list. That was most of ctrl+p's opening time (bench/palette.py measures it).
 """
 
+import re
+
+from textual.app import ComposeResult
+from textual.containers import HorizontalGroup
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from medtui.tui.styles import stylesheet
+
+SCREEN_KEY = re.compile(r"f\d+")  # F2–F6 open the other screens: the upper line
+
 
 class KeysFooter(Footer):
+    DEFAULT_CSS = stylesheet(__file__)
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._shown: tuple | None = None  # the keys of the last rebuild: (key, description, enabled)
+
+    def compose(self) -> ComposeResult:
+        keys = list(super().compose())  # Textual's FooterKeys (no binding here has a group), the palette's last
+        palette = [key for key in keys if key.has_class("-command-palette")]
+        here = sorted((key for key in keys if key not in palette), key=lambda key: key.action != "quit")
+        screens = [key for key in here if SCREEN_KEY.fullmatch(key.key)]
+        if screens:
+            yield HorizontalGroup(*screens, classes="keys")
+        yield HorizontalGroup(*(key for key in here if key not in screens), classes="keys")
+        yield from palette
 
     def bindings_changed(self, screen: Screen) -> None:
         if screen is not self.app.screen:
