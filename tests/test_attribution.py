@@ -18,10 +18,12 @@ from medtui.chat.attribution import (
     attribution_notices,
     markdown_answer,
     rewrite,
+    support_notices,
 )
 from medtui.chat.export import conversation_markdown
 from medtui.chat.service import ChatService, Done, Sources, source_records
 from medtui.core.config import Settings
+from medtui.core.errors import MedtuiError
 from medtui.core.history import History
 from medtui.core.rag.attribution import (
     CROSS_WINDOWS,
@@ -34,7 +36,7 @@ from medtui.core.rag.attribution import (
 )
 from medtui.core.rag.embedder import DEFAULT_EMBEDDER
 from medtui.core.rag.gate import Rule
-from medtui.core.rag.reranker import score_pairs
+from medtui.core.rag.reranker import load_reranker, score_pairs
 from medtui.core.records import MessageStatus
 from medtui.core.wiring import open_engine, open_retriever
 from tests import test_index
@@ -223,6 +225,17 @@ def test_a_configured_but_uncalibrated_cross_encoder_is_named_once_with_what_to_
     assert doctor.count(notice) == 1, doctor
 
 
+def test_a_mistyped_reranker_path_is_one_line_before_anything_loads(tmp_path):
+    """A path that is not there used to reach the Hub client and come back as nine lines of its rules
+    for repo names; it is said in one line, by the loader and by doctor's notice alike."""
+    missing = str(tmp_path / "no-such-cross-encoder")
+    with pytest.raises(MedtuiError) as error:
+        load_reranker(missing)
+    message = str(error.value)
+    assert "\n" not in message and "neither a folder nor a Hub id" in message and 'or to "" for none' in message
+    assert attribution_notices(missing) == [message]
+
+
 @pytest.fixture(scope="module")
 def answered(default_index):
     """A real answer from the default model over the default index, then an answer text written
@@ -275,6 +288,7 @@ def test_ask_json_the_history_and_the_export_carry_the_same_links(default_index)
     conversation = history.conversations()[0]
     message = history.messages(conversation.id)[-1]
     assert [sentence_entry(d) for d in message.sentences] == payload["sentences"]
+    assert set(support_notices([Sentence.from_dict(d) for d in message.sentences])) <= set(payload["notices"])
     markdown = conversation_markdown(history, conversation.id)
     sentences = [Sentence.from_dict(d) for d in message.sentences]
     assert markdown_answer(payload["answer"], sentences) in markdown

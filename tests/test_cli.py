@@ -112,7 +112,7 @@ def test_doctor_reports_packages_assets_models_indexes(default_index):
     for fragment in ("llama-cpp-python", "chromadb", "smollm2_gguf", "GPU", "smollm2", "default"):
         assert fragment in out
     assert "complete" in out
-    assert "training backend hf, quant none" in out  # no CUDA here: plain transformers, full precision
+    assert re.search(r"^training +backend hf, quant none$", out, re.M)  # no CUDA: plain transformers, full precision
     assert "training runs  0" in out
 
 
@@ -167,11 +167,12 @@ def wrapped_rows(out: str, label: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("command", "labels"),
-    [(("models", "info", "smollm2"), ["memory         ", "GPU layers     "]), (("doctor",), ["memory   "])],
+    [(("models", "info", "smollm2"), ["memory         ", "GPU layers     "]), (("doctor",), [f"{'memory':<23}"])],
 )
 def test_report_values_wrap_under_their_own_column(command, labels, monkeypatch):
     """A value longer than the terminal went on at column 0, through the labels: `models info` and
-    `doctor` wrap it with a hanging indent; into a pipe (no COLUMNS) each value stays one line."""
+    `doctor` wrap it with a hanging indent; into a pipe (no COLUMNS) each value stays one line.
+    Doctor's value column is its section's longest label ("llama.cpp GPU offload") plus two."""
     whole = run(*command).stdout.decode()
     monkeypatch.setenv("COLUMNS", "60")
     result = run(*command)

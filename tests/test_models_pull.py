@@ -250,11 +250,16 @@ def test_fit_is_yes_tight_or_no_by_the_loaders_own_estimate():
     assert gpu.verdict == "yes" and "17 of 17 layers on the GPU" in gpu.reason
 
 
-def test_models_catalog_prints_every_entry():
+def test_models_catalog_prints_every_entry_with_a_pull_command_on_one_line(monkeypatch):
+    """A table cut names and split the pull commands at 70-100 columns; the command is one line to copy."""
+    monkeypatch.setenv("COLUMNS", "60")
     result = CliRunner().invoke(app, ["models", "catalog"])
     assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
     for entry in load_catalog():
-        assert entry.name in result.output and entry.gguf_repo in result.output
+        assert any(line.startswith(f"{entry.name}  ") for line in lines), entry.name
+        quant = entry.smallest_quant()
+        assert f"  pull    medtui models pull {entry.gguf_repo} --quant {quant} --name {entry.name}" in lines
 
 
 class Host(App):

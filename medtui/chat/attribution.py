@@ -20,7 +20,7 @@ from medtui.core.rag.attribution import (
     cross_encoder_rule,
 )
 from medtui.core.rag.embedder import DEFAULT_EMBEDDER, embed
-from medtui.core.rag.reranker import score_pairs
+from medtui.core.rag.reranker import reranker_problem, score_pairs
 from medtui.core.reasoning import split_reasoning
 
 UNSUPPORTED_MARK = f"[{UNSUPPORTED}]"
@@ -51,6 +51,8 @@ def attribution_notices(reranker: str, embedder: str = DEFAULT_EMBEDDER) -> list
     """One line when a configured reranker is not used by attribution, saying how to calibrate it."""
     if not reranker:
         return []
+    if problem := reranker_problem(reranker):
+        return [problem]
     rule, why = cross_encoder_rule(reranker, embedder)
     if rule is not None:
         return []

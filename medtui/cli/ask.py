@@ -77,7 +77,7 @@ def ask(
             done.text,
             done.status,
             bool(sources.grounded),
-            sources.notices + done.notices,
+            sources.notices + done.notices + support_notices(sentences),  # what text mode notes on stderr
             source_records(sources.hits),
             [s.to_dict() for s in sentences],
         )

@@ -9,7 +9,7 @@ from medtui.core import paths
 from medtui.core.assets import asset_status
 from medtui.core.config import Settings, load_settings
 from medtui.core.errors import MedtuiError
-from medtui.core.formatting import hanging, report_width
+from medtui.core.formatting import labelled, report_width
 from medtui.core.rag.index import SnippetIndex
 from medtui.core.registry import Registry
 from medtui.core.text import printable
@@ -97,43 +97,39 @@ def doctor() -> None:
     settings = load_settings()
     width = report_width()
 
-    def row(label: str, value: str) -> None:
-        print(hanging(label, printable(value), width))
+    def section(title: str, rows: list[tuple[str, str]], indent: str = "  ") -> None:
+        if title:
+            print(f"\n{title}")
+        for line in labelled([(printable(label), printable(value)) for label, value in rows], width, indent):
+            print(line)
 
-    row("config   ", f"{paths.config_file()}{'' if paths.config_file().exists() else ' (defaults)'}")
-    row("data     ", str(paths.data_dir()))
-    row(
-        "model    ",
-        f"{settings.model}   index {settings.index}   rag {'on' if settings.rag else 'off'}   top_k {settings.top_k}",
+    model = (
+        f"{settings.model}   index {settings.index}   rag {'on' if settings.rag else 'off'}   top_k {settings.top_k}"
     )
-    for notice in attribution_notices(settings.reranker):
-        row("note     ", notice)
-    print("\npackages")
-    for name in PACKAGES + OPTIONAL:
-        row(f"  {name:<22} ", _version(name))
-    print("\nbundled assets")
-    for key, status in asset_status().items():
-        row(f"  {key:<22} ", status)
+    config = f"{paths.config_file()}{'' if paths.config_file().exists() else ' (defaults)'}"
+    notes = [("note", notice) for notice in attribution_notices(settings.reranker)]
+    section("", [("config", config), ("data", str(paths.data_dir())), ("model", model), *notes], indent="")
+    section("packages", [(name, _version(name)) for name in PACKAGES + OPTIONAL])
+    section("bundled assets", list(asset_status().items()))
     print()
-    row("GPU      ", _gpu())
-    row("llama.cpp GPU offload  ", _llama_gpu())
-    row("llama.cpp build  ", _llama_build())
-    row("memory   ", _fit(settings))
-    row("training ", _training())
-    row("GGUF converter  ", _converter())
-    print("\nmodels")
+    machine = [("GPU", _gpu()), ("llama.cpp GPU offload", _llama_gpu()), ("llama.cpp build", _llama_build())]
+    machine += [("memory", _fit(settings)), ("training", _training()), ("GGUF converter", _converter())]
+    section("", machine, indent="")
+    models = []
     for spec in Registry().all():
         found = Path(spec.source).exists() or spec.kind == "hf"
-        row(f"  {printable(spec.name):<22} ", spec.describe() + ("" if found else "  [file missing]"))
-    print("\nindexes")
+        models.append((spec.name, spec.describe() + ("" if found else "  [file missing]")))
+    section("models", models)
     root = paths.indexes_dir()
     names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
+    indexes = []
     for name in names:
         try:
             manifest = SnippetIndex(name).manifest()
-            row(f"  {printable(name):<22} ", f"{manifest.state}, {manifest.count} snippets, {manifest.embedder}")
+            indexes.append((name, f"{manifest.state}, {manifest.count} snippets, {manifest.embedder}"))
         except MedtuiError as e:
-            row(f"  {printable(name):<22} ", str(e))
+            indexes.append((name, str(e)))
+    section("indexes", indexes)
     if not names:
         print("  none yet (the default index builds on first chat)")
     runs = list_runs()

@@ -1,12 +1,9 @@
 """`medtui models list|add|remove|info|pull|catalog`."""
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from medtui.cli.options import settings_from
 from medtui.cli.progress import bytes_bar
@@ -116,16 +113,15 @@ def catalog() -> None:
     settings = settings_from()
     n_ctx = settings.n_ctx or FALLBACK_CTX  # 0 (auto): shown at the loader's own fallback context
     memory = available(settings.memory_limit_bytes)
-    table = Table("name", "params", "quants (size)", "licence", f"fits (n_ctx {n_ctx})", "pull with")
+    width = report_width()
+    print(f"fits: at n_ctx {n_ctx}, in the {memory.describe()} free now")
     for entry in load_catalog():
         quant = entry.smallest_quant()
         fit = fits(entry, quant, n_ctx, memory)
-        table.add_row(
-            entry.name + (f"\n{', '.join(entry.notes)}" if entry.notes else ""),
-            f"{entry.params_b:g}B",
-            "\n".join(f"{q} {format_size(f.size_bytes)}" for q, f in entry.files.items()),
-            entry.licence,
-            f"{fit.verdict} at {quant}: {fit.reason}",
-            f"medtui models pull {entry.gguf_repo} --quant {quant} --name {entry.name}",
-        )
-    Console(width=None if sys.stdout.isatty() else 240).print(table)
+        about = [f"{entry.params_b:g}B", entry.licence, *entry.notes]
+        quants = ", ".join(f"{q} {format_size(f.size_bytes)}" for q, f in entry.files.items())
+        print("\n" + hanging(f"{entry.name}  ", " · ".join(about), width))
+        print(hanging("  quants  ", quants, width))
+        print(hanging("  fits    ", f"{fit.verdict} at {quant}: {fit.reason}", width))
+        # never wrapped, so it copies as one command
+        print(f"  pull    medtui models pull {entry.gguf_repo} --quant {quant} --name {entry.name}")

@@ -73,3 +73,10 @@ def hanging(label: str, value: str, width: int | None) -> str:
     wrapper = _Wrapper(max(width - len(indent), MIN_WRAP), break_on_hyphens=False)
     lines = [line for paragraph in value.split("\n") for line in wrapper.wrap(paragraph) or [""]]
     return label + ("\n" + indent).join(lines)
+
+
+def labelled(rows: list[tuple[str, str]], width: int | None, indent: str = "") -> list[str]:
+    """A report section: every value starts in one column, two past its longest label, so a long
+    label does not push its own value (and that value's wrapped lines) out of line."""
+    column = max((len(label) for label, _ in rows), default=0) + 2
+    return [hanging(f"{indent}{label:<{column}}", value, width) for label, value in rows]

@@ -6,15 +6,30 @@ embeddings, at the cost of one forward pass per pair.
 """
 
 from functools import lru_cache
+from pathlib import Path
 
 from medtui.core import hub
 from medtui.core.errors import MedtuiError
+from medtui.core.registry import is_hub_id
+
+
+def reranker_problem(name: str) -> str | None:
+    """Why `name` cannot be a cross-encoder before anything is loaded: neither a folder nor a Hub id
+    (a mistyped path would otherwise reach the Hub client and come back as its rules for repo names)."""
+    if not name or is_hub_id(name) or Path(name).expanduser().exists():
+        return None
+    return (
+        f"reranker {name!r} is neither a folder nor a Hub id: set reranker in config.toml (or --reranker) "
+        'to a cross-encoder folder or Hub id, or to "" for none'
+    )
 
 
 @lru_cache(maxsize=1)
 def load_reranker(name: str):
     from sentence_transformers import CrossEncoder
 
+    if problem := reranker_problem(name):
+        raise MedtuiError(problem)
     unreachable = hub.check_source(name)  # offline first: no minute of retries
     try:
         return CrossEncoder(name, device="cpu", trust_remote_code=False)
