@@ -1,7 +1,10 @@
 """Shared fixtures: every test gets its own config and data folders; the default index is
 built once per session from the packaged corpus (real chromadb, real MiniLM)."""
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,24 @@ def default_index(indexes_dir):
     index = ensure_default_index()
     mp.undo()
     return index
+
+
+DIABETES = "What is the first-line drug treatment for type 2 diabetes?"
+
+
+@pytest.fixture(scope="session")
+def diabetes_answer(default_index, indexes_dir, tmp_path_factory) -> tuple[dict, Path]:
+    """`medtui ask --json` of the diabetes question on the default model and index, run once for the
+    tests that read it (a subprocess costs ~40 s on 2 cores), in a data folder of its own: (payload,
+    that folder's MEDTUI_DATA_DIR, which holds the conversation it recorded)."""
+    home = tmp_path_factory.mktemp("diabetes-ask")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDTUI_") and k != "COLUMNS"}
+    env |= {"MEDTUI_CONFIG_DIR": str(home / "config"), "MEDTUI_DATA_DIR": str(home / "data")}
+    env["MEDTUI_INDEXES_DIR"] = str(indexes_dir)
+    command = [str(Path(sys.executable).with_name("medtui")), "ask", "--json", "--temperature", "0"]
+    result = subprocess.run([*command, "--max-tokens", "48", DIABETES], capture_output=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()
+    return json.loads(result.stdout), home / "data"
 
 
 @pytest.fixture

@@ -41,7 +41,6 @@ from medtui.core.records import MessageStatus
 from medtui.core.wiring import open_engine, open_retriever
 from tests import test_index
 from tests.test_cli import run
-from tests.test_grounded_answers import ask_json
 
 tiny_cross_encoder = test_index.tiny_cross_encoder  # the fixture: a random BERT cross-encoder folder
 METFORMIN = "Metformin remains the preferred initial pharmacologic agent for most people with type 2 diabetes."
@@ -276,8 +275,9 @@ def test_retrieval_off_or_no_answer_text_is_not_attributed(answered):
     assert service.attribute(Done(done.message_id, "", MessageStatus.EMPTY), sources) == []
 
 
-def test_ask_json_the_history_and_the_export_carry_the_same_links(default_index):
-    payload = ask_json("What is the first-line drug treatment for type 2 diabetes?", "--max-tokens", "48")
+def test_ask_json_the_history_and_the_export_carry_the_same_links(diabetes_answer, monkeypatch):
+    payload, data_dir = diabetes_answer
+    monkeypatch.setenv("MEDTUI_DATA_DIR", str(data_dir))  # the history that `ask` recorded
     assert payload["sentences"], payload["answer"]
     numbers = {s["n"] for s in payload["sources"]}
     for entry in payload["sentences"]:

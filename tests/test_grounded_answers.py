@@ -18,8 +18,8 @@ def ask_json(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_the_diabetes_question_retrieves_a_guideline_that_names_metformin(default_index):
-    payload = ask_json("What is the first-line drug treatment for type 2 diabetes?", "--max-tokens", "16")
+def test_the_diabetes_question_retrieves_a_guideline_that_names_metformin(diabetes_answer):
+    payload, _ = diabetes_answer
     assert payload["grounded"] is True
     guideline = [s for s in payload["sources"] if s["source"] == "open-medicine"]
     assert any("metformin" in s["text"].lower() for s in guideline), [s["title"] for s in payload["sources"]]
