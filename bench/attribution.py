@@ -139,13 +139,12 @@ class CachedCross:
 
 def checked_sentences(text: str) -> list[str]:
     """The sentences `attribute` checks, as it reads them (citations removed, long enough)."""
-    from medtui.core.rag.attribution import MIN_CONTENT_WORDS, read_citations, split_sentences
-    from medtui.core.rag.bm25 import content_words
+    from medtui.core.rag.attribution import is_claim, read_citations, split_sentences
 
     out = []
     for a, b in split_sentences(text):
         clean, _ = read_citations(text[a:b])
-        if len(set(content_words(clean))) >= MIN_CONTENT_WORDS:
+        if is_claim(clean):
             out.append(clean)
     return out
 

@@ -85,9 +85,10 @@ def test_a_copied_sentence_is_linked_a_made_up_one_flagged_and_a_missing_number_
         f"{METFORMIN} [2]\n"  # copied from source 1, but cited to 2
         "The target blood pressure is 180 mmHg to 200 mmHg [1].\n"  # no source says so
         "Hypoglycaemia is the main adverse effect of sulfonylureas [7].\n"  # source 2; there is no source 7
-        "Sure!"
+        "Sure!\n"
+        "Metformin treatment of type 2 diabetes includes the following:"  # a lead-in, not a claim
     )
-    metformin, pressure, sulfonylurea, sure = attribute_answer(answer, SOURCES)
+    metformin, pressure, sulfonylurea, sure, lead_in = attribute_answer(answer, SOURCES)
     assert metformin.sources[0] == 1 and 2 not in metformin.sources
     assert metformin.flags == ("cited 2, which does not support it",)
     n, start, end = metformin.spans[0]
@@ -97,15 +98,17 @@ def test_a_copied_sentence_is_linked_a_made_up_one_flagged_and_a_missing_number_
     assert sulfonylurea.sources == (2,) and sulfonylurea.removed == (7,)
     assert sulfonylurea.flags == ("cited 7, which does not exist (removed)",)
     assert not sure.checked and sure.flags == ()  # too short to claim anything: never flagged
+    assert not lead_in.checked and lead_in.sources == () and lead_in.flags == ()  # its words are in source 1
 
-    plain = rewrite(answer, [metformin, pressure, sulfonylurea, sure])
+    plain = rewrite(answer, [metformin, pressure, sulfonylurea, sure, lead_in])
     assert plain.splitlines() == [
         f"{METFORMIN[:-1]} [1]. [cited 2, which does not support it]",
         f"The target blood pressure is 180 mmHg to 200 mmHg. [{UNSUPPORTED}; cited 1, which does not support it]",
         "Hypoglycaemia is the main adverse effect of sulfonylureas [2]. [cited 7, which does not exist (removed)]",
         "Sure!",
+        "Metformin treatment of type 2 diabetes includes the following:",
     ]
-    assert f"_[{UNSUPPORTED}; cited 1" in markdown_answer(answer, [metformin, pressure, sulfonylurea, sure])
+    assert f"_[{UNSUPPORTED}; cited 1" in markdown_answer(answer, [metformin, pressure, sulfonylurea, sure, lead_in])
 
 
 def test_a_sentence_record_round_trips_and_the_schema_keeps_its_keys():

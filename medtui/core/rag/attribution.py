@@ -17,7 +17,7 @@ third feature (`CrossCheck`).
 
 Citations the model wrote are read, checked and replaced: one to a passage that does not support
 the sentence is flagged, one to a number no source has is removed and flagged. Sentences too
-short to claim anything ("Sure!", "Answer:") are not checked.
+short to claim anything ("Sure!", "Answer:") and lead-ins ending in ':' are not checked.
 """
 
 import json
@@ -322,6 +322,13 @@ def _read_across(
     return [[(features | {CROSS: next(scores)}, w) for features, w in pairs] for pairs in kept]
 
 
+def is_claim(sentence: str) -> bool:
+    """Whether a sentence (citations removed) states something a source could support: enough
+    content words, and not a lead-in or heading ending in ':' ("This includes the following:"),
+    which lexical overlap would otherwise link to any passage that shares its topic words."""
+    return len(set(content_words(sentence))) >= MIN_CONTENT_WORDS and not sentence.rstrip().endswith(":")
+
+
 def attribute(
     answer: str,
     passages: list[str],
@@ -335,7 +342,7 @@ def attribute(
     checked against them. Nothing is embedded when no rule uses dense similarity."""
     spans = split_sentences(answer)
     read = [read_citations(answer[a:b]) for a, b in spans]
-    checked = [len(set(content_words(text))) >= MIN_CONTENT_WORDS for text, _ in read]
+    checked = [is_claim(text) for text, _ in read]
     to_score = [text for (text, _), c in zip(read, checked) if c]
     uses_dense = "dense" in rule.weights or (cross is not None and "dense" in cross.select.weights)
     dense = embed if uses_dense else None
