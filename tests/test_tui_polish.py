@@ -2,7 +2,9 @@
 following the retrieval toggle, a welcome, quit in the footer, focus (sources list, switcher, a
 question queued while an answer streams), the palette's entries, each answer's own sources, the
 README's key table matching the footer and the palette; then, at 80 and 100 columns, every footer
-key whole, a column between buttons side by side, and ctrl+b keeping the reader's place."""
+key whole, a column between buttons side by side, and ctrl+b keeping the reader's place; then a
+review at 80×24 and 100×30: the History list's own footer line, F6's form, F2's dialog above the
+footer, no scrollbar in F4's and F5's footers, the screen commands in the palette over every screen."""
 
 import re
 from pathlib import Path
@@ -330,7 +332,7 @@ async def test_every_footer_key_reads_whole_at_80_and_100_columns_quit_first():
         app.query_one(HistorySidebar).query_one(OptionList).focus()
         await pilot.pause(0.3)
         lines = footer_text(app)
-        assert lines[-1].split()[:2] == ["^q", "Quit"] and "^p palette" in lines[-1] and "d Delete" in lines[-1], lines
+        assert lines[-1].split()[:2] == ["^q", "Quit"] and "^p palette" in lines[-1] and "d Delete" in lines[-2], lines
         await pilot.press("ctrl+b")
         for key in ("f4", "f5", "f6"):
             await open_screen(pilot, app, key)
@@ -423,3 +425,122 @@ async def test_ctrl_b_keeps_the_readers_place_in_the_chat():
             await pilot.press("ctrl+b")
             await pilot.pause(0.5)
             assert log.scroll_y == log.max_scroll_y > 0
+
+
+# 12 -----------------------------------------------------------------------------------------------
+FILLED = "▁▂▃▄▅▆▇█"  # a scrollbar's thumb, or a dialog's border, drawn where only keys belong
+
+
+@pytest.mark.parametrize("size", SMALL, ids=["80x24", "100x30"])
+async def test_the_focused_history_list_gets_a_footer_line_of_its_own_and_nothing_is_cut(size):
+    """History's e and F6 shared the action name `export`, and Textual's footer shows one key per
+    action: f6 Export vanished, and the bottom line (quit, r, d, e, c, esc, ^b…^t) was cut."""
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.3)
+        if size[0] < 120:
+            await pilot.press("ctrl+b", "ctrl+b")  # the History drawer
+        app.query_one(HistorySidebar).query_one(OptionList).focus()
+        await pilot.pause(0.3)
+        lines, keys = footer_text(app), footer_keys(app)
+        assert len(lines) == 3, lines
+        assert "f6 Export" in lines[0] and "e Export" in keys and "f6 Export" in keys, (keys, lines)
+        assert all(any(key in line for line in lines) for key in keys), (keys, lines)
+        assert lines[1].split() == ["r", "Rename", "d", "Delete", "e", "Export", "c", "CLI", "answers"], lines
+        assert lines[2].split()[:2] == ["^q", "Quit"] and lines[2].rstrip().endswith("^p palette"), lines
+        assert "▏" not in lines[0] + lines[1], lines  # the palette's separator on its own line only
+        app.query_one(PromptInput).focus()  # no keys of its own: back to two lines
+        await pilot.pause(0.3)
+        assert len(footer_text(app)) == 2
+
+
+@pytest.mark.parametrize("key,title", [("f4", "f4 Benchmarks"), ("f5", "f5 Train"), ("f6", "f6 Export")])
+async def test_a_screens_own_f_key_is_not_listed_on_it_and_opens_no_second_copy(key, title):
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_screen(pilot, app, key)
+        assert title not in "\n".join(footer_text(app)) and title not in footer_keys(app)
+        screen = app.screen
+        await pilot.press(key)
+        await pilot.pause(0.3)
+        assert app.screen is screen and len(app.screen_stack) == 2
+
+
+@pytest.mark.parametrize("size", SMALL, ids=["80x24", "100x30"])
+async def test_f6s_form_wraps_so_the_export_button_and_the_switch_are_whole(size):
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=size) as pilot:
+        await open_screen(pilot, app, "f6")
+        footer = app.screen.query_one(Footer).region
+        for widget in (app.screen.query_one("#export", Button), app.screen.query_one("#adapter-only")):
+            region = widget.region
+            assert region.height == 3 and region.width == widget.outer_size.width, region
+            assert region.right <= size[0] and region.bottom <= footer.y, (widget, region, footer)
+
+
+@pytest.mark.parametrize("size", SMALL, ids=["80x24", "100x30"])
+async def test_f2s_dialog_leaves_the_footer_lines_visible_and_apply_reachable(size):
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=size) as pilot:
+        await open_screen(pilot, app, "f2")
+        dialog = app.screen.query_one("RetrievalSettings > Vertical").region
+        lines = screen_lines(app)
+        assert dialog.bottom <= size[1] - 2, dialog
+        assert lines[-2].startswith("f2 Retrieval") and not any(c in lines[-2] for c in FILLED), lines[-2:]
+        assert lines[-1].startswith("esc Cancel"), lines[-1]
+        apply = app.screen.query_one("#apply", Button)
+        apply.focus()
+        await pilot.pause(0.3)
+        assert dialog.contains_region(apply.region), (apply.region, dialog)
+
+
+@pytest.mark.parametrize("size", SMALL, ids=["80x24", "100x30"])
+@pytest.mark.parametrize("key", ["f4", "f5"])
+async def test_no_scrollbar_sits_in_the_footer_of_f4_or_f5(key, size):
+    """The screen itself scrolled (F4 at 80×24, F5 at 80×24 and 100×30) and its scrollbar's thumb
+    sat in the footer's lines: the tabs scroll inside the height above the footer instead."""
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=size) as pilot:
+        await open_screen(pilot, app, key)
+        lines = footer_text(app)
+        assert not any(c in line for line in lines for c in FILLED), lines
+        assert app.screen.query_one(Footer).region.width == size[0] and not app.screen.show_vertical_scrollbar
+
+
+async def test_the_palette_lists_the_screen_commands_over_every_screen_each_naming_its_key():
+    from textual.app import App
+
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        textual_own = {c.title for c in App.get_system_commands(app, app.screen)}
+        screens = {"Retrieval settings": "(F2)", "Indexes": "(F3)", "Benchmarks": "(F4)", "Train": "(F5)"}
+        screens["Export"] = "(F6)"
+        for key in (None, "f4", "f5", "f6"):
+            if key:
+                await open_screen(pilot, app, key)
+            ours = [c for c in app.get_system_commands(app.screen) if c.title not in textual_own]
+            described = {c.title: c.help for c in ours}
+            for title, named in screens.items():
+                assert described.get(title, "").endswith(named), (key, title, described.get(title))
+            assert all(re.search(r"\((F\d|ctrl\+\w|Esc|\w in History)\)$", c.help) for c in ours), described
+            assert ("New chat" in described) == (key is None)  # the chat's own commands over the chat only
+            if key:
+                await pilot.press("escape")
+                await pilot.pause(0.3)
+        f2 = described["Retrieval settings"]
+        assert all(word in f2 for word in ("index", "dense", "BM25", "top-k", "answer only from sources")), f2
+
+
+async def test_a_question_after_retrieval_failed_to_start_says_why_in_one_line(default_index, fast_settings):
+    """The toast that said why retrieval failed is gone ten seconds later; a question then used to get
+    "no index is loaded (see the error)" though the index was fine and the error no longer on screen."""
+    app = MedtuiApp(fast_settings.replace(reranker="/no/such/cross-encoder"))
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None and bool(app.retrieval_error), timeout=60)
+        app._notifications.clear()
+        await pilot.press(*"What is gout?", "enter")
+        await pilot.pause(0.2)
+        (message,) = [n.message for n in app._notifications]
+        assert message.startswith("retrieval could not start (reranker '/no/such/cross-encoder' is neither a folder")
+        assert message.endswith("turn it off with ctrl+r, or fix it and retry with F2") and "\n" not in message
+        assert not app.query(QuestionView)  # nothing was asked

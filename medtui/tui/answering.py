@@ -118,8 +118,9 @@ class AnsweringMixin:
                     "the index is still building: wait for it, or turn retrieval off with ctrl+r", severity="warning"
                 )
             else:
+                why = self.retrieval_error or "no index is loaded"  # the toast that said why may be gone
                 self.notify(
-                    "no index is loaded (see the error): turn retrieval off with ctrl+r, or retry with F2",
+                    f"retrieval could not start ({why}): turn it off with ctrl+r, or fix it and retry with F2",
                     severity="error",
                 )
         else:

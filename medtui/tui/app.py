@@ -29,7 +29,7 @@ from medtui.core.rag.retriever import Retriever
 from medtui.core.registry import Registry
 from medtui.core.wiring import open_engine
 from medtui.tui.answering import QUEUED, AnsweringMixin
-from medtui.tui.commands import chat_commands
+from medtui.tui.commands import chat_commands, screen_commands
 from medtui.tui.conversations import ConversationsMixin
 from medtui.tui.forms import FormMemory
 from medtui.tui.indexing import IndexingMixin
@@ -73,6 +73,9 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
     ]
 
     CHAT_ACTIONS = {"toggle_panels", "new_chat", "switch_model", "toggle_rag", "toggle_reasoning"}
+    # F4, F5 and F6 open these screens: on the screen already open their key does nothing, so the
+    # footer does not list it there.
+    SCREEN_ACTIONS = {"evaluate": EvalScreen, "train": TrainScreen, "export": ExportScreen}
 
     def __init__(self, settings: Settings, history: History | None = None) -> None:
         super().__init__()
@@ -136,12 +139,17 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The chat's own keys act on the chat: over F4, F5 or F6 they would change it unseen behind
-        (ctrl+b toggled F4's classes), so there they are neither shown in the footer nor run."""
+        (ctrl+b toggled F4's classes), so there they are neither shown in the footer nor run. F4 on
+        F4 (F5 on F5, F6 on F6) would open a second copy over the first: neither shown nor run."""
+        if isinstance(self.screen, self.SCREEN_ACTIONS.get(action, ())):
+            return False
         return action not in self.CHAT_ACTIONS or len(self.screen_stack) == 1  # the chat alone
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The chat's commands only over the chat: elsewhere they would act on it unseen."""
+        """F2–F6 over every screen; the chat's commands only over the chat: elsewhere they would act
+        on it unseen."""
         yield from super().get_system_commands(screen)
+        yield from screen_commands(self)
         if screen is self.screen_stack[0]:
             yield from chat_commands(self)
 
@@ -326,13 +334,16 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         )
 
     def action_evaluate(self) -> None:
-        self.push_screen(EvalScreen(self.settings, self.eval_form))
+        if not isinstance(self.screen, EvalScreen):  # from the palette over F4 too: one F4 at a time
+            self.push_screen(EvalScreen(self.settings, self.eval_form))
 
     def action_train(self) -> None:
-        self.push_screen(TrainScreen(self.model_name, self.train_form))
+        if not isinstance(self.screen, TrainScreen):
+            self.push_screen(TrainScreen(self.model_name, self.train_form))
 
     def action_export(self) -> None:
-        self.push_screen(ExportScreen())
+        if not isinstance(self.screen, ExportScreen):
+            self.push_screen(ExportScreen())
 
     @on(ExportScreen.Exported)
     def _on_exported(self, event: ExportScreen.Exported) -> None:

@@ -24,6 +24,8 @@ from medtui.tui.widgets.status_bar import StatusBar
 class IndexingMixin:
     """Index loading and building for MedtuiApp."""
 
+    retrieval_error = ""  # why the last load of the retriever failed, repeated when a question needs it
+
     def _index_progress(self, name: str) -> Progress:
         """A progress callback for worker threads: bar, snippets/s and ETA in the status bar."""
         status, meter = self.query_one(StatusBar), RateMeter()
@@ -38,9 +40,11 @@ class IndexingMixin:
     @work(thread=True, exclusive=True, group="index")
     def load_index(self) -> None:
         progress = self._index_progress(self.settings.index)
+        self.retrieval_error = ""
         try:  # served after its keyword phase (seconds): the dense phase follows in `build_dense`
             retriever = open_retriever(self.settings.replace(rag=True), progress, self._stop_indexing, dense_now=False)
         except (MedtuiError, Cancelled) as e:
+            self.retrieval_error = str(e)
             self.call_from_thread(self._error, e)
             retriever = None
         self.call_from_thread(self._index_ready, retriever)

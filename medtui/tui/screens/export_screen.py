@@ -59,14 +59,18 @@ class ExportScreen(Screen):
     def compose(self) -> ComposeResult:
         sources = export_sources()
         with Vertical(id="setup"):
-            with Horizontal():
-                yield Label("Source")
-                yield Select(sources, prompt="a model or run", id="source")
-                yield Label("Quant")
-                yield Select([(q, q) for q in QUANTS], value="q8_0", allow_blank=False, id="quant")
-                yield Label("LoRA only")
-                yield Switch(value=False, id="adapter-only")
-                yield Button("Export", variant="primary", id="export")
+            with Horizontal(id="choices", classes="fields"):  # a grid of fields below 120 columns (.tcss)
+                with Horizontal(classes="field"):
+                    yield Label("Source")
+                    yield Select(sources, prompt="a model or run", id="source")
+                with Horizontal(classes="field"):
+                    yield Label("Quant")
+                    yield Select([(q, q) for q in QUANTS], value="q8_0", allow_blank=False, id="quant")
+                with Horizontal(classes="field"):
+                    yield Label("LoRA only")
+                    yield Switch(value=False, id="adapter-only")
+                with Horizontal(classes="field actions"):
+                    yield Button("Export", variant="primary", id="export")
             with Horizontal():
                 yield Label("Base GGUF (LoRA only)")
                 yield Input(placeholder="optional: the base .gguf the LoRA is applied to", id="base-gguf")

@@ -41,7 +41,7 @@ class HistorySidebar(Vertical):
     BINDINGS = [
         Binding("r", "rename", "Rename", id="history.rename"),
         Binding("d", "delete", "Delete", id="history.delete"),
-        Binding("e", "export", "Export", id="history.export"),
+        Binding("e", "export_conversation", "Export", id="history.export"),
         Binding("c", "switch_view", "CLI answers", id="history.switch_view"),
     ]
 
@@ -132,6 +132,6 @@ class HistorySidebar(Vertical):
         question = f"Delete {what}? Its messages are removed for good."
         self.app.push_screen(ConfirmScreen(question, "Delete"), confirmed)
 
-    def action_export(self) -> None:
+    def action_export_conversation(self) -> None:
         if option := self._selected():
             self.post_message(self.ExportRequested(int(option.id)))
