@@ -190,7 +190,7 @@ async def test_missing_index_and_broken_model_are_notifications_not_crashes(tmp_
         assert any("index 'nowhere' not found" in n.message for n in app._notifications)
         await pilot.press(*"What is gout?", "enter")
         await pilot.pause(0.1)
-        assert any("no index is loaded" in n.message for n in app._notifications)
+        assert any("retrieval could not start (index 'nowhere' not found" in n.message for n in app._notifications)
         await pilot.press("ctrl+o")
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: any(str(bad) in n.message for n in app._notifications))

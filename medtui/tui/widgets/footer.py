@@ -1,4 +1,4 @@
-"""The key bar: two lines, rebuilt only when the keys it shows change and only while its screen is on top.
+"""The key bar, in up to three lines, rebuilt only when its keys change and only while its screen is on top.
 
 One line held the chat's twelve keys only from 160 columns: at 80 and 100 the F-keys were cut, and
 F5's quit key came after its own. So the footer holds up to three lines: on top the F-keys that
