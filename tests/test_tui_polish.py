@@ -97,6 +97,9 @@ async def test_the_disclaimer_is_whole_on_its_own_line_while_an_answer_streams_a
             lines = screen_lines(app)
             assert any(line.strip() == DISCLAIMER for line in lines), lines  # whole, and alone on its line
             assert DISCLAIMER not in status(app)
+        await pilot.resize_terminal(80, 24)  # the status line is cut at its end: work in progress comes first
+        await pilot.pause(0.3)
+        assert any(line.lstrip(" ●").startswith("answering… (Esc stops) · ") for line in screen_lines(app))
         await pilot.resize_terminal(50, 30)  # narrower than the notice: it wraps, every word shown
         await pilot.pause(0.3)
         notice = app.query_one("#disclaimer")
@@ -329,11 +332,13 @@ async def test_every_footer_key_reads_whole_at_80_and_100_columns_quit_first():
             assert lines[-1].split()[:2] == ["^q", "Quit"] and "^p palette" in lines[-1], lines
         await pilot.resize_terminal(80, 24)
         await pilot.press("ctrl+b", "ctrl+b")  # the History drawer, focused: its keys come first
-        app.query_one(HistorySidebar).query_one(OptionList).focus()
         await pilot.pause(0.3)
+        assert app.focused is app.query_one(HistorySidebar).query_one(OptionList)  # Up/Down/Enter pick at once
         lines = footer_text(app)
         assert lines[-1].split()[:2] == ["^q", "Quit"] and "^p palette" in lines[-1] and "d Delete" in lines[-2], lines
         await pilot.press("ctrl+b")
+        await pilot.pause(0.1)
+        assert isinstance(app.focused, PromptInput)  # the drawer closed: typing goes to the question
         for key in ("f4", "f5", "f6"):
             await open_screen(pilot, app, key)
             lines, keys = footer_text(app), footer_keys(app)

@@ -164,8 +164,9 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         self._show_status()
 
     def _show_status(self) -> None:
-        """Model, how retrieval searches now (keyword search only while the dense half of the index
-        is missing: answers use it meanwhile, and the user must see that), then work in progress."""
+        """Work in progress, then the model and how retrieval searches now (keyword search only
+        while the dense half of the index is missing: answers use it meanwhile, and the user must
+        see that)."""
         model = self.engine.spec.name if self.engine else "no model"
         s, r = self.settings, self.retriever
         parts = [model]
@@ -182,12 +183,12 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
                     f" · building dense search: {self._dense_progress} (Esc stops)" if self._dense_progress else ""
                 )
                 parts.append("keyword search only" + building)
-        if self._busy_text:
-            parts.append(self._busy_text)
+        work = [self._busy_text] if self._busy_text else []
         if self.queued is not None:
-            parts.append(QUEUED)
+            work.append(QUEUED)
         busy = self._busy_text is not None or self._dense_progress is not None
-        self.query_one(StatusBar).set_status(" · ".join(parts), busy=busy)
+        # work in progress first: at 80 columns the line is cut at its end, and "Esc stops" must show
+        self.query_one(StatusBar).set_status(" · ".join(work + parts), busy=busy)
 
     def _error(self, error: Exception) -> None:
         self.notify(str(error), severity="error", timeout=10)
@@ -361,6 +362,7 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
             screen.toggle_class("-panels-toggled")
         elif screen.has_class("-drawer-sources"):
             screen.remove_class("-drawer-sources").add_class("-drawer-history")
+            self.call_after_refresh(self.query_one(HistorySidebar).focus_list)
         elif screen.has_class("-drawer-history"):
             screen.remove_class("-drawer-history")
         else:
@@ -370,7 +372,7 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
 
     def _refocus(self) -> None:
         """A panel hidden with the focus in it would leave the keys going nowhere: typing is next."""
-        if self.focused is not None and self.focused not in self.screen.focus_chain:
+        if self.focused is None or self.focused not in self.screen.focus_chain:
             self.query_one(PromptInput).focus()
 
     def action_toggle_reasoning(self) -> None:

@@ -96,6 +96,10 @@ class HistorySidebar(Vertical):
             options.highlighted = min(highlighted or 0, len(shown) - 1)
         self.query_one("#history-title", Static).update(self._heading())
 
+    def focus_list(self) -> None:
+        """Shown as a drawer over a narrow chat, the list is what the user came for: Up/Down, Enter."""
+        self.query_one(OptionList).focus()
+
     def _selected(self) -> Option | None:
         options = self.query_one(OptionList)
         if options.highlighted is None:
