@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.command import CommandPalette
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, OptionList, Static
 
 from medtui.chat.answer_record import DISCLAIMER
@@ -350,8 +351,8 @@ async def test_every_footer_key_reads_whole_at_80_and_100_columns_quit_first():
 
 
 # 10 -----------------------------------------------------------------------------------------------
-def touching(buttons: list[Button]) -> list[str]:
-    """Buttons side by side with no column between them."""
+def touching(buttons: list[Widget]) -> list[str]:
+    """Buttons (and switches) side by side with no column between them."""
     return [
         f"#{a.id} and #{b.id}"
         for a in buttons
@@ -363,19 +364,17 @@ def touching(buttons: list[Button]) -> list[str]:
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 @pytest.mark.parametrize("key", ["f4", "f5", "f6"])
 async def test_buttons_side_by_side_keep_a_column_between_them(key, size):
-    """F5's Preview, Estimate and Start touched at 80 columns and read as one bar."""
+    """F5's Preview, Estimate and Start touched at 80 columns and read as one bar; at 160, F6's
+    Export button touched its LoRA only switch."""
     app = MedtuiApp(Settings(rag=False))
     async with app.run_test(size=size) as pilot:
         await open_screen(pilot, app, key)
-        rows: dict[int, list[Button]] = {}
-        for button in app.screen.query(Button):
-            if button.display:
-                rows.setdefault(id(button.parent), []).append(button)
-        assert rows
-        for buttons in rows.values():
-            buttons[0].scroll_visible(animate=False)
+        controls = [c for c in app.screen.query("Button, Switch") if c.display]
+        assert any(isinstance(c, Button) for c in controls)
+        for control in controls:  # each row in view in turn; touching() compares those on one line
+            control.scroll_visible(animate=False)
             await pilot.pause(0.2)
-            assert touching(buttons) == [], [b.region for b in buttons]
+            assert touching(controls) == [], [c.region for c in controls]
 
 
 # 11 -----------------------------------------------------------------------------------------------
