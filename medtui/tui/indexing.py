@@ -44,10 +44,14 @@ class IndexingMixin:
         try:  # served after its keyword phase (seconds): the dense phase follows in `build_dense`
             retriever = open_retriever(self.settings.replace(rag=True), progress, self._stop_indexing, dense_now=False)
         except (MedtuiError, Cancelled) as e:
-            self.retrieval_error = str(e)
-            self.call_from_thread(self._error, e)
+            self.call_from_thread(self._retrieval_failed, e)
             retriever = None
         self.call_from_thread(self._index_ready, retriever)
+
+    def _retrieval_failed(self, error: Exception) -> None:
+        """Keep why with its toast in one step on the app's thread, so no one sees the one without the other."""
+        self.retrieval_error = str(error)
+        self._error(error)
 
     @work(thread=True, exclusive=True, group="build")
     def build_index(self, action: IndexAction) -> None:
