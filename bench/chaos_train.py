@@ -35,6 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.random_llama import random_llama  # noqa: E402  (after the checkout is on the path)
+
 # Resuming restores the adapter, the optimizer, the schedule and every RNG state bit for bit from
 # the checkpoint, and the data order comes from the seed, so a resumed run repeats the reference's
 # arithmetic exactly: on this CPU the losses match to the last bit (0.0 difference measured). The
@@ -80,32 +82,6 @@ def scratch(root: Path) -> None:
         del os.environ[name]
     os.environ.update(MEDTUI_CONFIG_DIR=str(root / "config"), MEDTUI_DATA_DIR=str(root / "data"))
     os.environ.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-
-
-def tiny_model(folder: Path) -> Path:
-    """The tests' tiny random Llama with SmolLM2's real tokenizer and chat template."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from medtui.core.assets import asset_path
-
-    gguf = asset_path("smollm2_gguf")
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def rows(path: Path) -> Path:
@@ -275,7 +251,7 @@ def chaos(kills: int, steps: int | None, seed: int, root: Path, model: Path | No
 
     rng = random.Random(seed)
     steps = steps or 2 * kills + 6  # an attempt trains about one step before its kill: room for every kill
-    model, data = model or tiny_model(root / "tiny-llama"), rows(root / "rows.jsonl")
+    model, data = model or random_llama(root / "tiny-llama"), rows(root / "rows.jsonl")
     report = Report()
 
     t0 = time.monotonic()

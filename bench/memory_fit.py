@@ -54,35 +54,19 @@ def measure(path: Path, n_ctx: int, n_prompt: int) -> dict:
 
 def make_big(folder: Path) -> Path:
     """A random f16 Llama of about 0.5B parameters (~1 GB), converted by llama.cpp's converter."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from export.converter import run_converter
-    from medtui.core.assets import asset_path
+    from tests.random_llama import random_llama
 
-    gguf = asset_path("smollm2_gguf")
-    hf = folder / "hf"
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=2048,
-        intermediate_size=4096,
-        num_hidden_layers=12,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        max_position_embeddings=8192,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    with torch.device("meta"):
-        model = LlamaForCausalLM(config)
-    model = model.to_empty(device="cpu").to(torch.float16)
-    for p in model.parameters():  # cheap noise: the values do not matter for memory
-        p.data.uniform_(-0.02, 0.02)
-    model.save_pretrained(hf, safe_serialization=True)
-    tokenizer.save_pretrained(hf)
+    shape = {
+        "hidden_size": 2048,
+        "intermediate_size": 4096,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "max_position_embeddings": 8192,
+        "tie_word_embeddings": True,
+    }
+    hf = random_llama(folder / "hf", shape, float16=True)
     out = folder / "big-f16.gguf"
     run_converter("convert_hf_to_gguf.py", [str(hf.resolve()), "--outtype", "f16", "--outfile", str(out.resolve())])
     return out
