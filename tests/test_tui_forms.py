@@ -192,3 +192,29 @@ def test_medtui_train_prints_each_phase_in_the_foreground(tiny_hf_model, tmp_pat
     said = [line for line in result.stderr.splitlines() if line.startswith("preparing: ")]
     for phase in ("starting", "tokenizing 12/12", "loading the base 1/1", "first step 0/1", "first step 1/1"):
         assert any(line.startswith(f"preparing: {phase}") for line in said), (phase, said)
+
+
+async def test_every_placeholder_reads_whole_at_80_columns_and_the_hints_say_the_rest():
+    """F5's "JSONL/CSV, saved dataset or Hub id (question, …)" showed as "JSONL/CSV, saved" at 80
+    columns, F3's source as "source: file, folder, save": each placeholder now fits its field,
+    and a hint under the fields says in full what they take."""
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        hints = {}
+        for key in ("f3", "f4", "f5", "f6"):
+            await pilot.press(key)
+            await pilot.pause(0.3)
+            screen = app.screen
+            if key == "f4":  # the study's own fields show with its preset
+                screen.query_one("#preset", Select).value = "study"
+                await pilot.pause(0.3)
+            shown = [i for i in screen.query(Input) if i.placeholder and i.display]
+            assert shown, key
+            for field in shown:
+                assert len(field.placeholder) <= field.content_region.width, (key, field.id, field.placeholder)
+            hints[key] = " ".join(str(h.render()) for h in screen.query(".hint"))
+            await pilot.press("escape")
+            await pilot.pause(0.3)
+    assert "MedRAG/textbooks" in hints["f3"] and "saved dataset" in hints["f3"]
+    assert "index:NAME" in hints["f4"] and "msft" in hints["f4"]
+    assert "Complex_CoT" in hints["f5"] and ".gguf" in hints["f5"] and "index:NAME" in hints["f5"]

@@ -69,6 +69,10 @@ from medtui.workflows.study import (
     study_task_names,
 )
 
+STUDY_HINT = (
+    "SFT data: a JSONL/CSV file, a saved dataset or a Hub id. CPT corpus: index:NAME, a Hub id, "
+    "a JSONL/CSV file or .txt/.md files. Methods: any of base, rag, sft and msft, comma-separated."
+)
 NO_RESULTS = "No results yet: tick models and benchmarks above, then Run."
 
 
@@ -150,16 +154,18 @@ class EvalScreen(Screen):
                     yield Input("50", type="integer", id="limit")
                 with Horizontal(classes="field actions"):
                     yield Button("Run", variant="primary", id="run")
-            with Horizontal(id="study", classes="fields"):
-                with Horizontal(classes="field grow"):
-                    yield Label("SFT data")
-                    yield Input(placeholder="JSONL/CSV file, dataset folder or Hub id", id="sft-data")
-                with Horizontal(classes="field grow"):
-                    yield Label("CPT corpus")
-                    yield Input(placeholder="index:NAME, Hub id, JSONL/CSV or .txt/.md files", id="cpt-data")
-                with Horizontal(classes="field"):
-                    yield Label("Methods")
-                    yield Input(",".join(Method), id="methods")
+            with Vertical(id="study"):
+                with Horizontal(classes="fields"):
+                    with Horizontal(classes="field grow"):
+                        yield Label("SFT data")
+                        yield Input(placeholder="path or Hub id", id="sft-data")
+                    with Horizontal(classes="field grow"):
+                        yield Label("CPT corpus")
+                        yield Input(placeholder="index:NAME or path", id="cpt-data")
+                    with Horizontal(classes="field"):
+                        yield Label("Methods")
+                        yield Input(",".join(Method), id="methods")
+                yield Static(STUDY_HINT, classes="hint", markup=False)
             yield ProgressBar(id="progress", show_eta=True)
             yield Static("", id="live")
         with TabbedContent(id="views"):

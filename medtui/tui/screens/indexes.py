@@ -46,11 +46,13 @@ class IndexesScreen(ModalScreen[IndexAction | None]):
             yield DataTable(id="indexes", cursor_type="row")
             with Horizontal():
                 yield Input(placeholder="index name", id="new-name")
-                yield Input(
-                    placeholder="source: file, folder, saved dataset, Hub id (MedRAG/textbooks) or default",
-                    id="new-source",
-                )
+                yield Input(placeholder="source: path, Hub id", id="new-source")
                 yield Button("Add", id="add")
+            yield Static(
+                "Source: a file, a folder of files, a saved dataset, a Hub id (MedRAG/textbooks) or default "
+                "(the packaged corpus).",
+                classes="hint",
+            )
         yield Footer()
 
     def on_mount(self) -> None:

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Input, Label, Select, Switch
+from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from medtui.core.errors import MedtuiError
 from medtui.tui.styles import stylesheet
@@ -30,6 +30,12 @@ NUMBERS: tuple[tuple[str, str, int], ...] = (
     ("max_seq_len", "seq len", 11),
 )
 _DEFAULTS = TrainConfig.__dataclass_fields__
+# placeholders are short enough for the fields at 80 columns; what each field takes in full is here
+SOURCES_HINT = (
+    "Model: a registered name, an HF folder, a Hub id or a .gguf. SFT data: rows with question, "
+    "Complex_CoT and Response, from a JSONL/CSV file, a saved dataset or a Hub id. CPT corpus: "
+    "index:NAME, a Hub id, a JSONL/CSV file or a folder of .txt files."
+)
 
 
 class TrainForm(Vertical):
@@ -56,10 +62,7 @@ class TrainForm(Vertical):
             with Horizontal(classes="field grow"):
                 yield Label("Model")
                 yield Input(
-                    self.model,
-                    placeholder="registered name, HF folder, Hub id or .gguf",
-                    id="model",
-                    suggester=SuggestFromList(self.models),
+                    self.model, placeholder="name, path or Hub id", id="model", suggester=SuggestFromList(self.models)
                 )
             with Horizontal(classes="field"):
                 yield Label("Run name")
@@ -67,12 +70,11 @@ class TrainForm(Vertical):
         with Horizontal(classes="fields"):
             with Horizontal(classes="field grow"):
                 yield Label("SFT data")
-                yield Input(
-                    placeholder="JSONL/CSV, saved dataset or Hub id (question, Complex_CoT, Response)", id="data"
-                )
+                yield Input(placeholder="path or Hub id", id="data")
             with Horizontal(classes="field grow"):
                 yield Label("CPT corpus")
-                yield Input(placeholder="index:NAME, Hub id, JSONL/CSV or .txt folder", id="corpus")
+                yield Input(placeholder="index:NAME or path", id="corpus")
+        yield Static(SOURCES_HINT, classes="hint", markup=False)
         with Horizontal(classes="fields"):
             for field, label, width in NUMBERS:
                 with Horizontal(classes="field"):
