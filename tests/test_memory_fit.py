@@ -74,11 +74,27 @@ def test_a_model_over_the_limit_is_refused_before_loading(smollm2_gguf):
         load_engine(spec, Settings(n_ctx=4096, memory_limit="200MiB"))
     message = str(refused.value)
     assert "\n" not in message and "model smollm2 needs about" in message and "memory_limit" in message
-    most = int(re.search(r"set n_ctx = (\d+) \(the most that fits\)", message).group(1))
+    most = int(re.search(r"set n_ctx = (\d+) \(the most that fits\) or 0 \(auto\)", message).group(1))
     assert 256 <= most < 4096
     load_engine(spec, Settings(n_ctx=most, memory_limit="200MiB")).close()  # the suggestion works
     with pytest.raises(MedtuiError, match="use a smaller quant or a smaller model"):
         plan_load(spec, Settings(memory_limit="64MiB"))  # the weights alone are 92 MiB
+
+
+def test_a_context_above_the_trained_one_is_refused_as_that_naming_the_option(smollm2_gguf):
+    """`--n-ctx 1000000` was told "set n_ctx = 8192 (the most that fits) or use a smaller quant":
+    8192 is SmolLM2's trained context, not what fits, and a smaller quant barely moves a KV cache
+    of many GB."""
+    spec = Registry().get("smollm2")
+    with pytest.raises(MedtuiError) as refused:
+        plan_load(spec, Settings(n_ctx=1_000_000))
+    message = str(refused.value)
+    assert "above the 8192 tokens it was trained on: set n_ctx to 8192 or less, or 0 (auto)" in message, message
+    assert "smaller quant" not in message and "--n-ctx" in message and "\n" not in message
+    with pytest.raises(MedtuiError) as refused:  # above the trained context and not fitting even at it
+        plan_load(spec, Settings(n_ctx=1_000_000, memory_limit="250MiB"))
+    most = int(re.search(r"set n_ctx to (\d+) or less \(the most that fits\)", str(refused.value)).group(1))
+    assert 256 <= most < 8192
 
 
 def test_ask_refuses_in_one_line(monkeypatch):

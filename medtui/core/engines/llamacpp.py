@@ -26,7 +26,10 @@ def default_threads() -> int:
 
 def load_error(path: object, error: Exception) -> MedtuiError:
     """llama.cpp refused the file: whether it reads its header (memory_fit) or loads it whole."""
-    return MedtuiError(f"llama.cpp could not load {path} ({error}): the file may be corrupt or too new; re-download it")
+    return MedtuiError(
+        f"llama.cpp could not load {path} ({error}): the file is damaged or cut short (a partial copy or "
+        "download), or newer than this llama.cpp: copy or download it again, or update llama-cpp-python"
+    )
 
 
 def _log_softmax(row, n_vocab: int):

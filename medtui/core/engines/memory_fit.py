@@ -362,7 +362,9 @@ def fit_context(info: ModelInfo, avail: Available, n_gpu_layers: int | None = No
 
 
 def check_fit(info: ModelInfo, est: MemoryEstimate, avail: Available, layers_setting: int = -1) -> None:
-    """Refuse, in one line that says what to change, a load that would not fit."""
+    """Refuse, in one line that says what to change, a load that would not fit. The context is
+    named as the user sets it (--n-ctx, MEDTUI_N_CTX or n_ctx in config.toml); a smaller quant is
+    suggested only where the weights, not the KV cache, are most of the memory."""
     if fits(est, avail):
         return
     where = avail.describe()
@@ -370,8 +372,17 @@ def check_fit(info: ModelInfo, est: MemoryEstimate, avail: Available, layers_set
         fix = f"set n_gpu_layers = {auto_gpu_layers(info, est.n_ctx, avail)} (what fits) or -1 (auto)"
     else:
         most = fit_context(info, avail, est.n_gpu_layers if layers_setting != -1 else None)
-        fix = f"set n_ctx = {most} (the most that fits) or use a smaller quant" if most else ""
-        fix = fix or "use a smaller quant or a smaller model (the weights alone do not fit)"
+        quant = " or use a smaller quant" if est.weights_bytes >= est.kv_bytes else ""
+        if not most:
+            fix = "use a smaller quant or a smaller model (the weights alone do not fit)"
+        elif info.trained_ctx and est.n_ctx > info.trained_ctx:
+            fix = (
+                f"that n_ctx is above the {info.trained_ctx} tokens it was trained on: set n_ctx "
+                f"to {most} or less{' (the most that fits)' if most < info.trained_ctx else ''}, or 0 (auto){quant}"
+            )
+        else:
+            fix = f"set n_ctx = {most} (the most that fits) or 0 (auto){quant}"
+        fix += " (--n-ctx, MEDTUI_N_CTX or n_ctx in config.toml)"
     raise MedtuiError(f"model {info.name} needs {est.describe()} but only {where} is available: {fix}")
 
 
