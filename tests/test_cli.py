@@ -186,3 +186,15 @@ def test_report_values_wrap_under_their_own_column(command, labels, monkeypatch)
         one_line = next(line for line in whole.splitlines() if line.startswith(label))
         words = lambda text: re.sub(r"[\d.]+", "N", " ".join(text.split()))  # free memory moves between runs
         assert words(" ".join(rows)) == words(one_line), (rows, one_line)
+
+
+def test_a_wrapped_value_keeps_a_number_with_its_unit_and_a_flag_with_its_value():
+    """At 80 columns `doctor` wrote "KV 189" at a line's end and "MB" under it, and "F16C =" / "1"."""
+    from medtui.core.formatting import hanging
+
+    text = "AVX2 = 1 | F16C = 1 | FMA = 1 needs about 548 MB at n_ctx 8192 (weights 96.6 MB, KV 189 MB)"
+    for width in range(24, 60):
+        lines = [line.strip() for line in hanging("   ", text, width).splitlines()]
+        assert " ".join(lines) == text, lines
+        assert not any(line.endswith(("=", "189", "96.6", "548")) for line in lines), (width, lines)
+        assert not any(line.startswith(("=", "MB", "1 |")) for line in lines), (width, lines)

@@ -47,9 +47,14 @@ def format_size(n: float | None) -> str:
 
 
 class _Wrapper(textwrap.TextWrapper):
-    """Breaks at spaces and after a '/', so a long path wraps at a folder, not inside a name."""
+    """Breaks at spaces and after a '/', so a long path wraps at a folder, not inside a name; never
+    between a number and its unit ("189 MB") nor around an '=' ("F16C = 1"), which read as one."""
 
-    wordsep_simple_re = re.compile(r"(\s+|(?<=/)(?=[^/\s]))")
+    wordsep_simple_re = re.compile(
+        r"((?<![=\d])\s+(?!=)"  # a space, not beside an '=' and not after a digit
+        r"|(?<=\d)\s+(?!(?:[KMGT]i?)?B\b|=)"  # after a digit: unless a unit or an '=' follows
+        r"|(?<=/)(?=[^/\s]))"
+    )
 
 
 MIN_WRAP = 20  # narrower than this beside its label, a value runs past the edge rather than into a column of words
