@@ -581,3 +581,23 @@ async def test_a_question_after_retrieval_failed_to_start_says_why_in_one_line(d
         assert message.startswith("retrieval could not start (reranker '/no/such/cross-encoder' is neither a folder")
         assert message.endswith("turn it off with ctrl+r, or fix it and retry with F2") and "\n" not in message
         assert not app.query(QuestionView)  # nothing was asked
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+async def test_the_status_bars_progress_leaves_its_words_room_and_shows_its_percentage_whole(width):
+    """A 40-column bar with its own ETA left the words ~50 columns at 100 and cut the bar's ETA to
+    "00" at every width. The words say how many, how fast and how long; the bar beside them shows
+    its percentage, from 120 columns only, where there is room for both."""
+    from medtui.tui.widgets.status_bar import StatusBar
+
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=(width, 24)) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None, timeout=60)
+        await pilot.pause(0.3)
+        bar = app.query_one(StatusBar)
+        bar.set_status("indexing default: 1234/4186 snippets · 120/s · ETA 25 s (Esc stops)", busy=True)
+        bar.set_progress(1234, 4186)
+        await pilot.pause(0.3)
+        line = screen_lines(app)[bar.region.y]
+        assert "ETA 25 s (Esc stops)" in line, line
+        assert line.rstrip().endswith("29%") == (width >= 120), line

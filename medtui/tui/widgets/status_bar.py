@@ -13,7 +13,7 @@ class StatusBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield LoadingIndicator(id="busy")
         yield Static("", id="status", markup=False)  # index and model names are data: never markup
-        yield ProgressBar(id="progress", show_eta=True)
+        yield ProgressBar(id="progress", show_eta=False)  # the status text has the rate and ETA (RateMeter)
 
     def set_status(self, text: str, busy: bool = False) -> None:
         self.query_one("#status", Static).update(text)
