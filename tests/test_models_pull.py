@@ -6,6 +6,8 @@ Hub account and a network: untested here."""
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from textual.widgets import OptionList, Static
 from typer.testing import CliRunner
 
 from medtui.cli.app import app
+from medtui.core import hub
 from medtui.core.engines.memory_fit import Available, estimate
 from medtui.core.errors import MedtuiError
 from medtui.core.model_catalog import CatalogEntry, CatalogFile, Shape, fits, load_catalog, model_info
@@ -290,3 +293,155 @@ async def test_the_switcher_pulls_a_catalogue_model_then_offers_it(offline_hub):
         await pilot.press("enter")
         await pilot.pause()
         assert app.chosen == ["deepseek-r1-distill-qwen-1.5b"]
+
+
+@pytest.fixture
+def probe_failed(hub_cache, monkeypatch):
+    """The Hub unreachable with no offline mode chosen: the probe fails and `hub.check()` switches
+    the process offline, as without a network; everything it switches is put back afterwards."""
+    import datasets.config
+
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.setenv(variable, "0")  # remembered as absent, so it is removed again at the end
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
+    monkeypatch.setattr(hub, "_unreachable", None)
+    monkeypatch.setattr(hub, "_probe", lambda host, port: "Name or service not known")
+    return hub_cache
+
+
+def test_an_unreachable_hub_is_reported_with_the_probes_reason_and_a_hint_that_works(probe_failed):
+    with pytest.raises(MedtuiError) as error:  # a cached repo, a quant it does not hold
+        pull(REPO, quant="Q5_K_M")
+    message = one_line(error)
+    assert "(Name or service not known, and the cache holds no match" in message
+    assert "offline mode is on" not in message
+    assert message.endswith("(HF_HUB_OFFLINE=1 skips this check)") and "--offline" not in message
+
+
+def test_models_pull_takes_offline_like_the_chat_commands(offline_hub, monkeypatch):
+    for variable in ("TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):  # --offline sets them: put back after
+        monkeypatch.setenv(variable, "0")
+    result = CliRunner().invoke(app, ["models", "pull", REPO, "--quant", "q4_1", "--offline"])
+    assert result.exit_code == 0, result.output
+    assert "added smollm2-135m-instruct-q4_1" in result.output
+
+
+def test_the_by_hand_hint_names_the_file_and_the_name_a_pull_would_register(offline_hub):
+    base = "https://huggingface.co/bartowski/Qwen2.5-0.5B-Instruct-GGUF"
+    # a catalogue repo: its files are known; its own quant takes its name, another quant adds the quant
+    for quant, name in (("Q4_K_M", "qwen2.5-0.5b-instruct"), ("Q5_K_M", "qwen2.5-0.5b-instruct-q5_k_m")):
+        with pytest.raises(MedtuiError) as error:
+            pull("bartowski/Qwen2.5-0.5B-Instruct-GGUF", quant=quant)
+        message = one_line(error)
+        assert f"{base}/resolve/main/Qwen2.5-0.5B-Instruct-{quant}.gguf" in message
+        assert f"`medtui models add {name} Qwen2.5-0.5B-Instruct-{quant}.gguf`" in message
+        assert "HF_HUB_OFFLINE=1" not in message  # offline mode was chosen: nothing to skip
+    with pytest.raises(MedtuiError) as error:  # an unknown repo: the quant is all that is known
+        pull("medtui-test/Absent-GGUF", quant="q5_k_m")
+    message = one_line(error)
+    assert "the …-Q5_K_M.gguf file listed at https://huggingface.co/medtui-test/Absent-GGUF/tree/main" in message
+    assert "`medtui models add absent-q5_k_m` followed by the file's path" in message
+    assert "FILE.gguf" not in message and "NAME" not in message
+
+
+def test_a_catalogue_name_or_a_hub_url_pulls_and_a_bare_word_is_refused(offline_hub):
+    result = CliRunner().invoke(app, ["models", "pull", "qwen2.5-0.5b-instruct"])
+    assert result.exit_code == 1
+    assert "Qwen2.5-0.5B-Instruct-GGUF/resolve/main/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf" in str(result.exception)
+    assert pull(f"https://huggingface.co/{REPO}/tree/main", quant="q4_1").spec.name == "smollm2-135m-instruct-q4_1"
+    by_url = pull(f"https://huggingface.co/{REPO}/blob/main/{SMOL}", name="by-url")
+    assert Path(by_url.spec.source).name == SMOL and not by_url.already
+    with pytest.raises(MedtuiError) as error:
+        pull("SmolLM2-135M-Instruct-GGUF")
+    message = one_line(error)
+    assert "org/repo" in message and "https://huggingface.co/org/repo" in message
+    assert "`medtui models catalog`" in message
+
+
+def test_a_catalogue_file_is_registered_under_its_catalogue_name_once(offline_hub):
+    runner = CliRunner()
+    first = runner.invoke(app, ["models", "pull", CATALOGUED[0]])
+    assert first.exit_code == 0, first.output
+    assert "added deepseek-r1-distill-qwen-1.5b:" in first.output
+    again = runner.invoke(app, ["models", "pull", "deepseek-r1-distill-qwen-1.5b"])
+    assert again.exit_code == 0, again.output
+    assert "already registered as deepseek-r1-distill-qwen-1.5b: " in again.output and "added" not in again.output
+    alias = runner.invoke(app, ["models", "pull", CATALOGUED[0], "--name", "r1"])
+    assert alias.exit_code == 0 and "added r1:" in alias.output
+    assert [s.name for s in Registry().all()] == ["smollm2", "deepseek-r1-distill-qwen-1.5b", "r1"]
+
+
+def test_file_and_quant_together_or_a_file_that_is_no_gguf_are_refused(offline_hub):
+    with pytest.raises(MedtuiError) as error:
+        pull(REPO, file=SMOL, quant="Q8_0")
+    assert "give one of them" in one_line(error)
+    with pytest.raises(MedtuiError) as error:
+        pull(REPO, file="foo.bin")
+    assert "foo.bin is not a .gguf file" in one_line(error)
+    assert [s.name for s in Registry().all()] == ["smollm2"]
+
+
+def test_an_unknown_catalogue_name_says_to_pull_it(monkeypatch):
+    from medtui.core import model_catalog
+    from medtui.core.registry import resolve_model
+
+    result = CliRunner().invoke(app, ["models", "info", "qwen3-1.7b"])
+    assert result.exit_code == 1 and "`medtui models pull qwen3-1.7b`" in str(result.exception)
+    with pytest.raises(MedtuiError) as error:
+        resolve_model("qwen3-1.7b")  # `ask -m`, `train -m`
+    assert "`medtui models pull qwen3-1.7b`" in one_line(error)
+
+    imported = "import sys, medtui.core.registry; print('medtui.core.model_catalog' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", imported], capture_output=True, text=True).stdout == "False\n"
+
+    def broken() -> None:
+        raise MedtuiError("unreadable model catalogue")
+
+    monkeypatch.setattr(model_catalog, "load_catalog", broken)
+    with pytest.raises(MedtuiError) as error:
+        Registry().get("qwen3-1.7b")
+    assert one_line(error).startswith("unknown model 'qwen3-1.7b': see `medtui models list`")
+
+
+def test_models_help_names_every_command():
+    from medtui.cli import models
+
+    result = CliRunner().invoke(models.app, ["--help"])
+    assert all(word in result.output for word in ("List", "add", "pull", "remove", "catalogue", "info"))
+
+
+def test_models_add_refuses_a_truncated_gguf(smollm2_gguf, tmp_path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(smollm2_gguf.read_bytes()[:1_000_000])
+    result = CliRunner().invoke(app, ["models", "add", "cut", str(cut)])
+    assert result.exit_code == 1 and str(cut) in str(result.exception)
+    assert [s.name for s in Registry().all()] == ["smollm2"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
+async def test_a_failed_pull_says_why_inside_the_dialog_at_small_sizes(offline_hub, size):
+    """Offline, picking a catalogue model not in the cache failed with a one-line reason written
+    under the list, which filled the dialog: at 100x30 nothing seemed to happen."""
+    app = Host()
+    async with app.run_test(size=size) as pilot:
+        models = app.screen.query_one(OptionList)
+        ids = [models.get_option_at_index(i).id for i in range(models.option_count)]
+        absent = next(i for i in ids if i.startswith(PULL) and i != PULL + "deepseek-r1-distill-qwen-1.5b")
+        models.focus()
+        models.highlighted = ids.index(absent)
+        await pilot.press("enter")
+        status = app.screen.query_one("#pull-status", Static)
+        await wait_for(pilot, lambda: "cannot load" in str(status.render()), timeout=30)
+        await pilot.pause(0.2)
+        dialog = status.parent.region
+        assert status.region.height >= 2 and dialog.contains_region(status.region), (status.region, dialog)
+        box = status.content_region
+        needed = status.get_content_height(box.size, app.size, box.width)
+        assert needed <= box.height, (needed, box)  # whole: the by-hand command at its end too
+        assert status.region.bottom <= size[1] - 1  # above the footer
+        assert not app.chosen and absent[len(PULL) :] not in {s.name for s in Registry().all()}

@@ -25,7 +25,7 @@ def _default(ctx: typer.Context, settings: Settings) -> None:
 app.command("chat", help="Open the chat (the default).")(chat.chat)
 app.command("ask", help="Answer one question on stdout, with its sources.")(ask.ask)
 app.command("doctor", help="Show what is installed and found: packages, models, indexes, GPU.")(doctor.doctor)
-app.add_typer(models.app, name="models", help="List, add and remove models.")
+app.add_typer(models.app, name="models")  # its help is its own (models.py)
 app.add_typer(index.app, name="index", help="Build and manage retrieval indexes.")
 app.add_typer(evaluate.app, name="eval", help="Run medical benchmarks and compare models.")
 app.add_typer(train.app, name="train", help="Train LoRA adapters (SFT, CPT, MSFT); resumable runs.")

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from medtui.cli.options import settings_from
+from medtui.cli.options import FLAGS, settings_from
 from medtui.cli.progress import bytes_bar
 from medtui.core.engines.memory_fit import FALLBACK_CTX, available
 from medtui.core.errors import MedtuiError
@@ -15,7 +15,11 @@ from medtui.core.model_pull import pull as pull_model
 from medtui.core.registry import Registry, spec_from_source
 from medtui.core.text import printable
 
-app = typer.Typer(no_args_is_help=True)
+Offline = FLAGS["offline"]  # --offline/--online, as the chat commands take it
+
+app = typer.Typer(
+    no_args_is_help=True, help="List, add, pull and remove models; browse the catalogue; show a model's info."
+)
 
 
 @app.command("list")
@@ -36,7 +40,11 @@ def add(
     ] = None,
 ) -> None:
     """Register a model so the chat and `ask` can use it."""
+    from medtui.core.engines.memory_fit import model_info
+
     spec = spec_from_source(name, source, adapter)
+    if spec.kind == "gguf":
+        model_info(spec)  # llama.cpp reads it (vocab only): a truncated or damaged file is refused now
     Registry().add(spec)
     print(f"added {spec.name}: {printable(spec.describe())}")
 
@@ -90,16 +98,29 @@ def info(name: Annotated[str, typer.Argument(help="The model's name.")]) -> None
 
 @app.command("pull")
 def pull(
-    repo: Annotated[str, typer.Argument(help="A Hub repo of GGUF files, e.g. bartowski/Qwen2.5-1.5B-Instruct-GGUF.")],
+    repo: Annotated[
+        str,
+        typer.Argument(
+            help="A Hub repo of GGUF files (org/repo, e.g. bartowski/Qwen2.5-1.5B-Instruct-GGUF, or its URL), "
+            "or a name from `medtui models catalog`."
+        ),
+    ],
     file: Annotated[str | None, typer.Option("--file", help="The GGUF file (a split one's first part).")] = None,
     quant: Annotated[
         str | None, typer.Option("--quant", help="Pick the file by its quant word, e.g. Q4_K_M (the default), Q8_0.")
     ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="The model's name (default: repo and quant).")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The model's name (default: its catalogue name, else repo and quant).")
+    ] = None,
+    offline: Offline = None,
 ) -> None:
     """Download a GGUF into the Hugging Face cache (resumable), check its SHA-256, and register it."""
+    settings_from(offline=offline)
     with bytes_bar() as (phase, update):
         result = pull_model(repo, file=file, quant=quant, name=name, progress=update, phase=phase)
+    if result.already:
+        print(f"already registered as {result.spec.name}: {printable(result.spec.source)}")
+        return
     parts = f" ({len(result.files)} parts)" if len(result.files) > 1 else ""
     print(
         f"added {result.spec.name}: {format_size(result.size)}{parts}, SHA-256 checked, "

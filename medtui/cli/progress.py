@@ -43,7 +43,8 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
     try:
         yield update
     finally:
-        bar.stop()
+        if bar.live.is_started:  # stopping a bar never shown writes an empty line before an error
+            bar.stop()
 
 
 @contextmanager
@@ -72,7 +73,8 @@ def bytes_bar() -> Iterator[tuple[Callable[[str], None], Callable[[int, int | No
     try:
         yield phase, update
     finally:
-        bar.stop()
+        if bar.live.is_started:
+            bar.stop()
 
 
 @contextmanager

@@ -80,9 +80,18 @@ def check_source(source: str) -> str | None:
     return check() if is_hub_id(source) else None
 
 
+def offline_reason() -> str:
+    """Why this process is offline: the probe's reason when `check()` switched it, else that offline
+    mode was chosen (both set the same variables, so `offline()` alone cannot tell them apart)."""
+    return _unreachable or "offline mode is on"
+
+
 def unreachable_error(reason: str, what: str, fix: str) -> MedtuiError:
-    """The one line for `what` (a model or dataset) when `check()` found the Hub unreachable."""
+    """The one line for `what` (a model or dataset) when `check()` found the Hub unreachable. The
+    hint names HF_HUB_OFFLINE, which every command reads (not every command takes --offline)."""
+    if offline() and not _unreachable:  # the user chose offline mode: nothing was reached for, nothing to skip
+        return MedtuiError(f"cannot load {what}: {reason} and it is not in the local cache: {fix}")
     return MedtuiError(
         f"cannot load {what} from the Hugging Face Hub: cannot reach {endpoint()} ({reason}) and it is not in "
-        f"the local cache: {fix} (--offline skips this check)"
+        f"the local cache: {fix} (HF_HUB_OFFLINE=1 skips this check)"
     )

@@ -26,8 +26,10 @@ from medtui.core.formatting import format_size
 from medtui.core.registry import ModelSpec, Registry, spec_from_source
 from medtui.core.text import check_name
 
-if TYPE_CHECKING:  # huggingface_hub is imported only when a pull runs
+if TYPE_CHECKING:  # huggingface_hub is imported only when a pull runs; the catalogue imports this module
     from huggingface_hub.hf_api import ModelInfo
+
+    from medtui.core.model_catalog import CatalogEntry
 
 Progress = Callable[[int, int | None], None]  # (bytes done, total or None), restarting with each phase
 Phase = Callable[[str], None]  # "downloading FILE", "verifying FILE"
@@ -36,6 +38,8 @@ DEFAULT_QUANT = "Q4_K_M"  # when a repo holds several GGUFs and neither --file n
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 _QUANT = re.compile(r"(?:^|[-._])(I?Q\d(?:_[A-Z0-9]+)*|TQ\d_\d|BF16|FP16|F16|F32)$", re.IGNORECASE)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_REPO = re.compile(r"^[\w.-]+/[\w.-]+$")
+_URL = re.compile(r"^https?://[^/]+/")
 _CHUNK = 8 << 20
 
 
@@ -74,6 +78,63 @@ class PullResult:
     files: list[Path]  # the cache paths, the first part first
     size: int
     seconds: float
+    already: bool = False  # the file was registered before, under spec.name: nothing was added
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a pull asks for, once a catalogue name or a Hub URL is turned into org/repo."""
+
+    repo: str
+    file: str | None
+    quant: str | None
+    name: str | None  # as given
+    entry: "CatalogEntry | None"  # the catalogue's entry for the repo
+
+    def known_file(self) -> str | None:
+        """The file the pull will fetch, when --file, the URL or the catalogue names it."""
+        if self.file or not self.entry:
+            return self.file
+        found = self.entry.files.get((self.quant or DEFAULT_QUANT).upper())
+        return found.file if found else None
+
+    def name_for(self, file: str | None, quant: str | None) -> str:
+        """--name, else the catalogue's name for its entry's own quant (so `catalog` and the switcher
+        see it pulled) and that name and the quant for its other quants, else the repo and quant."""
+        if self.name:
+            return self.name
+        if self.entry and file == self.entry.files[self.entry.smallest_quant()].file:
+            return self.entry.name
+        if self.entry and quant and file in {f.file for f in self.entry.files.values()}:
+            return f"{self.entry.name}-{quant.lower()}"
+        return default_name(self.repo, quant)
+
+
+def request(repo: str, file: str | None = None, quant: str | None = None, name: str | None = None) -> Request:
+    """Read REPO as org/repo, a Hub URL (`…/tree/main`; `…/resolve/main/FILE` and `…/blob/main/FILE`
+    name the file) or a catalogue name (its repo, and the quant `models catalog` shows), and refuse
+    --file and --quant together, or a --file that is no GGUF, before anything is fetched."""
+    from medtui.core.model_catalog import load_catalog
+
+    parts = _URL.sub("", repo.strip()).split("?")[0].strip("/").split("/")
+    if len(parts) >= 5 and parts[2] in ("resolve", "blob"):
+        file = file or "/".join(parts[4:])
+    catalog = load_catalog()
+    entry = next((e for e in catalog if e.name == parts[0].lower()), None) if len(parts) == 1 else None
+    full = entry.gguf_repo if entry else "/".join(parts[:2])
+    if not _REPO.match(full) or (len(parts) > 2 and parts[2] not in ("tree", "resolve", "blob")):
+        raise MedtuiError(
+            f"{repo!r} is not a Hub repo: give org/repo (e.g. bartowski/Qwen2.5-1.5B-Instruct-GGUF) or its "
+            f"{hub.endpoint()}/org/repo URL, or a name from `medtui models catalog`"
+        )
+    entry = entry or next((e for e in catalog if e.gguf_repo.lower() == full.lower()), None)
+    if file and quant:
+        raise MedtuiError(f"both a file ({file}) and --quant {quant} pick the GGUF: give one of them")
+    if file and not file.lower().endswith(".gguf"):
+        raise MedtuiError(f"{file} is not a .gguf file: name one of the repo's GGUF files (a split one's first part)")
+    if entry and not file and not quant:
+        quant = entry.smallest_quant()
+    return Request(entry.gguf_repo if entry else full, file, quant, name, entry)
 
 
 def quant_of(path: str) -> str | None:
@@ -138,36 +199,39 @@ def choose(choices: list[Choice], repo: str, file: str | None = None, quant: str
     return chosen
 
 
-def by_hand_error(repo: str, reason: str, file: str | None = None, name: str | None = None) -> MedtuiError:
-    """The one line for a pull that needs the Hub and cannot reach it: how to get the file by hand."""
-    target = file or "FILE.gguf"
-    fix = (
-        f"download {hub.endpoint()}/{repo}/resolve/main/{target} by hand (files: {hub.endpoint()}/{repo}/tree/main), "
-        f"then `medtui models add {name or 'NAME'} {PurePosixPath(target).name}`"
-    )
-    return hub.unreachable_error(reason, repo, fix)
+def by_hand_error(req: Request, reason: str, file: str | None = None) -> MedtuiError:
+    """The one line for a pull that needs the Hub and cannot reach it: how to get the file by hand,
+    naming the file (else its quant) and the name a pull would register."""
+    base = f"{hub.endpoint()}/{req.repo}"
+    file = file or req.known_file()
+    quant = (quant_of(file) if file else None) or (req.quant or DEFAULT_QUANT).upper()
+    name = req.name_for(file, quant)
+    if file:
+        get = f"download {base}/resolve/main/{file} by hand (files: {base}/tree/main)"
+        add = f"`medtui models add {name} {PurePosixPath(file).name}`"
+    else:
+        get = f"download the …-{quant}.gguf file listed at {base}/tree/main by hand"
+        add = f"`medtui models add {name}` followed by the file's path"
+    return hub.unreachable_error(reason, req.repo, f"{get}, then {add}")
 
 
-def list_repo(
-    repo: str, cache_dir: Path | None = None, file: str | None = None, name: str | None = None
-) -> tuple[list[RepoFile], str | None, bool]:
+def list_repo(req: Request, cache_dir: Path | None = None) -> tuple[list[RepoFile], str | None, bool]:
     """(files, commit, online). Online: the Hub's listing with sizes and LFS SHA-256s. Offline (chosen,
     or the Hub unreachable): what the local cache holds of the repo's `main`, with each blob's name
-    as its SHA-256. An unknown repo, a gated one and an uncached one offline are one-line errors
-    (`file` and `name` complete the by-hand instructions)."""
-    reason = hub.check()
-    if reason is None and not hub.offline():
-        return (*_list_online(repo), True)
-    files, commit = _list_cached(repo, cache_dir)
+    as its SHA-256. An unknown repo, a gated one and an uncached one offline are one-line errors."""
+    if hub.check() is None and not hub.offline():
+        return (*_list_online(req), True)
+    files, commit = _list_cached(req.repo, cache_dir)
     if not files:
-        raise by_hand_error(repo, reason or "offline mode is on", file, name)
+        raise by_hand_error(req, hub.offline_reason())
     return files, commit, False
 
 
-def _list_online(repo: str) -> tuple[list[RepoFile], str | None]:
+def _list_online(req: Request) -> tuple[list[RepoFile], str | None]:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, HTTPError, RepositoryNotFoundError
 
+    repo = req.repo
     try:
         info = HfApi().model_info(repo, files_metadata=True)
     except GatedRepoError:
@@ -177,7 +241,7 @@ def _list_online(repo: str) -> tuple[list[RepoFile], str | None]:
             f"no model repo {repo} on the Hub (or it is private: log in with `hf auth login` or set HF_TOKEN)"
         ) from None
     except (HTTPError, OSError) as e:  # HTTPError: the HTTP client's, so a dropped connection too
-        raise by_hand_error(repo, _first_line(e)) from None
+        raise by_hand_error(req, _first_line(e)) from None
     return repo_files(info), info.sha
 
 
@@ -249,11 +313,19 @@ def check_disk(folder: Path, need: int, free: int | None = None) -> None:
         )
 
 
-def default_name(repo: str, choice: Choice) -> str:
+def default_name(repo: str, quant: str | None) -> str:
     """`unsloth/DeepSeek-R1-Distill-Qwen-1.5B-GGUF` at Q4_K_M -> `deepseek-r1-distill-qwen-1.5b-q4_k_m`."""
     base = re.sub(r"[-_.]?gguf$", "", repo.split("/", 1)[1], flags=re.IGNORECASE)
-    suffix = f"-{choice.quant}" if choice.quant else ""
+    suffix = f"-{quant}" if quant else ""
     return re.sub(r"[^A-Za-z0-9._-]", "-", base + suffix).lower()
+
+
+def _registered(registry: Registry, path: Path) -> ModelSpec | None:
+    """The plain GGUF model registered for this file, by the file it resolves to (its cache blob)."""
+    target = path.resolve()
+    return next(
+        (s for s in registry.all() if s.kind == "gguf" and not s.adapter and Path(s.source).resolve() == target), None
+    )
 
 
 def _offset(progress: Progress | None, base: int, total: int | None) -> Callable[[int], None]:
@@ -327,25 +399,33 @@ def pull(
     cache_dir: Path | None = None,
     registry: Registry | None = None,
 ) -> PullResult:
-    """Download (or find in the cache) the chosen GGUF of `repo`, check every part's SHA-256, and
-    register the first part under `name` (default: the repo and quant, see `default_name`)."""
+    """Download (or find in the cache) the chosen GGUF of `repo` (see `request`), check every part's
+    SHA-256, and register the first part under `name` (default: see `Request.name_for`). A file
+    registered already is not registered again unless `name` asks for a new name."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import GatedRepoError, HTTPError, LocalEntryNotFoundError
 
     started = time.monotonic()
     registry = registry or Registry()
-    files, commit, online = list_repo(repo, cache_dir, file, name)
+    req = request(repo, file, quant, name)
+    repo = req.repo
+    files, commit, online = list_repo(req, cache_dir)
     try:
-        choice = choose(group(files), repo, file, quant)
+        choice = choose(group(files), repo, req.file, req.quant)
     except MedtuiError as e:
         if online:
             raise
-        raise by_hand_error(repo, f"offline mode is on, and the cache holds no match: {e}", file, name) from None
-    name = check_name("model", name or default_name(repo, choice))  # before a download, not after
+        raise by_hand_error(req, f"{hub.offline_reason()}, and the cache holds no match: {e}") from None
+    name = check_name("model", req.name_for(choice.first.path, choice.quant))  # before a download, not after
+
+    cached = [try_to_load_from_cache(repo, p.path, cache_dir, commit) for p in choice.parts]
+    twin = _registered(registry, Path(str(cached[0]))) if all(isinstance(c, str) for c in cached) else None
+    if twin and req.name in (None, twin.name):  # another --name registers an alias
+        found = [Path(str(c)) for c in cached]
+        return PullResult(twin, found, sum(p.stat().st_size for p in found), time.monotonic() - started, True)
     if any(spec.name == name for spec in registry.all()):
         raise MedtuiError(f"model {name!r} already exists: pass another --name, or `medtui models remove {name}` first")
-
-    missing = [p for p in choice.parts if not isinstance(try_to_load_from_cache(repo, p.path, cache_dir, commit), str)]
+    missing = [p for p, c in zip(choice.parts, cached) if not isinstance(c, str)]
     check_disk(cache_folder(cache_dir), sum(p.size or 0 for p in missing))
 
     total = choice.size
@@ -360,10 +440,10 @@ def pull(
         except GatedRepoError:
             raise _gated(repo) from None
         except LocalEntryNotFoundError as e:
-            reason = "offline mode is on" if hub.offline() else _first_line(e)
-            raise by_hand_error(repo, reason, part.path, name) from None
+            reason = hub.offline_reason() if hub.offline() else _first_line(e)
+            raise by_hand_error(req, reason, part.path) from None
         except (HTTPError, OSError) as e:
-            raise by_hand_error(repo, _first_line(e), part.path, name) from None
+            raise by_hand_error(req, _first_line(e), part.path) from None
         local.append(Path(str(path)))
         done_before += part.size or Path(str(path)).stat().st_size
         if cancel is not None and cancel.is_set():

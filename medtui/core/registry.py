@@ -118,12 +118,25 @@ def _lookup(model: str) -> ModelSpec:
         )
     if located is None:
         raise MedtuiError(
-            f"unknown model {model!r}: give a name from `medtui models list`, a .gguf file, a model folder or a Hub id"
+            f"unknown model {model!r}: "
+            + (_pull_hint(model) or "give a name from `medtui models list`, a .gguf file, a model folder or a Hub id")
         )
     kind, source = located
     if spec is not None:
         return replace(spec, source=source)
     return ModelSpec(Path(source).stem if kind == "gguf" else source.rstrip("/").rsplit("/", 1)[-1], kind, source)
+
+
+def _pull_hint(name: str) -> str | None:
+    """The fix for an unknown name that the curated catalogue lists: pull it. The catalogue is read
+    only here, on the error path, and a broken one only costs the hint, never the error itself."""
+    try:
+        from medtui.core.model_catalog import load_catalog  # it imports the engines, which import this module
+
+        listed = any(entry.name == name for entry in load_catalog())
+    except (MedtuiError, OSError):  # an unreadable catalogue: the plain error is still right
+        return None
+    return f"it is in the catalogue but not pulled: `medtui models pull {name}`" if listed else None
 
 
 def _named_base(adapter: Path) -> str:
@@ -252,7 +265,8 @@ class Registry:
         for spec in self.all():
             if spec.name == name:
                 return spec
-        raise MedtuiError(f"unknown model {name!r}: see `medtui models list`, or add it with `medtui models add`")
+        fix = _pull_hint(name) or "see `medtui models list`, or add it with `medtui models add`"
+        raise MedtuiError(f"unknown model {name!r}: {fix}")
 
     def add(self, spec: ModelSpec) -> None:
         specs = self._load()
