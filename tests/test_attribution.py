@@ -295,3 +295,17 @@ def test_ask_json_the_history_and_the_export_carry_the_same_links(diabetes_answe
     markdown = conversation_markdown(history, conversation.id)
     sentences = [Sentence.from_dict(d) for d in message.sentences]
     assert markdown_answer(payload["answer"], sentences) in markdown
+
+
+def test_the_support_notices_agree_in_number():
+    """The review read "1 of 1 sentences are supported by no source"."""
+    from medtui.chat.attribution import support_notices
+
+    unsupported = Sentence("No source says this.", 0, 20, checked=True)
+    miscited = Sentence("Source 1 says this.", 21, 40, checked=True, sources=(1,), cited=(3,))
+    assert support_notices([unsupported], "⚠") == ["its one sentence is supported by no source: marked ⚠"]
+    two = support_notices([unsupported, miscited], "⚠")
+    assert two == [
+        "1 of 2 sentences is supported by no source: marked ⚠",
+        "1 of 2 sentences cites a source that does not support it or is missing: marked",
+    ]

@@ -121,5 +121,5 @@ def test_hub_model_id_gives_one_line_and_no_retries(closed_port):
         "medtui: error: cannot load medtui-test/no-such-model from the Hugging Face Hub: cannot reach "
         f"http://127.0.0.1:{closed_port} (Connection refused) and it is not in the local cache: download it on a "
         "connected machine (`hf download medtui-test/no-such-model`) or add a local folder with `medtui models add` "
-        "(HF_HUB_OFFLINE=1 skips this check)"
+        "(HF_HUB_OFFLINE=1 skips this 3 s network check next time)"
     ]

@@ -84,7 +84,7 @@ async def test_marks_links_and_a_highlighted_span_in_a_reopened_answer(default_i
         assert f"⚠ *cited {missing}, which does not exist (removed)*" in shown
         screen_text = " ".join(str(block.render()) for block in view.query(".answer *"))
         assert UNSUPPORTED in screen_text
-        assert "1 of 2 sentences are supported by no source" in state(view)
+        assert "1 of 2 sentences is supported by no source" in state(view)
         # selecting the citation (what a click on "[n]" runs) opens the passage, the copied span highlighted
         paragraph = next(b for b in view.query(".answer *") if hasattr(b, "action_link"))
         await paragraph.action_link(f"cite:0:{source['n']}")

@@ -1,8 +1,9 @@
 """The benchmark screen driven by Pilot: two models (the real SmolLM2 GGUF and the tiny HF
 model) compared in a table and a bar chart, wrong answers, a broken model skipped, stop and resume,
-and the seed study preset running the study workflow."""
+the seed study preset running the study workflow, and (issue 17 review) what will run and what
+failed shown on screen, and the form kept when F4 is opened again over F5."""
 
-from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, TabbedContent
+from textual.widgets import DataTable, Input, Label, OptionList, SelectionList, Static, TabbedContent
 
 from evals.compare import comparison
 from evals.store import RunStore
@@ -10,6 +11,7 @@ from medtui.core.config import Settings
 from medtui.core.registry import ModelSpec, Registry, spec_from_source
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.eval_screen import EvalScreen
+from medtui.tui.screens.train_screen import TrainScreen
 from medtui.tui.widgets.evals.accuracy_chart import AccuracyChart
 from medtui.tui.widgets.evals.comparison_table import ComparisonTable
 from tests.test_tui_chat import ready, wait_for
@@ -110,6 +112,8 @@ async def test_broken_model_is_skipped_then_stop_and_resume(tiny_hf_model, tmp_p
         gate.open()
         await wait_for(pilot, lambda: not screen.running)
         assert "stopped" in str(screen.query_one("#live", Static).render())
+        assert not screen.query_one("#progress").display  # no bar still pulsing once the run has stopped
+        assert "broken: " in str(screen.query_one("#failures", Static).render())  # after the toast has gone
         partial = RunStore().runs()[0]
         assert partial.key.model == "tiny" and partial.state == "cancelled" and 0 < partial.done < 120
         table = screen.query_one(ComparisonTable)
@@ -176,3 +180,57 @@ async def test_the_seed_study_preset_runs_the_study_workflow(tiny_hf_model, tmp_
         assert base.endswith("-base · loglik") and sft_row.endswith("-sft · loglik") and base.startswith("tiny-study-")
         assert rows[base][0].endswith("base") and "vs base, p=" in rows[sft_row][0] and "n=3 · " in rows[sft_row][0]
         assert str(screen.query_one("#live", Static).render()) == "done"
+
+
+async def test_f4_says_what_will_run_and_keeps_why_a_benchmark_failed(monkeypatch):
+    """At 100x30 the benchmark list shows three rows: its title counts the ticks below the fold,
+    a benchmark that needs the Hub says so, and an offline failure stays on screen."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    app = MedtuiApp(Settings(rag=False, max_tokens=8))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("f4")
+        screen = app.screen
+        tasks = screen.query_one("#tasks", SelectionList)
+        assert str(screen.query_one("#tasks-title", Label).render()) == f"Benchmarks ({len(tasks.selected)} ticked)"
+        medqa = next(
+            tasks.get_option_at_index(i)
+            for i in range(tasks.option_count)
+            if tasks.get_option_at_index(i).value == "medqa"
+        )
+        assert "needs the Hub" in str(medqa.prompt)
+        assert all(
+            "needs the Hub" not in str(tasks.get_option_at_index(i).prompt) for i in range(1, tasks.option_count)
+        )
+
+        tasks.deselect_all()
+        tasks.focus()
+        await pilot.press("space")  # medqa, the first row
+        await pilot.pause()
+        assert str(screen.query_one("#tasks-title", Label).render()) == "Benchmarks (1 ticked)"
+        screen.query_one("#limit", Input).value = "5"
+        await pilot.click("#run")
+        assert notified(app, "1 benchmark on smollm2: medqa")
+        await wait_for(pilot, lambda: not screen.running)
+        await pilot.pause(0.2)
+        assert str(screen.query_one("#live", Static).render()) == "done"
+        assert not screen.query_one("#progress").display
+        app.clear_notifications()
+        failures = str(screen.query_one("#failures", Static).render())
+        assert failures.startswith("smollm2 · medqa: the 4-option USMLE test needs the Hugging Face Hub")
+        assert "medqa_5opt" in failures
+
+
+async def test_f4_opened_again_over_f5_comes_back_as_it_was():
+    """F4, F5 over it, then F4 again opened a second F4 on top, with the form's defaults (limit 50,
+    the default ticks): F5 closes and the first F4 comes back, its form as it was."""
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        first = await setup_run(pilot, app, ["smollm2"], ["medqa_5opt"], "7")
+        await pilot.press("f5")
+        assert isinstance(app.screen, TrainScreen)
+        await pilot.press("f4")
+        await pilot.pause()
+        assert app.screen is first and len(app.screen_stack) == 2
+        assert first.query_one("#limit", Input).value == "7"
+        assert first.query_one("#tasks", SelectionList).selected == ["medqa_5opt"]

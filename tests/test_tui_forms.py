@@ -128,6 +128,11 @@ async def test_ticks_and_switches_read_without_colour():
 
         await pilot.press("f5")
         assert _text(app.screen, "#packing-state") == "[x] on"
+        await pilot.press("escape", "f6")  # F6's "LoRA only" read as a bare switch
+        assert _text(app.screen, "#adapter-only-state") == "[ ] off"
+        app.screen.query_one("#adapter-only", Switch).toggle()
+        await pilot.pause()
+        assert _text(app.screen, "#adapter-only-state") == "[x] on"
 
 
 async def test_every_f4_score_shows_n_invalid_rate_and_what_the_star_means(tiny_hf_model):

@@ -153,6 +153,8 @@ async def test_a_keyword_only_index_serves_at_once_and_turns_hybrid_in_the_backg
         sent = recorded(app)
         assert app.retriever.mode() is SearchMode.BM25
         await wait_for(pilot, lambda: "building dense search" in status_line(app), timeout=30)
+        # work in progress first, so a narrow terminal cuts the model and settings, not the progress
+        assert status_line(app).startswith("building dense search") and "(Esc stops)" in status_line(app)
         assert "keyword search only" in status_line(app)
         await ask(pilot, app, "What causes gout?")  # the input is not blocked meanwhile
         assert any(n.startswith("keyword search only") for n in app.query_one(SourcesPanel).notices)

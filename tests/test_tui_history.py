@@ -103,7 +103,7 @@ async def test_the_list_shows_dates_keeps_cli_answers_apart_and_exports_with_wha
     assert f"_Started {stamp(created)} · asked in `medtui ask` · model smollm2 · retrieval off" in markdown
     assert f"## Question · {stamp(history.messages(asked)[0].created)}" in markdown
     chat_markdown = conversation_markdown(history, chat)
-    assert "asked in the chat app · model smollm2 · index default, hybrid search, top-k 3" in chat_markdown
+    assert "asked in the chat app · model smollm2 · index default, hybrid search configured, top-k 3" in chat_markdown
     assert f"## Answer — smollm2 · {stamp(history.messages(chat)[1].created)}" in chat_markdown
     assert time.strftime("%Y-%m-%d", time.localtime(created)) in stamp(created)
 

@@ -87,3 +87,19 @@ async def test_add_cancel_resume_and_use_an_index(default_index, fast_settings, 
         await ask(pilot, app, "What is the role of PD-L1 testing?")
         # dense ranks alone; BM25 still scores each candidate for the relevance gate
         assert all(set(r["scores"]) == {"dense", "bm25", "bm25n"} for r in app.query_one(SourcesPanel).records)
+
+
+async def test_a_mistyped_source_is_said_at_once_and_the_form_keeps_what_was_typed(tmp_path):
+    """The form closed on Enter and the error came later, as a toast, with both fields lost."""
+    from medtui.core.config import Settings
+
+    app = MedtuiApp(Settings(rag=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await add_index(pilot, app, "mynotes", str(tmp_path / "nonexistent.jsonl"))
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, IndexesScreen)
+        assert app.screen.query_one("#new-name", Input).value == "mynotes"
+        assert app.screen.query_one("#new-source", Input).value.endswith("nonexistent.jsonl")
+        assert notified(app, "nonexistent.jsonl: no such file or folder")
+        hint = str(app.screen.query_one(".hint", Static).render())
+        assert all(name in hint for name in ("default", "guidelines", "pubmedqa", "hpo")), hint

@@ -551,7 +551,7 @@ async def test_the_palette_lists_the_screen_commands_over_every_screen_each_nami
     async with app.run_test(size=(80, 24)) as pilot:
         textual_own = {c.title for c in App.get_system_commands(app, app.screen)}
         screens = {"Retrieval settings": "(F2)", "Indexes": "(F3)", "Benchmarks": "(F4)", "Train": "(F5)"}
-        screens["Export"] = "(F6)"
+        screens["Export model"] = "(F6)"
         for key in (None, "f4", "f5", "f6"):
             if key:
                 await open_screen(pilot, app, key)
@@ -564,6 +564,8 @@ async def test_the_palette_lists_the_screen_commands_over_every_screen_each_nami
             if key:
                 await pilot.press("escape")
                 await pilot.pause(0.3)
+        quit_ = next(c for c in app.get_system_commands(app.screen) if c.title == "Quit")
+        assert quit_.help.endswith("(ctrl+q)"), quit_.help
         f2 = described["Retrieval settings"]
         assert all(word in f2 for word in ("index", "dense", "BM25", "top-k", "answer only from sources")), f2
 
@@ -601,3 +603,28 @@ async def test_the_status_bars_progress_leaves_its_words_room_and_shows_its_perc
         line = screen_lines(app)[bar.region.y]
         assert "ETA 25 s (Esc stops)" in line, line
         assert line.rstrip().endswith("29%") == (width >= 120), line
+
+
+async def test_typing_never_goes_nowhere_after_a_resize_or_from_a_selected_answer(default_index, fast_settings):
+    """History focused at 160 columns, the terminal narrowed to 100 (History hidden): typed text
+    went nowhere. With an answer selected (Up), typing and Enter did nothing, and so did Esc then
+    typing: only Down led back to the question box."""
+    app = MedtuiApp(fast_settings.replace(max_tokens=8))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot, app)
+        app.query_one(HistorySidebar).query_one(OptionList).focus()
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.3)
+        await pilot.press(*"Is dry")
+        prompt = app.query_one(PromptInput)
+        assert prompt.value == "Is dry" and app.focused is prompt
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.generating and len(app.query(AnswerView)) == 1)
+        await pilot.press("up")  # the answer is selected
+        assert isinstance(app.focused, AnswerView)
+        await pilot.press(*"Why")
+        assert app.focused is prompt and prompt.value == "Why"
+        await pilot.press("up", *" now")  # a half-typed question is added to, not replaced
+        assert app.focused is prompt and prompt.value == "Why now"
+        await pilot.press("up", "escape")
+        assert app.focused is prompt and prompt.value == "Why now"

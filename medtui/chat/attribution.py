@@ -102,10 +102,21 @@ def support_notices(sentences: list[Sentence], mark: str = UNSUPPORTED_MARK) -> 
     notices = []
     unsupported = sum(s.unsupported for s in checked)
     if unsupported:
-        notices.append(f"{unsupported} of {len(checked)} sentences are supported by no source: marked {mark}")
+        subject, one = _subject(unsupported, len(checked))
+        notices.append(f"{subject} {'is' if one else 'are'} supported by no source: marked {mark}")
     miscited = sum(any(n not in s.sources for n in s.cited) or bool(s.removed) for s in sentences)
     if miscited:
+        subject, one = _subject(miscited, len(sentences))
         notices.append(
-            f"{miscited} of {len(sentences)} sentences cite a source that does not support them or is missing: marked"
+            f"{subject} {'cites' if one else 'cite'} a source that does not support {'it' if one else 'them'} "
+            "or is missing: marked"
         )
     return notices
+
+
+def _subject(part: int, whole: int) -> tuple[str, bool]:
+    """A notice's subject and whether its verb is singular: "2 of 3 sentences", "1 of 3 sentences"
+    (singular), "its one sentence" (singular)."""
+    if whole == 1:
+        return "its one sentence", True
+    return f"{part} of {whole} sentences", part == 1

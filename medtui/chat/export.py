@@ -1,5 +1,5 @@
 """A conversation as a Markdown document: questions, answers (with their checked citations and
-unsupported sentences marked), reasoning and cited sources."""
+unsupported sentences marked, and their retrieval's notices), reasoning and cited sources."""
 
 import re
 from pathlib import Path
@@ -17,7 +17,9 @@ FRONT_ENDS = {"tui": "the chat app", "cli": "`medtui ask`"}
 
 
 def describe_settings(settings: dict) -> str:
-    """core.config.answer_settings() as one line; "" for a conversation that predates them."""
+    """core.config.answer_settings() as one line; "" for a conversation that predates them. The
+    search mode is the configured one: an answer given with less (keyword search only while the
+    dense half was building) says so under it."""
     if not settings:
         return ""
     if not settings.get("rag", True):
@@ -25,7 +27,11 @@ def describe_settings(settings: dict) -> str:
     else:
         dense, bm25 = settings.get("dense", True), settings.get("bm25", True)
         mode = "hybrid" if dense and bm25 else "dense" if dense else "BM25"
-        parts = [f"index {settings.get('index', '?')}", f"{mode} search", f"top-k {settings.get('top_k', '?')}"]
+        parts = [
+            f"index {settings.get('index', '?')}",
+            f"{mode} search configured",
+            f"top-k {settings.get('top_k', '?')}",
+        ]
         if settings.get("require_sources"):
             parts.append("answers only from sources")
         if settings.get("reranker"):
@@ -57,7 +63,7 @@ def conversation_markdown(history: History, conversation_id: int) -> str:
             lines += ["<details><summary>Reasoning</summary>", "", split.reasoning, "", "</details>", ""]
         sentences = [Sentence.from_dict(d) for d in m.sentences]
         lines += [markdown_answer(split.answer, sentences) if sentences else split.answer, ""]
-        notes = support_notices(sentences)
+        notes = support_notices(sentences) + [f"⚠ {n}" for n in m.notices]  # as the Sources header shows them
         lines += [*(f"_{n}_" for n in notes), ""] if notes else []
         if m.sources:
             lines += ["**Sources**", ""]

@@ -149,7 +149,14 @@ class ChatService:
         notices = (self._retrieval_notices(retrieval) if retrieval else []) + fitted.notices
         self.history.add_message(conversation_id, "user", question)
         message_id = self.history.add_message(
-            conversation_id, "assistant", "", source_records(fitted.hits), status=MessageStatus.STREAMING, model=model
+            conversation_id,
+            "assistant",
+            "",
+            source_records(fitted.hits),
+            status=MessageStatus.STREAMING,
+            model=model,
+            notices=notices,
+            rag=retrieval is not None,
         )
         # grounded: a passage passed the gate and still fits the prompt (all may be left out to fit)
         grounded = bool(fitted.hits) if retrieval is not None else None

@@ -37,7 +37,9 @@ CREATE TABLE IF NOT EXISTS messages (
     sentences TEXT NOT NULL DEFAULT '[]',  -- attribution: each sentence and the sources that support it
     status TEXT NOT NULL DEFAULT 'complete',  -- streaming | complete | cancelled | error
     model TEXT NOT NULL DEFAULT '',
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    notices TEXT NOT NULL DEFAULT '[]',  -- an answer's retrieval notices: what its Sources header said
+    rag INTEGER  -- an answer's retrieval: 1 ran, 0 off, NULL not recorded (older rows)
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 """
@@ -73,6 +75,8 @@ class Message:
     model: str
     sentences: list[dict] = field(default_factory=list)  # medtui.core.rag.attribution.Sentence.to_dict()s
     created: float = 0.0  # seconds since the epoch
+    notices: list[str] = field(default_factory=list)  # the retrieval's notices (keyword search only, …)
+    rag: bool | None = None  # retrieval ran for this answer; None: not recorded (older rows, questions)
 
 
 def _is_damage(error: sqlite3.DatabaseError) -> bool:
@@ -223,13 +227,27 @@ class History:
         sources: list[dict] | None = None,
         status: MessageStatus = MessageStatus.COMPLETE,
         model: str = "",
+        notices: list[str] | None = None,
+        rag: bool | None = None,
     ) -> int:
+        """`notices` and `rag`: what an answer's retrieval said and whether it ran, so a reopened
+        chat and its export tell what the live Sources panel told."""
         now = time.time()
         with self._locked() as db:
             cursor = db.execute(
-                "INSERT INTO messages(conversation_id, role, content, sources, status, model, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, json.dumps(sources or []), status, model, now),
+                "INSERT INTO messages(conversation_id, role, content, sources, status, model, created, notices, rag) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    role,
+                    content,
+                    json.dumps(sources or []),
+                    status,
+                    model,
+                    now,
+                    json.dumps(notices or []),
+                    rag,
+                ),
             )
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return cursor.lastrowid
@@ -246,19 +264,36 @@ class History:
 
     def messages(self, conversation_id: int) -> list[Message]:
         rows = self._rows(
-            "SELECT id, role, content, sources, status, model, sentences, created FROM messages "
+            "SELECT id, role, content, sources, status, model, sentences, created, notices, rag FROM messages "
             "WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
         return [
-            Message(r[0], r[1], r[2], json.loads(r[3]), _status(r[4], r[0]), r[5], json.loads(r[6]), r[7]) for r in rows
+            Message(
+                r[0],
+                r[1],
+                r[2],
+                json.loads(r[3]),
+                _status(r[4], r[0]),
+                r[5],
+                json.loads(r[6]),
+                r[7],
+                json.loads(r[8]),
+                None if r[9] is None else bool(r[9]),
+            )
+            for r in rows
         ]
 
 
 # Columns added since the first release, each with the default that says what an old row means:
-# no attribution, asked in the chat app (`medtui ask` kept none before), settings not recorded.
+# no attribution, asked in the chat app (`medtui ask` kept none before), settings not recorded,
+# no retrieval notices and retrieval not recorded.
 _ADDED_COLUMNS = {
-    "messages": [("sentences", "TEXT NOT NULL DEFAULT '[]'")],
+    "messages": [
+        ("sentences", "TEXT NOT NULL DEFAULT '[]'"),
+        ("notices", "TEXT NOT NULL DEFAULT '[]'"),
+        ("rag", "INTEGER"),
+    ],
     "conversations": [("source", "TEXT NOT NULL DEFAULT 'tui'"), ("settings", "TEXT NOT NULL DEFAULT '{}'")],
 }
 

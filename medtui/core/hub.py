@@ -93,5 +93,5 @@ def unreachable_error(reason: str, what: str, fix: str) -> MedtuiError:
         return MedtuiError(f"cannot load {what}: {reason} and it is not in the local cache: {fix}")
     return MedtuiError(
         f"cannot load {what} from the Hugging Face Hub: cannot reach {endpoint()} ({reason}) and it is not in "
-        f"the local cache: {fix} (HF_HUB_OFFLINE=1 skips this check)"
+        f"the local cache: {fix} (HF_HUB_OFFLINE=1 skips this 3 s network check next time)"
     )

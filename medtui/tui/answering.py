@@ -43,17 +43,12 @@ class AnsweringMixin:
                 if isinstance(event, Sources):
                     sources = event
                     records = source_records(event.hits)
-                    fresh = self.call_from_thread(
-                        self.query_one(SourcesPanel).show,
-                        records,
-                        event.notices,
-                        self.rag,
-                        event.grounded,
-                    )
+                    panel = self.query_one(SourcesPanel)
+                    fresh = self.call_from_thread(panel.show, records, event.notices, self.rag)
                     for notice in fresh:  # the header keeps every notice; a toast only for news
                         self.call_from_thread(self.notify, notice, severity="warning")
                     self.call_from_thread(log.add_question, question)
-                    answer = AnswerView(self.engine.spec.name, sources=records)
+                    answer = AnswerView(self.engine.spec.name, sources=records, notices=event.notices, rag=self.rag)
                     view = self.call_from_thread(log.add_answer, answer)
                 elif isinstance(event, Token):
                     view.append(event.text)  # plain string append; the view repaints on its own timer

@@ -8,7 +8,7 @@ palette's entries.
 """
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Header
 
 from medtui.chat.export import export_conversation
@@ -74,7 +75,9 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
 
     CHAT_ACTIONS = {"toggle_panels", "new_chat", "switch_model", "toggle_rag", "toggle_reasoning"}
     # F4, F5 and F6 open these screens: on the screen already open their key does nothing, so the
-    # footer does not list it there.
+    # footer does not list it there. (The F2 and F3 dialogs guard their actions only: their footer
+    # is composed before the dialog is on top, and a modal screen's bindings are not refreshed
+    # after, so a key hidden there would still show.)
     SCREEN_ACTIONS = {"evaluate": EvalScreen, "train": TrainScreen, "export": ExportScreen}
 
     def __init__(self, settings: Settings, history: History | None = None) -> None:
@@ -118,6 +121,9 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         if self.history.notice:  # a damaged history was set aside: say so once
             self.notify(self.history.notice, severity="warning", timeout=15)
         self.query_one(PromptInput).focus()
+        # a narrower terminal hides the side panels, and Textual drops the focus of a hidden one:
+        # typing would then go nowhere
+        self.watch(self.screen, "focused", self._focus_changed, init=False)
         self._update_status()
         self._describe_welcome()
         self.load_model(self.model_name)
@@ -148,7 +154,8 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """F2–F6 over every screen; the chat's commands only over the chat: elsewhere they would act
         on it unseen."""
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):  # Textual's own, Quit naming its key
+            yield command._replace(help="Quit medtui (ctrl+q)") if command.title == "Quit" else command
         yield from screen_commands(self)
         if screen is self.screen_stack[0]:
             yield from chat_commands(self)
@@ -179,13 +186,12 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
                 mode = "hybrid" if s.dense and s.bm25 else "dense" if s.dense else "BM25"
             parts.append(f"RAG {mode} · top-k {self.top_k} · index {s.index}")
             if r is not None and r.dense_pending():
-                building = (
-                    f" · building dense search: {self._dense_progress} (Esc stops)" if self._dense_progress else ""
-                )
-                parts.append("keyword search only" + building)
+                parts.append("keyword search only")
         work = [self._busy_text] if self._busy_text else []
         if self.queued is not None:
             work.append(QUEUED)
+        if self.rag and r is not None and r.dense_pending() and self._dense_progress:
+            work.append(f"building dense search: {self._dense_progress} (Esc stops)")
         busy = self._busy_text is not None or self._dense_progress is not None
         # work in progress first: at 80 columns the line is cut at its end, and "Esc stops" must show
         self.query_one(StatusBar).set_status(" · ".join(work + parts), busy=busy)
@@ -261,12 +267,12 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         """An answer was selected in the chat: the Sources panel shows its own sources."""
         view = event.view
         panel = self.query_one(SourcesPanel)
-        panel.show(view.sources, rag=self.rag, answer_number=view.number)
+        panel.show(view.sources, view.notices, view.rag, answer_number=view.number)
         panel.show_support(view.sentences)
 
     @on(AnswerView.BrowseEnded)
-    def _on_browse_ended(self) -> None:
-        self.query_one(PromptInput).focus()
+    def _on_browse_ended(self, event: AnswerView.BrowseEnded) -> None:
+        self.query_one(PromptInput).type_in(event.typed)
 
     @on(PromptInput.BrowseRequested)
     def _on_browse(self) -> None:
@@ -317,6 +323,8 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         if self.query_one(StatusBar).has_class("progress"):
             self._stop_indexing.set()
         self._cancel_dense()
+        if isinstance(self.focused, AnswerView):  # nothing to stop there: Esc leaves the answers for the question
+            self.query_one(PromptInput).focus()
 
     def action_switch_model(self) -> None:
         try:
@@ -335,16 +343,25 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
         )
 
     def action_evaluate(self) -> None:
-        if not isinstance(self.screen, EvalScreen):  # from the palette over F4 too: one F4 at a time
-            self.push_screen(EvalScreen(self.settings, self.eval_form))
+        self._show(EvalScreen, lambda: EvalScreen(self.settings, self.eval_form))
 
     def action_train(self) -> None:
-        if not isinstance(self.screen, TrainScreen):
-            self.push_screen(TrainScreen(self.model_name, self.train_form))
+        self._show(TrainScreen, lambda: TrainScreen(self.model_name, self.train_form))
 
     def action_export(self) -> None:
-        if not isinstance(self.screen, ExportScreen):
-            self.push_screen(ExportScreen())
+        self._show(ExportScreen, ExportScreen)
+
+    def _show(self, kind: type[Screen], make: Callable[[], Screen]) -> None:
+        """One screen of a kind at a time (also from the palette, which calls actions directly): over
+        itself its key does nothing, and under others (F4, then F5, then F4) the screens above it
+        close and it comes back as it was, a run in it going on, rather than a second copy."""
+        if isinstance(self.screen, kind):
+            return
+        if any(isinstance(screen, kind) for screen in self.screen_stack):
+            while not isinstance(self.screen, kind):
+                self.pop_screen()
+        else:
+            self.push_screen(make())
 
     @on(ExportScreen.Exported)
     def _on_exported(self, event: ExportScreen.Exported) -> None:
@@ -369,6 +386,10 @@ class MedtuiApp(AnsweringMixin, ConversationsMixin, IndexingMixin, App):
             screen.add_class("-drawer-sources")
         self.call_after_refresh(log.keep, place)
         self.call_after_refresh(self._refocus)
+
+    def _focus_changed(self, focused: Widget | None) -> None:
+        if focused is None:
+            self.call_after_refresh(self._refocus)
 
     def _refocus(self) -> None:
         """A panel hidden with the focus in it would leave the keys going nowhere: typing is next."""

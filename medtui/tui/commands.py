@@ -22,7 +22,9 @@ def screen_commands(app) -> Iterable[SystemCommand]:
     yield SystemCommand(
         "Train", "Train a LoRA adapter (SFT, continual pretraining, MSFT) and watch runs (F5)", app.action_train
     )
-    yield SystemCommand("Export", "Merge a LoRA and export a verified GGUF (f16, q8_0, q4_k_m) (F6)", app.action_export)
+    yield SystemCommand(
+        "Export model", "Merge a LoRA and export a verified GGUF (f16, q8_0, q4_k_m) (F6)", app.action_export
+    )
 
 
 def chat_commands(app) -> Iterable[SystemCommand]:

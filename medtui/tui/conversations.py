@@ -19,21 +19,28 @@ class ConversationsMixin:
         self.query_one(HistorySidebar).show(self.history.conversations(), self.conversation_id)
 
     def open_conversation(self, conversation_id: int) -> None:
+        """Each answer with its own sources and retrieval notices; the latest's in the Sources panel."""
         self.conversation_id = conversation_id
         log = self.query_one(MessageLog)
         log.clear()
-        last_sources: list[dict] = []
-        last_sentences: list[Sentence] = []
-        for m in self.history.messages(conversation_id):
+        panel = self.query_one(SourcesPanel)
+        panel.clear(self.rag)
+        # an answer that did not record its retrieval (older medtui): one with sources had it on,
+        # one without had the conversation's setting
+        began_with_rag = self.history.conversation(conversation_id).settings.get("rag", True)
+        messages = self.history.messages(conversation_id)
+        latest: AnswerView | None = None
+        for m in messages:
             if m.role == "user":
                 log.add_question(m.content)
-            else:
-                last_sentences = [Sentence.from_dict(d) for d in m.sentences]
-                log.add_answer(AnswerView(m.model, m.content, answer_state(m.status), last_sentences, m.sources))
-                last_sources = m.sources
-        panel = self.query_one(SourcesPanel)
-        panel.show(last_sources)
-        panel.show_support(last_sentences)
+                continue
+            rag = m.rag if m.rag is not None else bool(m.sources) or began_with_rag
+            sentences = [Sentence.from_dict(d) for d in m.sentences]
+            state = answer_state(m.status)
+            latest = log.add_answer(AnswerView(m.model, m.content, state, sentences, m.sources, m.notices, rag))
+        if latest is not None:
+            panel.show(latest.sources, latest.notices, latest.rag)
+            panel.show_support(latest.sentences)
 
     def action_new_chat(self) -> None:
         if self.generating:

@@ -164,6 +164,8 @@ class IndexingMixin:
         self.retriever = None
 
     def action_retrieval_settings(self) -> None:
+        if isinstance(self.screen, RetrievalSettings):  # from the palette over F2: one F2 at a time
+            return
         s, r = self.settings, self.retriever
         current = RetrievalChoice(self.rag, self.top_k, s.index, s.dense, s.bm25, s.require_sources)
         rule = r.gate.rule(r.mode()).describe() if r is not None else ""
@@ -181,6 +183,8 @@ class IndexingMixin:
         self.push_screen(RetrievalSettings(current, list_indexes(), rule), done)
 
     def action_indexes(self) -> None:
+        if isinstance(self.screen, IndexesScreen):
+            return
         rows = []
         for name in list_indexes():
             try:

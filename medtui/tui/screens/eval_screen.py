@@ -7,7 +7,8 @@ a bar chart with 95% intervals; browse wrong answers with the model's output.
 A thread worker of this screen renders the events of `evals.session.run_session` (the same loop
 as `medtui eval run`), so results land in the same store and
 `medtui eval compare` shows them too. Esc stops the run; its predictions stay saved and the
-next run resumes. A model that fails to load is reported and skipped, not the whole run.
+next run resumes. A model that fails to load, or a benchmark that cannot (medqa offline), is
+reported and skipped, not the whole run, and the reason stays above the results.
 
 The "Seed study" preset selects the study's benchmarks and asks for SFT data and a CPT corpus;
 Run then runs `medtui.workflows.study` (the same workflow as `medtui study run`) on the one
@@ -17,7 +18,7 @@ questions and shows them in the same table, tested against the base.
 
 import threading
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -29,6 +30,7 @@ from textual.widgets import (
     OptionList,
     ProgressBar,
     Select,
+    SelectionList,
     Static,
     Switch,
     TabbedContent,
@@ -45,7 +47,7 @@ from evals.stats import format_accuracy
 from evals.store import RunRow, RunStore
 from evals.summary import summarize
 from evals.task_files import known_tasks
-from evals.tasks import TASKS, Task
+from evals.tasks import TASKS, Task, offline_rows
 from medtui.core.config import Settings
 from medtui.core.errors import MedtuiError
 from medtui.core.registry import Registry
@@ -103,6 +105,7 @@ class EvalScreen(Screen):
         self.wrong: list[tuple[str, str, Prediction]] = []  # (task, source, prediction)
         self.scoring = ModelLoading("", 0, 0)  # the model being scored, for the progress line
         self._items: dict[tuple[str, str], dict] = {}
+        self.failures: list[str] = []  # "model · task: why" for this run: kept on screen after the toasts
         self.tasks_error = ""  # a task file with a mistake: said once the screen shows, the built-in tasks offered
         try:
             self.tasks: dict[str, Task] = known_tasks(settings.task_dir)
@@ -119,17 +122,15 @@ class EvalScreen(Screen):
             )
             for spec in Registry().all()
         ]
+        tasks = [(_task_label(task), name, name.startswith("mmlu_")) for name, task in self.tasks.items()]
         with Vertical(id="setup"):
             with Horizontal(id="pickers"):
                 with Vertical():
                     yield Label("Models (space toggles)")
                     yield TickedSelectionList(*models, id="models")
                 with Vertical():
-                    yield Label("Benchmarks")
-                    yield TickedSelectionList(
-                        *[(_task_label(task), name, name.startswith("mmlu_")) for name, task in self.tasks.items()],
-                        id="tasks",
-                    )
+                    yield Label(_ticked(sum(picked for *_, picked in tasks)), id="tasks-title")
+                    yield TickedSelectionList(*tasks, id="tasks")
             # Rows of fields (a label and what it labels) that wrap into a grid where the row is
             # wider than the terminal (eval_screen.tcss).
             with Horizontal(id="options", classes="fields"):
@@ -170,6 +171,7 @@ class EvalScreen(Screen):
             yield Static("", id="live")
         with TabbedContent(id="views"):
             with TabPane("Comparison", id="tab-table"):
+                yield Static("", id="failures", classes="note", markup=False)
                 yield ComparisonTable(id="results", cursor_type="row")
                 yield Static(SAMPLE_NOTE, id="table-note", classes="note", markup=False)
                 yield ResultTable(id="runs", cursor_type="row")
@@ -185,8 +187,6 @@ class EvalScreen(Screen):
     def on_mount(self) -> None:
         if self.tasks_error:
             self.notify(self.tasks_error, severity="error", timeout=10)
-        self.memory.restore(self.query_one("#setup"))
-        self.query_one("#study").display = self.query_one("#preset", Select).value == "study"
         self.query_one("#runs", ResultTable).add_columns(
             "method",
             "task",
@@ -199,6 +199,20 @@ class EvalScreen(Screen):
             "chance",
             "answers",
         )
+
+    def on_screen_suspend(self, _: events.ScreenSuspend) -> None:
+        """Another screen on top (F5, then F4 again opens a second F4) starts from these values."""
+        self.memory.save(self.query_one("#setup"))
+
+    def on_screen_resume(self, _: events.ScreenResume) -> None:
+        """Shown, first or again: the form as last left, also by a second F4 opened over F5 above."""
+        self.memory.restore(self.query_one("#setup"))
+        self.query_one("#study").display = self.query_one("#preset", Select).value == "study"
+
+    @on(SelectionList.SelectedChanged, "#tasks")
+    def _count_ticks(self) -> None:
+        """Six MMLU subjects are ticked by default, below the fold of a short list: the title counts them."""
+        self.query_one("#tasks-title", Label).update(_ticked(len(self.query_one("#tasks", SelectionList).selected)))
 
     @on(Select.Changed, "#preset")
     def _preset(self, event: Select.Changed) -> None:
@@ -243,9 +257,7 @@ class EvalScreen(Screen):
         except MedtuiError as e:
             self.notify(str(e), severity="error")
             return
-        self.running = True
-        self.add_class("-ran")  # the progress bar shows from the first run on: idle, it would pulse as if busy
-        self.cancel.clear()
+        self._start(models, tasks)
         self.run_benchmarks(request)
 
     def _start_study(self, models: list[str], tasks: list[str], limit: int | None, mode: Mode) -> None:
@@ -268,10 +280,18 @@ class EvalScreen(Screen):
         except MedtuiError as e:
             self.notify(str(e), severity="error")
             return
-        self.running = True
-        self.add_class("-ran")
-        self.cancel.clear()
+        self._start(models, tasks)
         self.run_seed_study(plan)
+
+    def _start(self, models: list[str], tasks: list[str]) -> None:
+        """Say what starts (ticks may lie below the fold) and clear the last run's failures."""
+        self.running = True
+        self.cancel.clear()
+        self.failures.clear()
+        self._show_failures()
+        self.query_one(ProgressBar).update(total=None, progress=0)  # not the last run's bar, full
+        self.add_class("-running")  # the progress bar shows while a run goes: idle, it would pulse as if busy
+        self.notify(f"running {_count(len(tasks), 'benchmark')} on {', '.join(models)}: {', '.join(tasks)}")
 
     @work(thread=True, exclusive=True, group="eval")
     def run_benchmarks(self, request: EvalRequest) -> None:
@@ -312,7 +332,7 @@ class EvalScreen(Screen):
                 elif isinstance(event, Exported):
                     self.app.call_from_thread(self.notify, f"{event.method}: exported as {event.model}")
                 elif isinstance(event, StudyFinished) and event.failures:
-                    message = f"{event.failures} benchmark run(s) failed: see the notifications"
+                    message = f"{event.failures} benchmark run(s) failed: the reasons are above the results"
                     self.app.call_from_thread(self.notify, message, severity="error", timeout=10)
         except MedtuiError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
@@ -333,9 +353,12 @@ class EvalScreen(Screen):
             self.scoring = event
             self.app.call_from_thread(live.update, f"{prefix}loading {event.model} ({event.number}/{event.total})…")
         elif isinstance(event, Failed):
-            self.app.call_from_thread(
-                self.notify, f"{prefix}{event.model}: {event.error}", severity="error", timeout=10
-            )
+            # "model · task: why", the task named once (a task's own errors start with its name)
+            task = f" · {event.task}" if event.task else ""
+            failed = f"{prefix}{event.model}{task}: {event.error.removeprefix(f'{event.task}: ')}"
+            self.failures.append(failed)
+            self.app.call_from_thread(self._show_failures)
+            self.app.call_from_thread(self.notify, failed, severity="error", timeout=10)
         elif isinstance(event, TaskProgress):
             self.app.call_from_thread(self.query_one(ProgressBar).update, total=event.total, progress=event.done)
             self.app.call_from_thread(
@@ -349,11 +372,18 @@ class EvalScreen(Screen):
             self.app.call_from_thread(self._show_result, row, event.result.predictions, self._compare(store))
 
     def _finished(self) -> None:
+        self.app.call_from_thread(self._show_finished, self.cancel.is_set())
+
+    def _show_finished(self, stopped: bool) -> None:
+        """On the app's thread, all at once: whoever sees `running` false also sees the run's end."""
         self.running = False
-        stopped = self.cancel.is_set()
-        self.app.call_from_thread(
-            self.query_one("#live", Static).update, "stopped: run again to resume" if stopped else "done"
-        )
+        self.remove_class("-running")
+        self.query_one("#live", Static).update("stopped: run again to resume" if stopped else "done")
+
+    def _show_failures(self) -> None:
+        failures = self.query_one("#failures", Static)
+        failures.update("\n".join(self.failures))
+        failures.display = bool(self.failures)
 
     def _compare(self, store: RunStore) -> Comparison:
         """The comparison of this screen's runs, against the chosen base."""
@@ -437,8 +467,27 @@ class EvalScreen(Screen):
 
 
 def _task_label(task: Task) -> str:
-    """The name, with the number of questions where the task declares it (a task file may not)."""
-    return f"{task.name}  ({task.size if task.size is not None else 'task file'})"
+    """The name, with the number of questions where the task declares it (a task file may not),
+    and whether it needs the Hub: offline it fails, so the list says so before Run."""
+    size = str(task.size) if task.size is not None else "task file"
+    return f"{task.name}  ({size}{', needs the Hub' if _needs_hub(task) else ''})"
+
+
+def _needs_hub(task: Task) -> bool:
+    """Every source is the Hub, or a built-in's file of Hub rows that was not saved (medqa's);
+    a file system check only, no network."""
+    return all(
+        s.name == "hub" or (s.name == "file" and not task.origin and not offline_rows(task.name).exists())
+        for s in task.sources
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _ticked(n: int) -> str:
+    return f"Benchmarks ({n} ticked)"
 
 
 def _letter(p: Prediction) -> str:

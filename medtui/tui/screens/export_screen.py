@@ -27,6 +27,7 @@ from medtui.core.formatting import format_duration
 from medtui.core.records import RunStatus
 from medtui.core.registry import Registry
 from medtui.tui.widgets.footer import KeysFooter
+from medtui.tui.widgets.ticks import show_switch_state, switch_with_state
 from trainers.runs import list_runs
 
 
@@ -68,7 +69,7 @@ class ExportScreen(Screen):
                     yield Select([(q, q) for q in QUANTS], value="q8_0", allow_blank=False, id="quant")
                 with Horizontal(classes="field"):
                     yield Label("LoRA only")
-                    yield Switch(value=False, id="adapter-only")
+                    yield from switch_with_state("adapter-only", False)
                 with Horizontal(classes="field actions"):
                     yield Button("Export", variant="primary", id="export")
             with Horizontal():
@@ -82,6 +83,9 @@ class ExportScreen(Screen):
             )
         yield DataTable(id="verification", cursor_type="none")
         yield KeysFooter()
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        show_switch_state(self, event)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -8,6 +8,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Input, Static
 
+from medtui.core.errors import MedtuiError
+from medtui.core.rag.corpora.default import PACKAGED_CORPORA
+from medtui.core.rag.index import check_index_name
+from medtui.core.rag.sources import resolve_source
+
 
 @dataclass(frozen=True)
 class IndexRow:
@@ -49,8 +54,8 @@ class IndexesScreen(ModalScreen[IndexAction | None]):
                 yield Input(placeholder="source: path, Hub id", id="new-source")
                 yield Button("Add", id="add")
             yield Static(
-                "Source: a file, a folder of files, a saved dataset, a Hub id (MedRAG/textbooks) or default "
-                "(the packaged corpus).",
+                "Source: a file, a folder of files, a saved dataset, a Hub id (MedRAG/textbooks), or a "
+                f"packaged corpus: {', '.join(PACKAGED_CORPORA)}.",
                 classes="hint",
             )
         yield Footer()
@@ -90,6 +95,13 @@ class IndexesScreen(ModalScreen[IndexAction | None]):
         source = self.query_one("#new-source", Input).value.strip()
         if not name or not source:
             self.notify("give an index name and a source", severity="error")
+            return
+        try:  # a mistyped path is said now, the form kept to fix it: the build would say it after it closed
+            check_index_name(name)
+            resolve_source(source)
+        except MedtuiError as e:
+            self.notify(str(e), severity="error", timeout=10)
+            self.query_one("#new-source", Input).focus()
             return
         self.dismiss(IndexAction("add", name, source))
 

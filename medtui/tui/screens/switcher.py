@@ -68,7 +68,7 @@ class ModelSwitcher(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(" Switch model, or pull one from the catalogue  (add your own with `medtui models add`)")
+            yield Static(" Switch model, or pull one  (your own files: `medtui models add`)")  # one line at 80
             yield OptionList(*self._options(), id="models")
             yield Static("", id="pull-status")
             yield ProgressBar(id="pull-progress", show_eta=True)

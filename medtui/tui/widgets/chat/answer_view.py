@@ -11,7 +11,7 @@ Selected, and the Sources panel shows that answer's own sources.
 
 from dataclasses import dataclass
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -48,10 +48,13 @@ def linked_answer(answer: str, sentences: list[Sentence]) -> str:
 
 class AnswerView(Vertical, can_focus=True):
     DEFAULT_CSS = stylesheet(__file__)
-    HELP = "An answer. Up/Down move between answers; the Sources panel shows this answer's sources."
+    HELP = (
+        "An answer. Up/Down move between answers; the Sources panel shows this answer's sources. "
+        "Typing goes back to the question box."
+    )
     BINDINGS = [
-        Binding("up", "previous_answer", "Previous answer", show=False),
-        Binding("down", "next_answer", "Next answer", show=False),
+        Binding("up", "previous_answer", "Previous answer"),
+        Binding("down", "next_answer", "Next answer / question"),
     ]
 
     @dataclass
@@ -60,8 +63,12 @@ class AnswerView(Vertical, can_focus=True):
 
         view: "AnswerView"
 
+    @dataclass
     class BrowseEnded(Message):
-        """Down past the last answer: back to the question box."""
+        """Down past the last answer, or a key typed while an answer is selected: back to the
+        question box, with what was typed (a question started here must not be lost)."""
+
+        typed: str = ""
 
     @dataclass
     class CitationSelected(Message):
@@ -76,6 +83,8 @@ class AnswerView(Vertical, can_focus=True):
         state: str = "",
         sentences: list[Sentence] | None = None,
         sources: list[dict] | None = None,
+        notices: list[str] | None = None,
+        rag: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
@@ -85,6 +94,8 @@ class AnswerView(Vertical, can_focus=True):
         self._shown = split_reasoning("")
         self.sentences = sentences or []
         self.sources = sources or []  # this answer's own sources (the panel shows the latest answer's)
+        self.notices = notices or []  # what its retrieval said (keyword search only, nothing passed the gate…)
+        self.rag = rag  # retrieval ran for it
         self._linked = ""
         self.checking = False  # attribution is running
 
@@ -150,6 +161,11 @@ class AnswerView(Vertical, can_focus=True):
 
     def _siblings(self) -> list["AnswerView"]:
         return list(self.parent.query_children(AnswerView)) if self.parent else [self]
+
+    def on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character:
+            event.stop()
+            self.post_message(self.BrowseEnded(event.character))
 
     def action_previous_answer(self) -> None:
         views = self._siblings()

@@ -26,7 +26,14 @@ class PromptInput(Input):
         """Up in the question box: select the latest answer, or an example question."""
 
     def __init__(self) -> None:
-        super().__init__(placeholder="Ask a medical question…  (Enter to send)", id="prompt")
+        # not Input's select-on-focus: coming back to a half-typed question, the next key would replace it
+        super().__init__(placeholder="Ask a medical question…  (Enter to send)", id="prompt", select_on_focus=False)
+
+    def type_in(self, text: str) -> None:
+        """Focus, and add `text` at the end of what is typed (a key pressed while an answer was selected)."""
+        self.focus()
+        self.cursor_position = len(self.value)
+        self.insert_text_at_cursor(text)
 
     async def action_submit(self) -> None:
         self.post_message(self.QuestionSubmitted(self.value))

@@ -16,7 +16,8 @@ from medtui.tui.styles import stylesheet
 
 ABOUT = (
     "medtui answers medical questions with a local model, offline, grounded in the passages of a local "
-    "index: each answer lists its sources (the right panel; ctrl+b shows it where it is hidden) and cites them."
+    "index: each answer cites its sources, listed in the Sources panel (at the right; ctrl+b shows it "
+    "in a narrow terminal)."
 )
 EXAMPLES = (
     "What is the first-line drug treatment for type 2 diabetes?",

@@ -14,8 +14,10 @@ from medtui.core.history import Conversation, stamp
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.styles import stylesheet
 
-# What each front end's conversations are called in the list's heading.
+# What each front end's conversations are called in the list's heading, and c's key in the footer.
 VIEWS = {"tui": "Chats", "cli": "CLI answers"}
+# What an empty list says, in each view.
+EMPTY = {"tui": "no conversations yet: ask a question", "cli": "no CLI answers yet"}
 
 
 class Entry:
@@ -42,7 +44,9 @@ class HistorySidebar(Vertical):
         Binding("r", "rename", "Rename", id="history.rename"),
         Binding("d", "delete", "Delete", id="history.delete"),
         Binding("e", "export_conversation", "Export", id="history.export"),
-        Binding("c", "switch_view", "CLI answers", id="history.switch_view"),
+        # c's footer key names the other view: one binding per view, the other's hidden (check_action)
+        Binding("c", "switch_view('cli')", VIEWS["cli"], id="history.switch_view"),
+        Binding("c", "switch_view('tui')", VIEWS["tui"], id="history.switch_view"),
     ]
 
     @dataclass
@@ -72,6 +76,7 @@ class HistorySidebar(Vertical):
 
     def compose(self):
         yield Static(self._heading(), id="history-title", markup=False)
+        yield Static(EMPTY[self.source], id="history-empty", markup=False)
         yield OptionList(id="history-list", markup=False)  # titles are data: never markup
 
     def _heading(self) -> str:
@@ -95,14 +100,19 @@ class HistorySidebar(Vertical):
         elif shown:
             options.highlighted = min(highlighted or 0, len(shown) - 1)
         self.query_one("#history-title", Static).update(self._heading())
+        empty = self.query_one("#history-empty", Static)
+        empty.update(EMPTY[self.source])
+        empty.display = not shown
 
     def focus_list(self) -> None:
         """Shown as a drawer over a narrow chat, the list is what the user came for: Up/Down, Enter."""
         self.query_one(OptionList).focus()
 
-    def _selected(self) -> Option | None:
+    def _selected(self, verb: str) -> Option | None:
+        """The highlighted conversation; with none, says in one line that there is nothing to `verb`."""
         options = self.query_one(OptionList)
         if options.highlighted is None:
+            self.notify(f"nothing to {verb}: the list is empty", severity="warning")
             return None
         return options.get_option_at_index(options.highlighted)
 
@@ -110,17 +120,22 @@ class HistorySidebar(Vertical):
         event.stop()
         self.post_message(self.Opened(int(event.option.id)))
 
-    def action_switch_view(self) -> None:
-        self.source = "cli" if self.source == "tui" else "tui"
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Only the c that switches to the other view is bound (and shown)."""
+        return action != "switch_view" or parameters[0] != self.source
+
+    def action_switch_view(self, source: str) -> None:
+        self.source = source
         self.query_one(OptionList).highlighted = None
         self._list()
+        self.refresh_bindings()  # the footer's c now names the view this one switches back to
 
     def action_rename(self) -> None:
-        if option := self._selected():
+        if option := self._selected("rename"):
             self.post_message(self.RenameRequested(int(option.id), str(option.prompt)))
 
     def action_delete(self) -> None:
-        if option := self._selected():
+        if option := self._selected("delete"):
             self.confirm_delete(int(option.id))
 
     def confirm_delete(self, conversation_id: int) -> None:
@@ -137,5 +152,5 @@ class HistorySidebar(Vertical):
         self.app.push_screen(ConfirmScreen(question, "Delete"), confirmed)
 
     def action_export_conversation(self) -> None:
-        if option := self._selected():
+        if option := self._selected("export"):
             self.post_message(self.ExportRequested(int(option.id)))

@@ -2,7 +2,8 @@
 Enter opens the full passage.
 
 The header counts them and carries the retrieval's notices (nothing passed the relevance gate,
-keyword search only…), so what grounding did stays visible after the toast is gone.
+keyword search only…), so what grounding did stays visible after the toast is gone; an answer
+selected in the chat brings its own.
 """
 
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class SourcesPanel(Vertical):
         super().__init__(id="sources")
         self.records: list[dict] = []
         self.notices: list[str] = []
-        self.rag = rag
+        self.rag = rag  # retrieval ran for the answer shown (is on, before any)
         self.answer_number: int | None = None  # whose sources: an answer selected in the chat, else the latest
         self.grounded: bool | None = None
         self.answered = False  # a list of sources is shown (else the header is just "Sources")
@@ -77,15 +78,16 @@ class SourcesPanel(Vertical):
         records: list[dict],
         notices: list[str] | None = None,
         rag: bool = True,
-        grounded: bool | None = None,
         answer_number: int | None = None,
     ) -> list[str]:
         """Show a search's sources and notices (`answer_number`: those of that answer in the chat,
         selected there); returns the notices the header did not show before (the ones worth a
-        toast: the rest the user has seen already)."""
+        toast: the rest the user has seen already). With retrieval on, no source means nothing
+        passed the gate or fit the prompt."""
         self.answer_number = answer_number
         shown = set(self.notices)
         notices = list(dict.fromkeys(notices or []))  # each text once
+        grounded = bool(records) if rag else None
         if grounded is False and not any("covers this question" in n for n in notices):
             notices.insert(0, NOT_GROUNDED)
         self.records, self.notices, self.rag, self.grounded, self.answered = records, notices, rag, grounded, True
@@ -94,9 +96,11 @@ class SourcesPanel(Vertical):
         return [n for n in notices if n not in shown]
 
     def clear(self, rag: bool) -> None:
-        """A new chat: no sources, and no count in the header until a question is asked."""
-        self.show([], rag=rag)
-        self.answered = False
+        """A new chat (or one being reopened): no sources, no notices, and no count in the header
+        until a question is asked."""
+        self.records, self.notices, self.rag, self.grounded, self.answered = [], [], rag, None, False
+        self.answer_number = None
+        self._fill([])
         self._update_title()
 
     def show_support(self, sentences: list[Sentence]) -> None:
@@ -128,7 +132,8 @@ class SourcesPanel(Vertical):
 
     def _update_title(self) -> None:
         if self.answer_number is not None:
-            title = f"Sources of answer {self.answer_number} ({len(self.records)})"
+            count = f" ({len(self.records)})" if self.rag else ": retrieval was off"
+            title = f"Sources of answer {self.answer_number}{count}"
         elif not self.rag:
             title = "Sources: retrieval is off"
         else:
