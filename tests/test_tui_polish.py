@@ -440,22 +440,26 @@ async def test_ctrl_b_keeps_the_readers_place_in_the_chat():
     app = MedtuiApp(Settings(rag=False))
     async with app.run_test(size=WIDE) as pilot:
         app.open_conversation(conversation)
-        await pilot.pause(0.5)
         log = app.query_one(MessageLog)
-        assert log.max_scroll_y > 40
+        await wait_for(pilot, lambda: log.max_scroll_y > 40, timeout=30)  # laid out (later on a busy machine)
         await wheel(pilot, app, up=True, times=40)  # back to the middle, as a reader does
         assert 0 < log.scroll_y < log.max_scroll_y - 10
         reading = re.search(r"w\d+x\d+", "\n".join(chat_lines(app, 6)))[0]  # the first word read
-        for _ in range(2):  # hidden, then shown again: the lines rewrap, that word stays at the top
-            await pilot.press("ctrl+b")
-            await pilot.pause(0.5)
+
+        def kept() -> None:
             top = chat_lines(app, 8)
             assert any(re.search(rf"\b{reading}\b", line) for line in top), (reading, top, log.scroll_y)
+
+        def at_end() -> None:
+            assert log.scroll_y == log.max_scroll_y > 0
+
+        for _ in range(2):  # hidden, then shown again: the lines rewrap, that word stays at the top
+            await pilot.press("ctrl+b")
+            await eventually(pilot, kept)
         await wheel(pilot, app, up=False, times=80)  # to the end
         for _ in range(2):
             await pilot.press("ctrl+b")
-            await pilot.pause(0.5)
-            assert log.scroll_y == log.max_scroll_y > 0
+            await eventually(pilot, at_end)
 
 
 # 12 -----------------------------------------------------------------------------------------------
