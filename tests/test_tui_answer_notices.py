@@ -2,12 +2,9 @@
 the history, in the Sources panel when its conversation is reopened and the answer selected, and
 in its export; an answer without sources says why; an empty History list says so."""
 
-import sqlite3
-
 from textual.widgets import OptionList, Static
 
 from medtui.chat.export import conversation_markdown
-from medtui.core import paths
 from medtui.core.config import Settings, answer_settings
 from medtui.core.history import History
 from medtui.tui.app import MedtuiApp
@@ -15,7 +12,7 @@ from medtui.tui.widgets.chat.answer_view import AnswerView
 from medtui.tui.widgets.chat.prompt_input import PromptInput
 from tests.test_tui_chat import ready, wait_for
 from tests.test_tui_grounding import CAR, recorded
-from tests.test_tui_history import OLD_SCHEMA
+from tests.test_tui_history import write_old_history
 from tests.test_tui_polish import header, screen_lines, screen_text
 from tests.test_tui_screens import SIZE, ask
 
@@ -67,14 +64,7 @@ def three_answers(history: History) -> int:
 
 
 def test_the_history_keeps_each_answers_notices_and_reads_older_rows_as_none():
-    path = paths.history_db()
-    path.parent.mkdir(parents=True)
-    db = sqlite3.connect(path)
-    db.executescript(OLD_SCHEMA)
-    db.execute("INSERT INTO conversations VALUES (1, 'Old chat', 'smollm2', 1700000000, 1700000100)")
-    db.execute("INSERT INTO messages(conversation_id, role, content, created) VALUES (1, 'assistant', 'Hi.', 1)")
-    db.commit()
-    db.close()
+    write_old_history("assistant", "Hi.", 1)
     history = History()
     (old,) = history.messages(1)
     assert (old.notices, old.rag) == ([], None)

@@ -42,16 +42,23 @@ def titles(options: OptionList) -> list[str]:
     return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
 
 
-def test_a_history_from_before_sources_opens_with_its_chats_as_the_apps(medtui_home):
-    """A database written before `source`, `settings` and `sentences` existed is brought up to date."""
+def write_old_history(role: str, content: str, created: float) -> None:
+    """A history database as the first release wrote it: one conversation, 'Old chat', one message."""
     path = paths.history_db()
     path.parent.mkdir(parents=True)
     db = sqlite3.connect(path)
     db.executescript(OLD_SCHEMA)
     db.execute("INSERT INTO conversations VALUES (1, 'Old chat', 'smollm2', 1700000000, 1700000100)")
-    db.execute("INSERT INTO messages(conversation_id, role, content, created) VALUES (1, 'user', 'Hi?', 1700000000)")
+    db.execute(
+        "INSERT INTO messages(conversation_id, role, content, created) VALUES (1, ?, ?, ?)", (role, content, created)
+    )
     db.commit()
     db.close()
+
+
+def test_a_history_from_before_sources_opens_with_its_chats_as_the_apps(medtui_home):
+    """A database written before `source`, `settings` and `sentences` existed is brought up to date."""
+    write_old_history("user", "Hi?", 1700000000)
     history = History()
     (old,) = history.conversations()
     assert (old.title, old.source, old.settings, old.created) == ("Old chat", "tui", {}, 1700000000)

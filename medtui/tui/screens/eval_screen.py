@@ -56,6 +56,7 @@ from medtui.tui.widgets.evals.accuracy_chart import AccuracyChart
 from medtui.tui.widgets.evals.comparison_table import ComparisonTable, ResultTable
 from medtui.tui.widgets.footer import KeysFooter
 from medtui.tui.widgets.ticks import TickedSelectionList, show_switch_state, switch_with_state
+from medtui.tui.widgets.train.data_fields import data_fields
 from medtui.workflows.study import (
     Evaluated,
     Exported,
@@ -157,12 +158,7 @@ class EvalScreen(Screen):
                     yield Button("Run", variant="primary", id="run")
             with Vertical(id="study"):
                 with Horizontal(classes="fields"):
-                    with Horizontal(classes="field grow"):
-                        yield Label("SFT data")
-                        yield Input(placeholder="path or Hub id", id="sft-data")
-                    with Horizontal(classes="field grow"):
-                        yield Label("CPT corpus")
-                        yield Input(placeholder="index:NAME or path", id="cpt-data")
+                    yield from data_fields("sft-data", "cpt-data")
                     with Horizontal(classes="field"):
                         yield Label("Methods")
                         yield Input(",".join(Method), id="methods")

@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 from medtui.core.errors import MedtuiError
 from medtui.tui.styles import stylesheet
 from medtui.tui.widgets.ticks import show_switch_state, switch_with_state
+from medtui.tui.widgets.train.data_fields import data_fields
 from trainers.api import BACKENDS, METHODS, QUANTS, TrainConfig
 
 # (field, label, width) of the numeric hyperparameters, defaults from TrainConfig
@@ -68,12 +69,7 @@ class TrainForm(Vertical):
                 yield Label("Run name")
                 yield Input(placeholder="(automatic)", id="name")
         with Horizontal(classes="fields"):
-            with Horizontal(classes="field grow"):
-                yield Label("SFT data")
-                yield Input(placeholder="path or Hub id", id="data")
-            with Horizontal(classes="field grow"):
-                yield Label("CPT corpus")
-                yield Input(placeholder="index:NAME or path", id="corpus")
+            yield from data_fields("data", "corpus")
         yield Static(SOURCES_HINT, classes="hint", markup=False)
         with Horizontal(classes="fields"):
             for field, label, width in NUMBERS:
